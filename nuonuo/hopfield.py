@@ -1,0 +1,153 @@
+"""Two-stage Hopfield recall: nearest-neighbour top-K, then a modern-Hopfield settle over those K.
+
+Stage 1 (``PatternIndex.top_k``): the cosine ``s = X q`` of the query against every stored pattern
+of a namespace (rows of ``X`` are unit vectors), keeping the K best.
+
+Stage 2 (``hopfield_settle``), Ramsauer et al. 2020, "Hopfield Networks is All You Need":
+
+.. math::
+
+    ξ_{t+1} = X_Kᵀ \\operatorname{softmax}(β X_K ξ_t), \\qquad ξ_0 = q
+
+which is the CCCP minimisation of the energy
+
+.. math::
+
+    E(ξ) = -β^{-1} \\log \\sum_{i=1}^{K} \\exp(β x_iᵀ ξ) + ½ ξᵀξ + β^{-1} \\log K + ½ M²
+
+(``M`` the largest pattern norm, 1 here). Each update lowers ``E``; iterating to a fixed point
+(‖ξ_{t+1} − ξ_t‖ < ε) pulls a noisy or partial cue into the basin of the stored pattern (or the
+metastable mixture of patterns) it is closest to. Large β → nearest pattern; small β → average.
+
+Shape: ``X_K`` is ``(K, d)``, ``q`` and ``ξ`` are ``(d,)``, the attention ``p`` is ``(K,)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max()
+    e = np.exp(z)
+    return e / e.sum()
+
+
+def hopfield_energy(state: np.ndarray, patterns: np.ndarray, beta: float) -> float:
+    """E(ξ) = −β⁻¹ log Σ_i exp(β x_iᵀξ) + ½ ξᵀξ (constants dropped)."""
+    z = beta * (patterns @ state)
+    m = z.max()
+    lse = m + np.log(np.exp(z - m).sum())
+    return float(-lse / beta + 0.5 * state @ state)
+
+
+@dataclass
+class Settled:
+    state: np.ndarray      # ξ*, the fixed point (not unit norm: a convex mixture of patterns)
+    attention: np.ndarray  # p = softmax(β X_K ξ*), sums to 1 over the K candidates
+    steps: int             # updates taken
+
+
+def hopfield_settle(cue: np.ndarray, patterns: np.ndarray, beta: float, max_steps: int = 5,
+                    eps: float = 1e-4) -> Settled:
+    """Iterate ξ ← X_Kᵀ softmax(β X_K ξ) from ξ₀ = cue until it moves less than ``eps``."""
+    state = cue.astype(np.float32, copy=True)
+    steps = 0
+    for steps in range(1, max_steps + 1):
+        attention = softmax(beta * (patterns @ state))
+        new_state = attention @ patterns
+        moved = float(np.linalg.norm(new_state - state))
+        state = new_state
+        if moved < eps:
+            break
+    attention = softmax(beta * (patterns @ state))
+    return Settled(state=state, attention=attention, steps=steps)
+
+
+class PatternIndex:
+    """The in-RAM pattern matrix of one namespace: unit rows, their ids and creation times.
+
+    Appends are amortised O(d) (capacity doubling); removal swaps the last row into the hole.
+    """
+
+    def __init__(self, dim: int, capacity: int = 1024):
+        self.dim = dim
+        self._x = np.zeros((capacity, dim), dtype=np.float32)
+        self._t = np.zeros(capacity, dtype=np.float64)
+        self.ids: list[str] = []
+        self._pos: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return self._x[: len(self.ids)]
+
+    @property
+    def times(self) -> np.ndarray:
+        return self._t[: len(self.ids)]
+
+    def _grow(self, need: int) -> None:
+        cap = self._x.shape[0]
+        if need <= cap:
+            return
+        while cap < need:
+            cap *= 2
+        x = np.zeros((cap, self.dim), dtype=np.float32)
+        t = np.zeros(cap, dtype=np.float64)
+        x[: len(self.ids)] = self.matrix
+        t[: len(self.ids)] = self.times
+        self._x, self._t = x, t
+
+    def add(self, ids: list[str], vectors: np.ndarray, times: np.ndarray) -> None:
+        n = len(self.ids)
+        self._grow(n + len(ids))
+        self._x[n:n + len(ids)] = vectors
+        self._t[n:n + len(ids)] = times
+        for i, mid in enumerate(ids):
+            self._pos[mid] = n + i
+        self.ids.extend(ids)
+
+    def remove(self, mid: str) -> None:
+        pos = self._pos.pop(mid, None)
+        if pos is None:
+            return
+        last = len(self.ids) - 1
+        if pos != last:
+            moved = self.ids[last]
+            self._x[pos] = self._x[last]
+            self._t[pos] = self._t[last]
+            self.ids[pos] = moved
+            self._pos[moved] = pos
+        self.ids.pop()
+
+    def vector(self, mid: str) -> np.ndarray | None:
+        pos = self._pos.get(mid)
+        return None if pos is None else self._x[pos]
+
+    def set_vector(self, mid: str, vector: np.ndarray) -> None:
+        self._x[self._pos[mid]] = vector
+
+    def __contains__(self, mid: str) -> bool:
+        return mid in self._pos
+
+    def cosines(self, query: np.ndarray) -> np.ndarray:
+        """s = X q for every stored pattern."""
+        return self.matrix @ query
+
+    def top_k(self, query: np.ndarray, k: int, before: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Positions and cosines of the k best patterns (created at or before ``before``, if given)."""
+        n = len(self.ids)
+        if n == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        sims = self.cosines(query)
+        if before is not None:
+            sims = np.where(self.times <= before, sims, -np.inf)
+        k = min(k, n)
+        part = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
+        order = part[np.argsort(-sims[part])]
+        keep = np.isfinite(sims[order])
+        return order[keep], sims[order][keep]

@@ -1,0 +1,546 @@
+"""The ``Memory`` facade: the public Python API (see DESIGN.md, "Public surfaces").
+
+    with Memory.open() as mem:
+        rec  = mem.remember("My sister Lena lives in Porto")
+        hits = mem.recall("where does my sister live?")
+
+LanceDB is written first; the in-RAM caches (records, per-namespace pattern matrices, and the
+indexes other components keep) are updated after the write commits. Components (the Engram
+key/n-gram index, the Hebbian association memory, …) plug in through ``Component``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from nuonuo.canonical import canonical_key
+from nuonuo.config import Config, load_config
+from nuonuo.encoder import Encoder, load_encoder
+from nuonuo.errors import InvalidInput, NotFound, StoreError
+from nuonuo.hopfield import PatternIndex
+from nuonuo.records import Hit, MemoryRecord, to_epoch
+from nuonuo.store import Store, StoreLock, record_from_row
+
+NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]{0,127}$")
+MAX_K = 1000
+
+
+class Component:
+    """Something that keeps its own cache in step with the memories (an index, a graph).
+
+    ``rebuild`` runs once at open with every record; ``added``/``removed`` after each committed
+    write. All run under the memory's lock."""
+
+    def rebuild(self, memory: "Memory") -> None: ...
+
+    def added(self, memory: "Memory", records: Sequence[MemoryRecord], vectors: np.ndarray) -> None: ...
+
+    def removed(self, memory: "Memory", records: Sequence[MemoryRecord]) -> None: ...
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_namespace(namespace: Any) -> str:
+    if not isinstance(namespace, str) or not NAMESPACE_RE.match(namespace):
+        raise InvalidInput(
+            f"namespace {namespace!r} is not valid: use 1-128 letters, digits or _ . : @ / - "
+            "(starting with a letter or digit)")
+    return namespace
+
+
+def check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int):
+        raise InvalidInput(f"k must be a whole number, not {k!r}")
+    if k <= 0 or k > MAX_K:
+        raise InvalidInput(f"k must be between 1 and {MAX_K}, not {k}")
+    return k
+
+
+class Memory:
+    """A local memory store. Thread-safe; one writing process per store (a file lock)."""
+
+    def __init__(self, config: Config | None = None, encoder: Encoder | None = None):
+        self.config = config or load_config()
+        self._lock = threading.RLock()
+        self._closed = False
+        self._file_lock: StoreLock | None = None
+        if "://" not in self.config.store_uri:
+            self.config.home.mkdir(parents=True, exist_ok=True)
+            self._file_lock = StoreLock(self.config.home / "store.lock")
+            self._file_lock.acquire(self.config.store.lock_timeout_s)
+        try:
+            enc = self.config.encoder
+            self.encoder = encoder or load_encoder(enc.model, enc.max_seq_length, enc.threads)
+            self.store = Store(self.config.store_uri, self.encoder.dim)
+            self._check_encoder()
+            self._records: dict[str, MemoryRecord] = {}
+            self._patterns: dict[str, PatternIndex] = {}
+            self._by_hash: dict[tuple[str, str, str], str] = {}
+            self._keys: dict[tuple[str, str], list[str]] = {}  # (ns, canonical key) → ids, oldest first
+            self._dirty_access: set[str] = set()
+            self.components: list[Component] = []
+            self._load()
+            self._init_components()
+        except BaseException:
+            self._release()
+            raise
+
+    # --- opening and closing ------------------------------------------------------------------
+    @classmethod
+    def open(cls, home: str | Path | None = None, *, config: Config | None = None,
+             encoder: Encoder | None = None, **overrides: Mapping[str, Any]) -> "Memory":
+        """Open (creating if needed) the store in ``home`` ($NUONUO_HOME, else the user data dir).
+
+        ``overrides`` are config sections, e.g. ``recall={"beta": 8.0}``."""
+        cfg = config or load_config(home, overrides=overrides or None)
+        return cls(cfg, encoder)
+
+    def __enter__(self) -> "Memory":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self.flush()
+            finally:
+                self._closed = True
+                self._release()
+
+    def _release(self) -> None:
+        if self._file_lock:
+            self._file_lock.release()
+            self._file_lock = None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("this Memory is closed")
+
+    def _check_encoder(self) -> None:
+        name, dim = self.store.get_meta("encoder"), self.store.get_meta("encoder_dim")
+        if name is None:
+            self.store.set_meta("encoder", self.encoder.name)
+            self.store.set_meta("encoder_dim", str(self.encoder.dim))
+        elif int(dim or 0) != self.encoder.dim:
+            raise StoreError(
+                f"the store at {self.store.uri} holds {dim}-dimensional vectors from {name}, but the "
+                f"configured encoder {self.encoder.name} makes {self.encoder.dim}; use the same encoder "
+                "or export, then import into a new home")
+
+    def _load(self) -> None:
+        table = self.store.load_all()
+        if table.num_rows == 0:
+            return
+        vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.encoder.dim)
+        rows = table.drop_columns(["vector"]).to_pylist()
+        recs = [record_from_row(r) for r in rows]
+        self._index(recs, np.asarray(vectors, dtype=np.float32))
+
+    def _init_components(self) -> None:
+        """Hook for the recall components; each rebuilds its cache from the records."""
+        for comp in self.components:
+            comp.rebuild(self)
+
+    def _index(self, recs: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
+        by_ns: dict[str, list[int]] = {}
+        for i, rec in enumerate(recs):
+            self._records[rec.id] = rec
+            canon = getattr(rec, "_key_canonical", None)
+            if canon:
+                self._keys.setdefault((rec.namespace, canon), []).append(rec.id)
+            if rec.status == "active":
+                self._by_hash[(rec.namespace, canon or "", rec.sha256)] = rec.id
+                by_ns.setdefault(rec.namespace, []).append(i)
+        for ids in self._keys.values():
+            ids.sort(key=lambda m: self._records[m].created_at)
+        for ns, idx in by_ns.items():
+            index = self._patterns.setdefault(ns, PatternIndex(self.encoder.dim))
+            index.add([recs[i].id for i in idx], vectors[idx], np.array([recs[i].created_at for i in idx]))
+
+    # --- validation -----------------------------------------------------------------------------
+    def _check_text(self, text: Any, what: str = "text") -> str:
+        if not isinstance(text, str):
+            raise InvalidInput(f"{what} must be a string, not {type(text).__name__}")
+        stripped = text.strip()
+        if not stripped:
+            raise InvalidInput(f"{what} is empty")
+        if "\x00" in stripped:
+            raise InvalidInput(f"{what} contains NUL bytes: binary data is not stored")
+        limit = self.config.store.max_text_chars
+        if len(stripped) > limit:
+            raise InvalidInput(
+                f"{what} is {len(stripped):,} characters, over the limit of {limit:,}; split it into "
+                "smaller memories or raise [store] max_text_chars")
+        return stripped
+
+    @staticmethod
+    def _check_metadata(metadata: Any) -> dict[str, Any]:
+        if metadata is None:
+            return {}
+        if not isinstance(metadata, Mapping):
+            raise InvalidInput(f"metadata must be a mapping of names to values, not {type(metadata).__name__}")
+        try:
+            return json.loads(json.dumps(dict(metadata), ensure_ascii=False, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"metadata must be JSON-serialisable: {exc}") from None
+
+    def _prepare(self, item: Any, namespace: str) -> tuple[MemoryRecord, str | None]:
+        """Validate one item (a string or a dict) into an unsaved record."""
+        if isinstance(item, str):
+            item = {"text": item}
+        if not isinstance(item, Mapping):
+            raise InvalidInput(f"an item must be a string or an object with 'text', not {type(item).__name__}")
+        unknown = set(item) - {"text", "key", "namespace", "metadata", "timestamp", "importance", "id"}
+        if unknown:
+            raise InvalidInput(f"unknown field(s) {', '.join(sorted(unknown))}")
+        text = self._check_text(item.get("text"))
+        ns = check_namespace(item.get("namespace") or namespace)
+        key = item.get("key")
+        canon = None
+        if key is not None:
+            if not isinstance(key, str) or not canonical_key(key):
+                raise InvalidInput(f"key must be a non-empty string with letters or digits, not {key!r}")
+            canon = canonical_key(key)
+        importance = item.get("importance", 0.5)
+        if isinstance(importance, bool) or not isinstance(importance, (int, float)) or not 0 <= importance <= 1:
+            raise InvalidInput(f"importance must be a number between 0 and 1, not {importance!r}")
+        now = time.time()
+        created = to_epoch(item.get("timestamp")) or now
+        rec = MemoryRecord(
+            id=item.get("id") or uuid.uuid4().hex, text=text, namespace=ns, key=key,
+            metadata=self._check_metadata(item.get("metadata")), created_at=created, updated_at=now,
+            last_access=0.0, importance=float(importance), access_count=0, sha256=content_hash(text))
+        rec._key_canonical = canon  # type: ignore[attr-defined]
+        return rec, canon
+
+    # --- writing ----------------------------------------------------------------------------------
+    def remember(self, text: str, key: str | None = None, namespace: str = "default",
+                 metadata: Mapping[str, Any] | None = None, timestamp: Any = None,
+                 importance: float = 0.5) -> MemoryRecord:
+        """Store one memory; returns its record (the existing one if this exact text is already
+        stored in the namespace under the same key). Durable when this returns."""
+        item = {"text": text, "key": key, "metadata": metadata, "timestamp": timestamp, "importance": importance}
+        ids = self._write([item], namespace)
+        return self._records[ids[0]]
+
+    def remember_many(self, items: Iterable[Any], namespace: str = "default", batch_size: int | None = None,
+                      progress: Any = None) -> list[str]:
+        """Store many memories in batches: items are strings or dicts with the fields of
+        ``remember``. Every item is validated first: one bad item stores nothing (the error names
+        its position). Returns the ids in input order (existing ids for duplicates)."""
+        items = list(items)
+        prepared: list[tuple[MemoryRecord, str | None]] = []
+        for pos, item in enumerate(items):
+            try:
+                prepared.append(self._prepare(item, namespace))
+            except InvalidInput as exc:
+                raise InvalidInput(f"item {pos}: {exc.message}") from None
+        size = batch_size or max(self.config.encoder.batch_size * 16, 256)
+        ids: list[str] = []
+        for start in range(0, len(prepared), size):
+            ids.extend(self._write_prepared(prepared[start:start + size], progress))
+        return ids
+
+    def _write(self, items: list[Any], namespace: str) -> list[str]:
+        return self._write_prepared([self._prepare(it, namespace) for it in items], None)
+
+    def _write_prepared(self, prepared: list[tuple[MemoryRecord, str | None]], progress: Any) -> list[str]:
+        self._check_open()
+        # dedupe against the store and within the batch, before paying for encoding
+        ids: list[str] = []
+        fresh: list[MemoryRecord] = []
+        seen: dict[tuple[str, str, str], str] = {}
+        with self._lock:
+            for rec, canon in prepared:
+                dkey = (rec.namespace, canon or "", rec.sha256)
+                existing = self._by_hash.get(dkey) or seen.get(dkey)
+                if existing:
+                    ids.append(existing)
+                    continue
+                seen[dkey] = rec.id
+                fresh.append(rec)
+                ids.append(rec.id)
+        if not fresh:
+            if progress:
+                progress(len(prepared))
+            return ids
+        vectors = self.encoder.embed_many([r.text for r in fresh], self.config.encoder.batch_size)
+        with self._lock:
+            self._check_open()
+            superseded = self._supersede(fresh)
+            self.store.add(fresh, vectors)
+            if superseded:
+                self.store.upsert(superseded, np.stack([self._vector_of(r) for r in superseded]))
+            self._after_add(fresh, vectors, superseded)
+        if progress:
+            progress(len(prepared))
+        return ids
+
+    def _supersede(self, fresh: list[MemoryRecord]) -> list[MemoryRecord]:
+        """A new value for a key makes the key's active value 'superseded' (kept as history)."""
+        old: list[MemoryRecord] = []
+        latest: dict[tuple[str, str], MemoryRecord] = {}
+        for rec in fresh:
+            canon = getattr(rec, "_key_canonical", None)
+            if not canon:
+                continue
+            k = (rec.namespace, canon)
+            prev = latest.get(k)
+            if prev is None or rec.created_at >= prev.created_at:
+                latest[k] = rec
+        for k, rec in latest.items():
+            for mid in self._keys.get(k, []):
+                cur = self._records[mid]
+                if cur.status == "active" and cur.created_at <= rec.created_at:
+                    cur.status = "superseded"
+                    cur.updated_at = time.time()
+                    old.append(cur)
+            for other in fresh:  # older values in the same batch
+                if other is not rec and getattr(other, "_key_canonical", None) == k[1] and other.namespace == k[0]:
+                    other.status = "superseded"
+        return old
+
+    def _vector_of(self, rec: MemoryRecord) -> np.ndarray:
+        index = self._patterns.get(rec.namespace)
+        vec = index.vector(rec.id) if index is not None else None
+        if vec is None:
+            vec = self.encoder.embed(rec.text)
+        return vec
+
+    def _after_add(self, fresh: list[MemoryRecord], vectors: np.ndarray, superseded: list[MemoryRecord]) -> None:
+        for rec in superseded:
+            self._unindex_active(rec)
+        for comp in self.components:
+            comp.removed(self, superseded) if superseded else None
+        for i, rec in enumerate(fresh):
+            self._records[rec.id] = rec
+            canon = getattr(rec, "_key_canonical", None)
+            if canon:
+                self._keys.setdefault((rec.namespace, canon), []).append(rec.id)
+            if rec.status == "active":
+                self._by_hash[(rec.namespace, canon or "", rec.sha256)] = rec.id
+                index = self._patterns.setdefault(rec.namespace, PatternIndex(self.encoder.dim))
+                index.add([rec.id], vectors[i:i + 1], np.array([rec.created_at]))
+        for comp in self.components:
+            comp.added(self, fresh, vectors)
+
+    def _unindex_active(self, rec: MemoryRecord) -> None:
+        canon = getattr(rec, "_key_canonical", None)
+        self._by_hash.pop((rec.namespace, canon or "", rec.sha256), None)
+        index = self._patterns.get(rec.namespace)
+        if index is not None:
+            index.remove(rec.id)
+
+    # --- reading ----------------------------------------------------------------------------------
+    def get(self, id: str) -> MemoryRecord:
+        with self._lock:
+            rec = self._records.get(id) if isinstance(id, str) else None
+            if rec is None:
+                raise NotFound(f"no memory with id {id!r}")
+            return rec
+
+    def vector(self, id: str) -> np.ndarray:
+        rec = self.get(id)
+        return self._vector_of(rec)
+
+    def namespaces(self) -> dict[str, int]:
+        """Namespace → number of active memories."""
+        with self._lock:
+            return {ns: len(ix) for ns, ix in sorted(self._patterns.items()) if len(ix)}
+
+    def list(self, namespace: str | None = "default", limit: int = 50, offset: int = 0,
+             include_history: bool = False) -> list[MemoryRecord]:
+        """Memories of a namespace (all namespaces if None), newest first."""
+        with self._lock:
+            recs = [r for r in self._records.values()
+                    if (namespace is None or r.namespace == namespace)
+                    and (include_history or r.status == "active")]
+        recs.sort(key=lambda r: r.created_at, reverse=True)
+        return recs[offset:offset + limit]
+
+    def history(self, key: str, namespace: str = "default") -> list[MemoryRecord]:
+        """Every value a key has had, newest first."""
+        canon = canonical_key(key) if isinstance(key, str) else ""
+        with self._lock:
+            ids = self._keys.get((check_namespace(namespace), canon), [])
+            return sorted((self._records[i] for i in ids), key=lambda r: r.created_at, reverse=True)
+
+    def lookup(self, key: str, namespace: str = "default") -> MemoryRecord | None:
+        """The current value of a key, or None."""
+        for rec in self.history(key, namespace):
+            if rec.status == "active":
+                return rec
+        return None
+
+    def pattern_index(self, namespace: str) -> PatternIndex | None:
+        return self._patterns.get(namespace)
+
+    def recall(self, query: str | None = None, k: int | None = None, namespace: str = "default",
+               at: Any = None, key: str | None = None, **options: Any) -> list[Hit]:
+        """The k most relevant memories for ``query`` (or the value of ``key``) in ``namespace``.
+
+        ``at`` is the time of asking: memories created after it are ignored. See
+        ``nuonuo.recall`` for the channels and the fusion, and ``Hit`` for the score contract."""
+        from nuonuo.recall import recall as run_recall
+
+        self._check_open()
+        k = check_k(self.config.recall.k if k is None else k)
+        check_namespace(namespace)
+        if key is not None:
+            rec = self.lookup(key, namespace)
+            if rec is None:
+                return []
+            return [Hit(id=rec.id, text=rec.text, score=1.0, source="exact", key=rec.key,
+                        metadata=rec.metadata, timestamp=rec.timestamp, namespace=rec.namespace,
+                        scores={"exact": 1.0})]
+        query = self._check_text(query, "query")
+        hits = run_recall(self, query, k, namespace, to_epoch(at, "at"), **options)
+        self.touch([h.id for h in hits])
+        return hits
+
+    def touch(self, ids: Iterable[str]) -> None:
+        """Count an access (recall that surfaced the memory): access count and last access time."""
+        now = time.time()
+        with self._lock:
+            for mid in ids:
+                rec = self._records.get(mid)
+                if rec is not None:
+                    rec.access_count += 1
+                    rec.last_access = now
+                    self._dirty_access.add(mid)
+            if len(self._dirty_access) >= 256:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write pending access counts to the store."""
+        with self._lock:
+            if not self._dirty_access or self._closed:
+                return
+            recs = [self._records[m] for m in self._dirty_access if m in self._records]
+            self._dirty_access.clear()
+            if recs:
+                self.store.upsert(recs, np.stack([self._vector_of(r) for r in recs]))
+
+    # --- changing and forgetting -----------------------------------------------------------------
+    def update(self, id: str, text: str | None = None, metadata: Mapping[str, Any] | None = None,
+               importance: float | None = None) -> MemoryRecord:
+        """Change a memory in place (a new text is re-encoded); returns the new record."""
+        with self._lock:
+            rec = self.get(id)
+            new_text = self._check_text(text) if text is not None else rec.text
+            new_meta = self._check_metadata(metadata) if metadata is not None else rec.metadata
+            if importance is not None and (isinstance(importance, bool) or not isinstance(importance, (int, float))
+                                           or not 0 <= importance <= 1):
+                raise InvalidInput(f"importance must be a number between 0 and 1, not {importance!r}")
+        vec = self.encoder.embed(new_text) if new_text != rec.text else None
+        with self._lock:
+            updated = MemoryRecord(**{**rec.__dict__})
+            updated.__dict__.pop("_key_canonical", None)
+            updated._key_canonical = getattr(rec, "_key_canonical", None)  # type: ignore[attr-defined]
+            updated.text, updated.metadata = new_text, new_meta
+            updated.sha256 = content_hash(new_text)
+            updated.importance = float(importance) if importance is not None else rec.importance
+            updated.updated_at = time.time()
+            vector = vec if vec is not None else self._vector_of(rec)
+            self.store.upsert([updated], vector[None, :])
+            was_active = rec.status == "active"
+            if was_active:
+                self._unindex_active(rec)
+            for comp in self.components:
+                comp.removed(self, [rec])
+            self._records[id] = updated
+            if was_active:
+                canon = getattr(updated, "_key_canonical", None)
+                self._by_hash[(updated.namespace, canon or "", updated.sha256)] = id
+                self._patterns.setdefault(updated.namespace, PatternIndex(self.encoder.dim)).add(
+                    [id], vector[None, :], np.array([updated.created_at]))
+            for comp in self.components:
+                comp.added(self, [updated], vector[None, :])
+            return updated
+
+    def forget(self, id: str | None = None, *, key: str | None = None, namespace: str | None = None) -> int:
+        """Delete one memory by id, every value of a key (in ``namespace``, default "default"),
+        or a whole namespace (``forget(namespace="x")``). Returns how many were deleted."""
+        with self._lock:
+            self._check_open()
+            if id is not None:
+                targets = [self.get(id)]
+            elif key is not None:
+                targets = self.history(key, namespace or "default")
+                if not targets:
+                    raise NotFound(f"no memory has the key {key!r} in namespace {namespace or 'default'!r}")
+            elif namespace is not None:
+                check_namespace(namespace)
+                targets = [r for r in self._records.values() if r.namespace == namespace]
+                if not targets:
+                    raise NotFound(f"namespace {namespace!r} has no memories")
+            else:
+                raise InvalidInput("forget needs an id, a key or a namespace")
+            self.store.delete([r.id for r in targets])
+            self._drop(targets)
+            return len(targets)
+
+    def _drop(self, targets: Sequence[MemoryRecord]) -> None:
+        for rec in targets:
+            if rec.status == "active":
+                self._unindex_active(rec)
+            self._records.pop(rec.id, None)
+            self._dirty_access.discard(rec.id)
+            canon = getattr(rec, "_key_canonical", None)
+            if canon:
+                ids = self._keys.get((rec.namespace, canon), [])
+                if rec.id in ids:
+                    ids.remove(rec.id)
+        for comp in self.components:
+            comp.removed(self, targets)
+
+    # --- inspection -------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            total = len(self._records)
+            active = sum(1 for r in self._records.values() if r.status == "active")
+            out: dict[str, Any] = {
+                "home": str(self.config.home),
+                "store": self.store.uri,
+                "encoder": self.encoder.name,
+                "dim": self.encoder.dim,
+                "memories": active,
+                "history": total - active,
+                "namespaces": self.namespaces(),
+                "keys": sum(1 for ids in self._keys.values() if ids),
+            }
+            for comp in self.components:
+                extra = getattr(comp, "stats", None)
+                if callable(extra):
+                    out.update(extra(self))
+            return out
+
+    def records(self) -> list[MemoryRecord]:
+        with self._lock:
+            return list(self._records.values())
+
+    # --- export / import --------------------------------------------------------------------------
+    def export(self, path: str | Path, namespace: str | None = None) -> int:
+        """Write every memory (history included) as JSON lines; returns the count."""
+        recs = sorted(self.list(namespace, limit=10**12, include_history=True), key=lambda r: r.created_at)
+        with open(path, "w", encoding="utf-8") as fh:
+            for r in recs:
+                fh.write(json.dumps({"id": r.id, "text": r.text, "key": r.key, "namespace": r.namespace,
+                                     "metadata": r.metadata, "timestamp": r.timestamp,
+                                     "importance": r.importance}, ensure_ascii=False) + "\n")
+        return len(recs)

@@ -1,0 +1,40 @@
+"""Numbered schema migrations, recorded in the store's ``meta`` table as ``schema_version``.
+
+Each step is a function ``(store) -> None`` that takes the store from version ``n - 1`` to ``n``.
+A store written by a newer nuonuo (a version above ``LATEST``) is refused, never rewritten.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from nuonuo.errors import StoreError
+
+
+def _v1_memories(store) -> None:
+    from nuonuo.store import META_SCHEMA, memory_schema
+
+    store.ensure_table("meta", META_SCHEMA)
+    store.ensure_table("memories", memory_schema(store.dim))
+
+
+MIGRATIONS: dict[int, Callable] = {
+    1: _v1_memories,
+}
+LATEST = max(MIGRATIONS)
+
+
+def migrate(store) -> int:
+    """Bring ``store`` to ``LATEST``; returns the version it was at."""
+    from nuonuo.store import META_SCHEMA
+
+    store.ensure_table("meta", META_SCHEMA)
+    current = int(store.get_meta("schema_version", "0"))
+    if current > LATEST:
+        raise StoreError(
+            f"the store at {store.uri} has schema version {current}, newer than this nuonuo "
+            f"understands ({LATEST}); upgrade nuonuo")
+    for version in range(current + 1, LATEST + 1):
+        MIGRATIONS[version](store)
+        store.set_meta("schema_version", str(version))
+    return current

@@ -60,15 +60,38 @@ def make_hit(mem: "Memory", mid: str, score: float, source: str, scores: dict[st
                scores=scores, path=path or [])
 
 
-def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, **options: Any) -> list[Hit]:
+def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float | None,
+           k: int) -> dict[str, dict[str, dict[str, float]]]:
+    """Every channel's candidates: ``{channel: {id: {score name: value}}}``."""
     cfg = mem.config.recall
+    return {"hopfield": hopfield_channel(mem, qv, namespace, at, max(cfg.candidates, k))}
+
+
+def fuse(mem: "Memory", channels: dict[str, dict[str, dict[str, float]]], at: float | None,
+         k: int) -> list[tuple[float, str, str, dict[str, float]]]:
+    """One ranking from the channels: ``[(score, id, source, scores)]``, best first."""
+    ranked = []
+    for mid, sc in channels.get("hopfield", {}).items():
+        rec = mem.get(mid)
+        ranked.append((sc["hopfield"] + recency_bonus(mem, rec.created_at, at), mid, "hopfield", sc))
+    ranked.sort(key=lambda t: -t[0])
+    return ranked
+
+
+def expand_associations(mem: "Memory", ranked: list, namespace: str, at: float | None, k: int) -> list:
+    """Hebbian multi-hop expansion from the best direct hits (the association memory's job)."""
+    return ranked
+
+
+def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, **options: Any) -> list[Hit]:
     qv = mem.encoder.embed(query)
     with mem._lock:
-        hop = hopfield_channel(mem, qv, namespace, at, max(cfg.candidates, k))
-        ranked = []
-        for mid, sc in hop.items():
-            rec = mem.get(mid)
-            score = sc["hopfield"] + recency_bonus(mem, rec.created_at, at)
-            ranked.append((score, mid, sc))
-        ranked.sort(key=lambda t: -t[0])
-        return [make_hit(mem, mid, score, "hopfield", sc) for score, mid, sc in ranked[:k]]
+        channels = gather(mem, query, qv, namespace, at, k)
+        ranked = fuse(mem, channels, at, k)
+        ranked = expand_associations(mem, ranked, namespace, at, k)
+        hits = []
+        for entry in ranked[:k]:
+            score, mid, source, sc = entry[:4]
+            hops, path = (entry[4], entry[5]) if len(entry) > 4 else (0, [])
+            hits.append(make_hit(mem, mid, score, source, sc, hops, path))
+        return hits

@@ -74,8 +74,10 @@ class SentenceTransformerEncoder(Encoder):
         if not path.exists():
             raise ModelMissing(f"encoder model folder {path} does not exist; {BUNDLED_HINT}")
         import torch
+        import transformers
         from sentence_transformers import SentenceTransformer
 
+        transformers.utils.logging.disable_progress_bar()
         if threads > 0:
             torch.set_num_threads(threads)
         try:

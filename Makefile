@@ -1,0 +1,30 @@
+# Two commands on a fresh machine:
+#   make chat   set everything up (first time: a few minutes) and start the chat on the bundled models
+#   make test   set everything up and run the test suite
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+
+.PHONY: setup chat test bench-quick clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml plugins/langchain-nuonuo/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# the CPU build of torch (an unpinned torch would pull a multi-GB CUDA build)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[dev]" -e plugins/langchain-nuonuo
+	touch $@
+
+chat: setup
+	$(VENV)/bin/nuonuo chat
+
+test: setup
+	$(PY) -m pytest -q
+
+bench-quick: setup
+	$(PY) -m benchmarks.longmemeval --sample 100
+
+clean:
+	rm -rf $(VENV)

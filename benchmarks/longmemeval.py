@@ -1,0 +1,199 @@
+"""LongMemEval retrieval benchmark: nuonuo against a flat dense top-k and BM25, in one run.
+
+    python -m benchmarks.longmemeval [--data PATH] [--sample N] [--systems nuonuo,hopfield,...]
+
+Each question's haystack is ingested into its own namespace (turns as memories, session dates as
+timestamps, metadata {session, turn, role}); the question is asked at its ``question_date``.
+Metrics (see shared/data/longmemeval/README.md), over non-abstention questions:
+- ``turn_recall@k``: share of the question's has_answer turns among the first k hits (headline);
+- ``recall_any@k`` / ``recall_all@k``: any / all answer sessions among the first k distinct sessions;
+- ``ndcg@10`` over distinct sessions (binary relevance).
+Embeddings come from an on-disk cache (benchmarks/embcache.py) shared by nuonuo and the dense
+baseline, so a rerun takes minutes, not hours. Last line: JSON, one object per system.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from benchmarks import lme_data
+from benchmarks.embcache import CachedEncoder, EmbeddingCache
+
+K_HITS = 50  # hits retrieved per question (enough for 10 distinct sessions)
+METRICS = ["turn_recall@5", "turn_recall@10", "recall_any@1", "recall_any@5", "recall_all@5", "ndcg@10"]
+
+# name → config overrides applied to a nuonuo store for recall ({section: {key: value}}), plus
+# optional "prepare": a function (memory, namespace) run after ingest (e.g. a sleep pass).
+SYSTEMS: dict[str, dict[str, Any]] = {
+    "nuonuo": {"overrides": {}},
+    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0}}},
+}
+DEFAULT_SYSTEMS = ["nuonuo"]
+
+
+def session_order(turn_keys: list[tuple[str, int]]) -> list[str]:
+    seen: list[str] = []
+    for sid, _ in turn_keys:
+        if sid not in seen:
+            seen.append(sid)
+    return seen
+
+
+def score_question(ranked_turns: list[list[tuple[str, int]]], q: dict) -> dict[str, float] | None:
+    """ranked_turns: for each hit in rank order, the (session, turn) pairs it stands for."""
+    evidence = {(sid, i) for sid, _, i, _, _, has in lme_data.turns(q) if has}
+    answer_sessions = set(q["answer_session_ids"])
+    if not answer_sessions:
+        return None
+    out: dict[str, float] = {}
+    for k in (5, 10):
+        got = {t for hit in ranked_turns[:k] for t in hit}
+        out[f"turn_recall@{k}"] = len(evidence & got) / len(evidence) if evidence else float("nan")
+    sessions = session_order([t for hit in ranked_turns for t in hit])
+    for k in (1, 5):
+        out[f"recall_any@{k}"] = float(bool(answer_sessions & set(sessions[:k])))
+    out["recall_all@5"] = float(answer_sessions <= set(sessions[:5]))
+    dcg = sum(1 / math.log2(r + 2) for r, s in enumerate(sessions[:10]) if s in answer_sessions)
+    idcg = sum(1 / math.log2(r + 2) for r in range(min(len(answer_sessions), 10)))
+    out["ndcg@10"] = dcg / idcg
+    return out
+
+
+def dense_rank(qv: np.ndarray, vecs: np.ndarray, k: int) -> list[int]:
+    sims = vecs @ qv
+    return list(np.argsort(-sims)[:k])
+
+
+def bm25_rank(question: str, texts: list[str], k: int) -> list[int]:
+    import bm25s
+
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
+    docs, _ = retriever.retrieve(bm25s.tokenize([question], stopwords="en", show_progress=False),
+                                 k=min(k, len(texts)), show_progress=False)
+    return [int(i) for i in docs[0]]
+
+
+def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
+    out = {}
+    for m in METRICS:
+        vals = [r[m] for r in rows if not math.isnan(r[m])]
+        out[m] = round(float(np.mean(vals)), 4) if vals else float("nan")
+    return out
+
+
+def print_table(title: str, results: dict[str, dict[str, float]]) -> None:
+    print(f"\n{title}")
+    print(f"{'system':<22}" + "".join(f"{m:>16}" for m in METRICS))
+    for name, vals in results.items():
+        print(f"{name:<22}" + "".join(f"{vals[m]:>16.3f}" for m in METRICS))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=lme_data.DEFAULT_DATA)
+    ap.add_argument("--sample", type=int, default=None, help="quick loop: 100 (default: the full set)")
+    ap.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
+                    help=f"nuonuo configurations to run, from: {', '.join(SYSTEMS)}")
+    ap.add_argument("--no-baselines", action="store_true")
+    args = ap.parse_args(argv)
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    for s in systems:
+        if s not in SYSTEMS:
+            ap.error(f"unknown system {s!r}; known: {', '.join(SYSTEMS)}")
+
+    from nuonuo.config import load_config
+    from nuonuo.encoder import load_encoder
+    from nuonuo.memory import Memory
+
+    questions = lme_data.sample(lme_data.load(args.data), args.sample)
+    abstentions = 0 if args.sample else sum(lme_data.is_abstention(q) for q in lme_data.load(args.data))
+    cache = EmbeddingCache(load_encoder())
+    encoder = CachedEncoder(cache)
+    t_fill = time.time()
+    texts = [t[4] for q in questions for t in lme_data.turns(q)] + [q["question"] for q in questions]
+    n_new = cache.fill(texts, progress=None)
+    print(f"{len(questions)} questions; encoded {n_new} new texts in {time.time() - t_fill:.0f}s "
+          f"({len(cache)} cached)", file=sys.stderr)
+
+    per_system: dict[str, list[dict]] = defaultdict(list)
+    per_type: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    timing: dict[str, float] = defaultdict(float)
+    with tempfile.TemporaryDirectory(prefix="nuonuo-lme-") as tmp:
+        stores: dict[str, Memory] = {}
+        for name in systems:
+            cfg = load_config(Path(tmp) / name, overrides=SYSTEMS[name].get("overrides") or None, env={})
+            stores[name] = Memory(cfg, encoder)
+        try:
+            for n, q in enumerate(questions, start=1):
+                turns = list(lme_data.turns(q))
+                texts = [t[4] for t in turns]
+                ns = "q-" + q["question_id"].replace("_", "-")
+                items = [{"text": t[4], "timestamp": t[1],
+                          "metadata": {"session": t[0], "turn": t[2], "role": t[3]}} for t in turns]
+                rankings: dict[str, list[list[tuple[str, int]]]] = {}
+                for name, mem in stores.items():
+                    t0 = time.perf_counter()
+                    ids = mem.remember_many(items, namespace=ns)
+                    prepare: Callable | None = SYSTEMS[name].get("prepare")
+                    if prepare:
+                        prepare(mem, ns)
+                    timing[f"{name}_ingest_s"] += time.perf_counter() - t0
+                    owner: dict[str, list[tuple[str, int]]] = defaultdict(list)
+                    for mid, t in zip(ids, turns):
+                        owner[mid].append((t[0], t[2]))
+                    t0 = time.perf_counter()
+                    hits = mem.recall(q["question"], k=K_HITS, namespace=ns, at=q["question_date"])
+                    timing[f"{name}_recall_s"] += time.perf_counter() - t0
+                    rankings[name] = [owner.get(h.id, []) for h in hits]
+                if not args.no_baselines:
+                    keys = [[(t[0], t[2])] for t in turns]
+                    vecs = encoder.embed_many(texts)
+                    qv = encoder.embed(q["question"])
+                    t0 = time.perf_counter()
+                    rankings["dense"] = [keys[i] for i in dense_rank(qv, vecs, K_HITS)]
+                    timing["dense_recall_s"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    rankings["bm25"] = [keys[i] for i in bm25_rank(q["question"], texts, K_HITS)]
+                    timing["bm25_recall_s"] += time.perf_counter() - t0
+                for name, ranked in rankings.items():
+                    row = score_question(ranked, q)
+                    if row is not None:
+                        per_system[name].append(row)
+                        per_type[q["question_type"]][name].append(row)
+                if n % 25 == 0:
+                    live = {s: summarise(r)["turn_recall@10"] for s, r in per_system.items()}
+                    print(f"  {n}/{len(questions)} turn_recall@10 so far: {live}", file=sys.stderr, flush=True)
+        finally:
+            for mem in stores.values():
+                mem.close()
+
+    overall = {name: summarise(rows) for name, rows in per_system.items()}
+    print_table(f"LongMemEval_S, {len(questions)} questions (abstention questions excluded: {abstentions})",
+                overall)
+    for qtype in sorted(per_type):
+        print_table(f"{qtype} ({len(next(iter(per_type[qtype].values())))} questions)",
+                    {name: summarise(rows) for name, rows in per_type[qtype].items()})
+    nq = max(1, len(questions))
+    print("\nper-question time (ms): " + ", ".join(f"{k[:-2]}={v / nq * 1000:.1f}" for k, v in sorted(timing.items())))
+    if "dense" in overall:
+        print("turn_recall@10 ratio vs dense: " + ", ".join(
+            f"{name}={overall[name]['turn_recall@10'] / overall['dense']['turn_recall@10']:.3f}" for name in overall))
+    result = dict(overall)
+    result["questions"] = len(questions)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    main()

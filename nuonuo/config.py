@@ -11,6 +11,7 @@ Every setting is documented in ``config.example.toml``. Nothing here does I/O at
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -35,6 +36,9 @@ class StoreConfig:
     uri: str = ""  # LanceDB URI; empty = <home>/store
     max_text_chars: int = 100_000  # longer texts are refused with a message saying so
     lock_timeout_s: float = 10.0  # how long a second writer waits for the store lock
+    # object storage (s3://…): LanceDB storage_options, e.g. aws_endpoint, aws_region, allow_http;
+    # credentials may instead come from the usual AWS_* environment variables
+    storage_options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -58,11 +62,24 @@ class RecallConfig:
 
 
 @dataclass
+class DaemonConfig:
+    socket: str = ""  # Unix socket path; empty = <home>/nuonuo.sock (mode 0600)
+    tcp_host: str = ""  # empty = no TCP listener; else a loopback address such as 127.0.0.1
+    tcp_port: int = 0  # TCP port (0 with a tcp_host = let the system choose, written to the pidfile)
+    token_file: str = ""  # bearer token for TCP clients; empty = <home>/daemon.token (mode 0600)
+    allow_public: bool = False  # must be true (and a token present) to bind a non-loopback address
+    max_body_bytes: int = 16 * 1024 * 1024  # larger request bodies get 413
+    request_timeout_s: float = 120.0  # clients give up after this; a request body must arrive within it
+    refresh_interval_s: float = 1.0  # object-storage stores: check for other daemons' writes this often
+
+
+@dataclass
 class Config:
     home: Path = field(default_factory=default_home)
     store: StoreConfig = field(default_factory=StoreConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     recall: RecallConfig = field(default_factory=RecallConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
 
     @property
     def store_uri(self) -> str:
@@ -90,6 +107,12 @@ def _coerce(value: Any, current: Any, where: str) -> Any:
             if not isinstance(value, (str, int, float)):
                 raise ValueError(value)
             return str(value)
+        if isinstance(current, dict):
+            if isinstance(value, str):  # from the environment: a JSON object
+                value = json.loads(value)
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return {str(k): str(v) for k, v in value.items()}
         if isinstance(current, (list, tuple)):
             if isinstance(value, str):
                 return [v.strip() for v in value.split(",") if v.strip()]

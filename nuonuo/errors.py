@@ -68,3 +68,26 @@ class StoreError(NuonuoError):
     kind = "store_error"
     exit_code = 7
     http_status = 500
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request body over the daemon's ``[daemon] max_body_bytes``."""
+
+    kind = "too_large"
+    http_status = 413
+
+
+class Unauthorized(NuonuoError):
+    """A TCP request to the daemon without its bearer token."""
+
+    kind = "unauthorized"
+    exit_code = 8
+    http_status = 401
+
+
+class DaemonError(NuonuoError):
+    """The daemon is not running, not answering, or already running."""
+
+    kind = "daemon_error"
+    exit_code = 9
+    http_status = 503

@@ -82,7 +82,7 @@ class Memory:
         try:
             enc = self.config.encoder
             self.encoder = encoder or load_encoder(enc.model, enc.max_seq_length, enc.threads)
-            self.store = Store(self.config.store_uri, self.encoder.dim)
+            self.store = Store(self.config.store_uri, self.encoder.dim, self.config.store.storage_options)
             self._check_encoder()
             self._records: dict[str, MemoryRecord] = {}
             self._patterns: dict[str, PatternIndex] = {}

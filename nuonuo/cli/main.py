@@ -36,6 +36,10 @@ class Context:
     def backend(self):
         """The ``Memory`` (or, when a daemon runs, a client with the same methods)."""
         if self._backend is None:
+            from nuonuo.daemon.client import connect
+
+            self._backend = connect(self.home)
+        if self._backend is None:
             from nuonuo.memory import Memory
 
             self._backend = Memory.open(self.home)
@@ -65,6 +69,7 @@ def main(ctx: click.Context, home: str | None) -> None:
 
 def register() -> None:
     from nuonuo.cli import memories  # noqa: F401  (commands register on import)
+    from nuonuo.cli import daemon  # noqa: F401
 
 
 register()

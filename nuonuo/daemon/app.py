@@ -1,0 +1,415 @@
+"""The daemon's HTTP API: one endpoint per ``Memory`` method, plus health, status and consolidation.
+
+The OpenAPI document is served at ``/openapi.json`` (and ``/docs``). Every error is a JSON body
+``{"error": kind, "detail": message}``: a ``NuonuoError`` keeps its own status (422 bad input,
+404 unknown id, 409 store locked, …), a malformed or mistyped body is 422, a body over
+``[daemon] max_body_bytes`` is 413, a TCP request without the bearer token is 401. Bad input never
+reaches the store half-checked: the request is validated whole before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import time
+from typing import Any
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nuonuo import __version__
+from nuonuo.config import Config
+from nuonuo.daemon.service import Service
+from nuonuo.errors import InvalidInput, NuonuoError, PayloadTooLarge, Unauthorized
+from nuonuo.records import to_epoch, to_iso
+
+log = logging.getLogger("nuonuo.daemon")
+
+# datetime can represent years 1..9999; an epoch outside that could be stored but never printed
+MIN_EPOCH, MAX_EPOCH = -62_135_596_800.0, 253_402_300_799.0
+
+
+def check_time(value: Any, what: str) -> float | None:
+    """A timestamp from a request → epoch seconds, or a 422 that says why."""
+    try:
+        epoch = to_epoch(value, what)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise InvalidInput(f"{what} {value!r} is not a usable date: {exc}") from None
+    if epoch is not None and not MIN_EPOCH <= epoch <= MAX_EPOCH:
+        raise InvalidInput(f"{what} {value!r} is outside the years 1-9999")
+    if epoch is not None:
+        to_iso(epoch)
+    return epoch
+
+
+def _check_unicode(value: Any, where: str = "body") -> None:
+    """JSON may carry lone surrogates (``"\\ud800"``), which no UTF-8 store can keep: refuse them."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{where} contains text that is not valid Unicode (a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_unicode(k, where)
+            _check_unicode(v, f"{where}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_unicode(v, f"{where}[{i}]")
+
+
+# --- request and response bodies --------------------------------------------------------------------
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unicode(cls, data: Any) -> Any:
+        _check_unicode(data)
+        return data
+
+
+Timestamp = str | float | None
+
+
+class RememberBody(Body):
+    text: str
+    key: str | None = None
+    namespace: str = "default"
+    metadata: dict[str, Any] | None = None
+    timestamp: Timestamp = Field(default=None, description="ISO-8601 or epoch seconds; default now")
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+
+
+class RememberItem(Body):
+    text: str
+    key: str | None = None
+    namespace: str | None = None
+    metadata: dict[str, Any] | None = None
+    timestamp: Timestamp = None
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    id: str | None = Field(default=None, description="keep this id (as written by export)")
+
+
+class RememberManyBody(Body):
+    items: list[str | RememberItem]
+    namespace: str = "default"
+
+
+class RecallBody(Body):
+    query: str | None = None
+    k: int | None = Field(default=None, ge=1, le=1000)
+    namespace: str = "default"
+    at: Timestamp = Field(default=None, description="time of asking: later memories are ignored")
+    key: str | None = Field(default=None, description="look up this exact key instead of a query")
+
+
+class UpdateBody(Body):
+    text: str | None = None
+    metadata: dict[str, Any] | None = None
+    importance: float | None = Field(default=None, ge=0.0, le=1.0)
+
+
+class ForgetBody(Body):
+    id: str | None = None
+    key: str | None = None
+    namespace: str | None = None
+
+
+class KeyBody(Body):
+    key: str
+    namespace: str = "default"
+
+
+class AssociateBody(Body):
+    a: str = Field(description="id of the cue memory")
+    b: str = Field(description="id of the target memory")
+    weight: float = Field(default=1.0, gt=0.0, le=100.0)
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="the error's kind: invalid_input, not_found, unauthorized, …")
+    detail: str = Field(description="what went wrong, for a person")
+
+
+ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 500, 503)}
+
+
+def error_response(status: int, kind: str, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"error": kind, "detail": detail}, status_code=status, headers=headers or None)
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:10]:
+        if err.get("type") == "json_invalid":
+            return f"the request body is not valid JSON ({err.get('ctx', {}).get('error', 'parse error')})"
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+        parts.append(f"{where}: {err.get('msg')}")
+    return "; ".join(parts) or "the request is not valid"
+
+
+# --- transport guard: token, body size, body timeout, activity ------------------------------------
+class Guard:
+    """Pure ASGI middleware in front of the app.
+
+    - TCP connections (``scope["server"]`` has a port) must carry ``Authorization: Bearer <token>``;
+      the Unix socket is protected by its file mode instead.
+    - The body is read whole (at most ``max_body_bytes``, within ``timeout_s``) before the app sees
+      it, so an oversized or stalled upload is refused before any work starts.
+    """
+
+    def __init__(self, app, service: Service, token: str | None, max_body: int, timeout_s: float):
+        self.app, self.service, self.token = app, service, token
+        self.max_body, self.timeout_s = max_body, timeout_s
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        server = scope.get("server") or (None, None)
+        if server[1] is not None and not self._authorised(scope):
+            resp = error_response(401, Unauthorized.kind, "this TCP listener needs the bearer token "
+                                  "from the daemon's token file (Authorization: Bearer …)",
+                                  **{"WWW-Authenticate": "Bearer"})
+            return await resp(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return await self._too_large(scope, receive, send)
+        try:
+            body = await asyncio.wait_for(self._read_body(receive), self.timeout_s)
+        except asyncio.TimeoutError:
+            return await error_response(408, "timeout", f"the request body did not arrive within "
+                                        f"{self.timeout_s:g} s")(scope, receive, send)
+        except _TooLarge:
+            return await self._too_large(scope, receive, send)
+        if body is None:  # the client went away
+            return
+        if not scope.get("path", "").endswith(("/health", "/status")):
+            self.service.touch()
+        sent = False
+
+        async def replay():
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _authorised(self, scope) -> bool:
+        if not self.token:
+            return False
+        for name, value in scope.get("headers") or []:
+            if name == b"authorization":
+                given = value.decode("latin-1")
+                return given.startswith("Bearer ") and hmac.compare_digest(given[7:].strip(), self.token)
+        return False
+
+    async def _read_body(self, receive) -> bytes | None:
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise _TooLarge
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    async def _too_large(self, scope, receive, send):
+        resp = error_response(413, PayloadTooLarge.kind,
+                              f"the request body is over the limit of {self.max_body:,} bytes "
+                              "([daemon] max_body_bytes); send it in smaller batches")
+        await resp(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+# --- the app ------------------------------------------------------------------------------------------
+def create_app(service: Service, config: Config, token: str | None = None) -> Any:
+    """The FastAPI app, wrapped in ``Guard``. ``token`` is what TCP clients must send."""
+    app = FastAPI(title="nuonuo memory daemon", version=__version__, responses=ERRORS,
+                  description="A local memory for LLM agents. Errors are {error, detail} JSON bodies.")
+    app.state.service = service
+
+    @app.exception_handler(NuonuoError)
+    async def _nuonuo(request: Request, exc: NuonuoError):
+        status = exc.http_status if 400 <= exc.http_status < 600 else 400
+        return JSONResponse(exc.to_dict(), status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        return error_response(422, InvalidInput.kind, _validation_detail(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, kind, str(exc.detail))
+
+    @app.exception_handler(RecursionError)
+    async def _deep(request: Request, exc: RecursionError):
+        return error_response(422, InvalidInput.kind, "the request body is nested too deeply")
+
+    @app.exception_handler(Exception)
+    async def _internal(request: Request, exc: Exception):
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal", f"{type(exc).__name__}: {exc} (see the daemon log)")
+
+    def record(rec) -> dict[str, Any]:
+        return rec.to_dict()
+
+    # --- health and status ----------------------------------------------------------------------------
+    @app.get("/v1/health", summary="Is the daemon up")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "pid": os.getpid(), "version": __version__}
+
+    @app.get("/v1/status", summary="Pid, uptime, counts, listeners, the sleep job")
+    def status() -> dict[str, Any]:
+        mem = service.reader()
+        stats = mem.stats()
+        sleep = service.sleep.describe() if service.sleep is not None else None
+        return {"pid": os.getpid(), "version": __version__, "uptime_s": round(time.time() - service.started, 1),
+                "idle_s": round(service.idle_seconds(), 1), "memories": stats.get("memories"),
+                "store": stats.get("store"), "home": str(config.home), "reloads": service.reloads,
+                "sleep": sleep}
+
+    # --- writing ----------------------------------------------------------------------------------------
+    @app.post("/v1/memories", summary="Remember one memory")
+    def remember(body: RememberBody) -> dict[str, Any]:
+        ts = check_time(body.timestamp, "timestamp")
+        rec = service.memory.remember(body.text, key=body.key, namespace=body.namespace,
+                                      metadata=body.metadata, timestamp=ts, importance=body.importance)
+        return record(rec)
+
+    @app.post("/v1/memories/batch", summary="Remember many memories (all validated before any is stored)")
+    def remember_many(body: RememberManyBody) -> dict[str, Any]:
+        items: list[Any] = []
+        for pos, item in enumerate(body.items):
+            if isinstance(item, str):
+                items.append(item)
+                continue
+            d = item.model_dump(exclude_none=True)
+            try:
+                if "timestamp" in d:
+                    d["timestamp"] = check_time(d["timestamp"], "timestamp")
+            except InvalidInput as exc:
+                raise InvalidInput(f"item {pos}: {exc.message}") from None
+            items.append(d)
+        ids = service.memory.remember_many(items, namespace=body.namespace)
+        return {"ids": ids}
+
+    @app.patch("/v1/memories/{id}", summary="Change a memory's text, metadata or importance")
+    def update(id: str, body: UpdateBody) -> dict[str, Any]:
+        return record(service.memory.update(id, text=body.text, metadata=body.metadata,
+                                            importance=body.importance))
+
+    @app.delete("/v1/memories/{id}", summary="Forget one memory")
+    def forget_one(id: str) -> dict[str, Any]:
+        return {"forgotten": service.memory.forget(id)}
+
+    @app.post("/v1/forget", summary="Forget by id, by key (in a namespace) or a whole namespace")
+    def forget(body: ForgetBody) -> dict[str, Any]:
+        return {"forgotten": service.memory.forget(body.id, key=body.key, namespace=body.namespace)}
+
+    @app.post("/v1/associate", summary="Link two memories (Hebbian association a → b)")
+    def associate(body: AssociateBody) -> dict[str, Any]:
+        mem = service.memory
+        mem.get(body.a), mem.get(body.b)  # unknown ids → 404
+        fn = getattr(mem, "associate", None)
+        if fn is None:
+            raise NuonuoError("this nuonuo has no association memory installed")
+        result = fn(body.a, body.b, weight=body.weight)
+        return {"associated": [body.a, body.b], "result": _plain(result)}
+
+    @app.post("/v1/consolidate", summary="Run the sleep consolidation now; returns its report")
+    def consolidate() -> dict[str, Any]:
+        if service.sleep is not None:
+            report = service.sleep.run_now()
+        else:
+            fn = getattr(service.memory, "consolidate", None)
+            if fn is None:
+                raise NuonuoError("this nuonuo has no consolidation job installed")
+            report = fn()
+        return {"report": _plain(report)}
+
+    # --- reading ----------------------------------------------------------------------------------------
+    @app.post("/v1/recall", summary="Recall the memories most relevant to a query (or a key's value)")
+    def recall(body: RecallBody) -> dict[str, Any]:
+        at = check_time(body.at, "at")
+        hits = service.reader().recall(body.query, k=body.k, namespace=body.namespace, at=at, key=body.key)
+        return {"hits": [h.to_dict() for h in hits]}
+
+    @app.get("/v1/memories/{id}", summary="One memory by id")
+    def get(id: str) -> dict[str, Any]:
+        return record(service.reader().get(id))
+
+    @app.get("/v1/memories", summary="Memories of a namespace (or all), newest first")
+    def list_(namespace: str = "default", all_namespaces: bool = False,
+              limit: int = Query(50, ge=1, le=10**9), offset: int = Query(0, ge=0, le=10**9),
+              include_history: bool = False) -> dict[str, Any]:
+        recs = service.reader().list(None if all_namespaces else namespace, limit=limit, offset=offset,
+                                     include_history=include_history)
+        return {"memories": [record(r) for r in recs]}
+
+    @app.post("/v1/lookup", summary="The current value of an exact key (null if none)")
+    def lookup(body: KeyBody) -> dict[str, Any]:
+        rec = service.reader().lookup(body.key, body.namespace)
+        return {"memory": record(rec) if rec is not None else None}
+
+    @app.post("/v1/history", summary="Every value a key has had, newest first")
+    def history(body: KeyBody) -> dict[str, Any]:
+        return {"memories": [record(r) for r in service.reader().history(body.key, body.namespace)]}
+
+    @app.get("/v1/namespaces", summary="Namespace → number of active memories")
+    def namespaces() -> dict[str, int]:
+        return service.reader().namespaces()
+
+    @app.get("/v1/stats", summary="Counts, namespaces, store and index figures")
+    def stats() -> dict[str, Any]:
+        return _plain(service.reader().stats())
+
+    @app.get("/v1/export", summary="Every memory as JSON lines (history included)",
+             response_class=StreamingResponse,
+             responses={200: {"content": {"application/x-ndjson": {"schema": {"type": "string"}}}}})
+    def export(namespace: str | None = None) -> StreamingResponse:
+        import json
+
+        mem = service.reader()
+        recs = sorted(mem.list(namespace, limit=10**12, include_history=True), key=lambda r: r.created_at)
+
+        def lines():
+            for r in recs:
+                yield json.dumps({"id": r.id, "text": r.text, "key": r.key, "namespace": r.namespace,
+                                  "metadata": r.metadata, "timestamp": r.timestamp,
+                                  "importance": r.importance}, ensure_ascii=False) + "\n"
+
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+
+    return Guard(app, service, token, config.daemon.max_body_bytes, config.daemon.request_timeout_s)
+
+
+def _plain(value: Any) -> Any:
+    """A report or result → JSON-able values (dataclasses, numpy scalars, paths)."""
+    import dataclasses
+    import json
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = dataclasses.asdict(value)
+    elif hasattr(value, "to_dict") and callable(value.to_dict):
+        value = value.to_dict()
+    return json.loads(json.dumps(value, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+
+
+__all__ = ["create_app", "check_time", "ErrorBody"]

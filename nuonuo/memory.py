@@ -90,6 +90,12 @@ class Memory:
             self._keys: dict[tuple[str, str], list[str]] = {}  # (ns, canonical key) → ids, oldest first
             self._dirty_access: set[str] = set()
             self.components: list[Component] = []
+            from nuonuo.associations import AssociationMemory
+            from nuonuo.consolidation import recover_interrupted_run
+
+            recover_interrupted_run(self.store)  # a sleep run killed halfway: back to before it
+            self.hebbian = AssociationMemory(self)
+            self.components.append(self.hebbian)
             self._load()
             self._init_components()
         except BaseException:
@@ -429,6 +435,9 @@ class Memory:
     def flush(self) -> None:
         """Write pending access counts to the store."""
         with self._lock:
+            for comp in self.components if not self._closed else ():
+                if callable(getattr(comp, "flush", None)):
+                    comp.flush(self)
             if not self._dirty_access or self._closed:
                 return
             recs = [self._records[m] for m in self._dirty_access if m in self._records]
@@ -533,6 +542,26 @@ class Memory:
     def records(self) -> list[MemoryRecord]:
         with self._lock:
             return list(self._records.values())
+
+    # --- associations and sleep (nuonuo.associations, nuonuo.consolidation) -----------------------
+    def associate(self, cue_id: str, target_id: str, weight: float = 1.0, kind: str = "link") -> None:
+        """Link two memories of one namespace: recalling ``cue_id`` can then reach ``target_id``
+        (a Hebbian hop). Durable when this returns; linking again adds to the weight."""
+        with self._lock:
+            self._check_open()
+            self.hebbian.associate(self, cue_id, target_id, weight, kind)
+
+    def associations(self, id: str) -> list[dict[str, Any]]:
+        """A memory's links, oldest first: cue, target, weight, kind, created_at, direction, other."""
+        with self._lock:
+            return self.hebbian.associations(self, id)
+
+    def consolidate(self, **options: Any) -> dict[str, Any]:
+        """Run sleep consolidation now (see ``nuonuo.consolidation``); returns its report."""
+        from nuonuo.consolidation import consolidate
+
+        self._check_open()
+        return consolidate(self, **options)
 
     # --- export / import --------------------------------------------------------------------------
     def export(self, path: str | Path, namespace: str | None = None) -> int:

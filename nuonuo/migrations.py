@@ -18,8 +18,22 @@ def _v1_memories(store) -> None:
     store.ensure_table("memories", memory_schema(store.dim))
 
 
+def _v3_associations(store) -> None:
+    from nuonuo.associations import ASSOCIATION_SCHEMA
+
+    store.ensure_table("associations", ASSOCIATION_SCHEMA)
+
+
+def _v5_sleep(store) -> None:
+    from nuonuo.associations import W_SNAPSHOT_SCHEMA
+
+    store.ensure_table("hebbian_w", W_SNAPSHOT_SCHEMA)
+
+
 MIGRATIONS: dict[int, Callable] = {
     1: _v1_memories,
+    3: _v3_associations,
+    5: _v5_sleep,
 }
 LATEST = max(MIGRATIONS)
 
@@ -35,6 +49,8 @@ def migrate(store) -> int:
             f"the store at {store.uri} has schema version {current}, newer than this nuonuo "
             f"understands ({LATEST}); upgrade nuonuo")
     for version in range(current + 1, LATEST + 1):
-        MIGRATIONS[version](store)
+        step = MIGRATIONS.get(version)  # numbers are reserved per area; a gap is a no-op
+        if step is not None:
+            step(store)
         store.set_meta("schema_version", str(version))
     return current

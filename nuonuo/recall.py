@@ -79,8 +79,10 @@ def fuse(mem: "Memory", channels: dict[str, dict[str, dict[str, float]]], at: fl
 
 
 def expand_associations(mem: "Memory", ranked: list, namespace: str, at: float | None, k: int) -> list:
-    """Hebbian multi-hop expansion from the best direct hits (the association memory's job)."""
-    return ranked
+    """Hebbian multi-hop expansion from the best direct hits (``nuonuo.associations``): entries
+    reached by links get ``source="hebbian"`` and ``(hops, path)`` as 5th/6th elements."""
+    comp = getattr(mem, "hebbian", None)
+    return comp.expand(mem, ranked, namespace, at, k) if comp is not None else ranked
 
 
 def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, **options: Any) -> list[Hit]:

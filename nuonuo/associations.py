@@ -1,0 +1,441 @@
+"""The association memory as a ``Component``: keeps the sparse W (``nuonuo.hebbian``) in step with
+the ``associations`` table in LanceDB, makes links automatically, and expands recall by hops.
+
+Durable state (LanceDB, the source of truth):
+- ``associations``: one row per link ``(cue, target, kind)`` with its weight, namespace, time and
+  the two codes' active units (so W is rebuilt at open without re-projecting anything).
+  Kinds: ``link`` (explicit), ``session`` (temporal neighbours of one conversation),
+  ``corecall`` (recalled together), ``paraphrase`` (an extra cue pattern for a memory; the cue is
+  a generated text, ``cue_text``), ``tombstone`` (a forgotten link's negative contribution
+  to a W snapshot).
+- ``hebbian_w``: the W a sleep run left (its replay corrections are not single links), one row
+  per non-empty column; ``meta.hebbian_w_watermark`` says which links it already contains.
+- ``meta.hebbian_seed``/``hebbian_code``: the projection seed and (N, k).
+
+At open: W = snapshot (if any) + Σ w·target⊗cue over the links created after its watermark.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from nuonuo.errors import InvalidInput, NotFound
+from nuonuo.hebbian import Projections, SparseW, TargetIndex
+from nuonuo.store import _sql_str
+
+if TYPE_CHECKING:
+    from nuonuo.memory import Memory
+    from nuonuo.records import MemoryRecord
+
+ASSOCIATION_SCHEMA = pa.schema([
+    pa.field("cue", pa.string(), nullable=False),
+    pa.field("target", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("weight", pa.float32()),
+    pa.field("created_at", pa.float64()),
+    pa.field("namespace", pa.string()),
+    pa.field("cue_text", pa.string()),            # paraphrase cues: the generated text
+    pa.field("cue_units", pa.list_(pa.int32())),   # active units of cue(x_cue)
+    pa.field("target_units", pa.list_(pa.int32())),
+])
+W_SNAPSHOT_SCHEMA = pa.schema([
+    pa.field("col", pa.int32(), nullable=False),
+    pa.field("rows", pa.list_(pa.int32())),
+    pa.field("vals", pa.list_(pa.float32())),
+])
+KIND_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,31}$")
+AUTO_KINDS = {"session", "corecall", "paraphrase", "tombstone"}
+
+
+@dataclass
+class Edge:
+    cue: str
+    target: str
+    kind: str
+    weight: float
+    created_at: float
+    namespace: str
+    cue_units: np.ndarray
+    target_units: np.ndarray
+    cue_text: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {"cue": self.cue, "target": self.target, "kind": self.kind, "weight": float(self.weight),
+                "created_at": self.created_at, "namespace": self.namespace, "cue_text": self.cue_text,
+                "cue_units": self.cue_units.tolist(), "target_units": self.target_units.tolist()}
+
+    def public(self) -> dict[str, Any]:
+        out = {"cue": self.cue, "target": self.target, "kind": self.kind, "weight": round(float(self.weight), 4),
+               "created_at": self.created_at, "namespace": self.namespace}
+        if self.cue_text:
+            out["cue_text"] = self.cue_text
+        return out
+
+
+def edges_to_arrow(edges: Sequence[Edge]) -> pa.Table:
+    return pa.Table.from_pylist([e.row() for e in edges], schema=ASSOCIATION_SCHEMA)
+
+
+def _session(rec: "MemoryRecord") -> str | None:
+    sess = rec.metadata.get("session")
+    if isinstance(sess, bool) or not isinstance(sess, (str, int)):
+        return None
+    return str(sess)
+
+
+class AssociationMemory:
+    """Component: W, codes and links for every namespace (see the module docstring)."""
+
+    def __init__(self, memory: "Memory"):
+        self.cfg = memory.config.hebbian
+        self.edges: dict[tuple[str, str, str], Edge] = {}
+        self.by_memory: dict[str, set[tuple[str, str, str]]] = {}
+        self.targets: dict[str, TargetIndex] = {}
+        self._cue_cache: dict[str, np.ndarray] = {}
+        self._last_in_session: dict[tuple[str, str], str] = {}
+        self._corecall: list[Edge] = []
+        self.W = SparseW(self.cfg.code_dim)
+        self.proj: Projections | None = None
+        self.scheduler_info: dict[str, Any] = {}  # set by nuonuo.scheduler while it runs
+
+    # --- Component hooks ----------------------------------------------------------------------------
+    def rebuild(self, memory: "Memory") -> None:
+        store = memory.store
+        seed = store.get_meta("hebbian_seed")
+        if seed is None:
+            seed = str(self.cfg.seed or secrets.randbits(62))
+            store.set_meta("hebbian_seed", seed)
+        code = f"{self.cfg.code_dim}/{self.cfg.k}"
+        stored_code = store.get_meta("hebbian_code")
+        self.proj = Projections(int(seed), memory.encoder.dim, self.cfg.code_dim, self.cfg.k)
+        tbl = store.table("associations")
+        rows = tbl.to_arrow().to_pylist() if tbl.count_rows() else []
+        recode = stored_code is not None and stored_code != code
+        if stored_code != code:
+            store.set_meta("hebbian_code", code)
+        self.edges.clear()
+        self.by_memory.clear()
+        self.targets.clear()
+        self.W = SparseW(self.cfg.code_dim)
+        edges = []
+        for r in rows:
+            e = Edge(r["cue"], r["target"], r["kind"], float(r["weight"] or 0.0), r["created_at"] or 0.0,
+                     r["namespace"] or "default", np.asarray(r["cue_units"] or [], dtype=np.int32),
+                     np.asarray(r["target_units"] or [], dtype=np.int32), r.get("cue_text"))
+            edges.append(e)
+        if recode:  # the code space changed: re-project every link from the memories' vectors
+            edges = [e for e in edges if e.target in memory._records and e.kind != "tombstone"]
+            for e in edges:
+                e.target_units = self.target_code(memory, e.target)
+                e.cue_units = (self.proj.cue_codes(memory.encoder.embed(e.cue_text))[0] if e.cue_text
+                               else self.cue_code(memory, e.cue))
+            tbl.delete("true")
+            if edges:
+                tbl.add(edges_to_arrow(edges))
+            store.set_meta("hebbian_w_watermark", "")
+        watermark = float(store.get_meta("hebbian_w_watermark") or "nan")
+        if not math.isnan(watermark):
+            self.W = self._load_snapshot(store)
+        fresh = [e for e in edges if math.isnan(watermark) or e.created_at > watermark]
+        if fresh:
+            self.W.add_outer(np.stack([e.target_units for e in fresh]), np.stack([e.cue_units for e in fresh]),
+                             np.array([e.weight for e in fresh], dtype=np.float32))
+            self.W.compact()
+        self._index_edges(memory, [e for e in edges if e.kind != "tombstone"])
+        self._last_in_session.clear()
+        for rec in sorted(memory._records.values(), key=lambda r: r.created_at):
+            sess = _session(rec) if rec.status == "active" else None
+            if sess is not None:
+                self._last_in_session[(rec.namespace, sess)] = rec.id
+
+    def _load_snapshot(self, store) -> SparseW:
+        t = store.table("hebbian_w").to_arrow()
+        if t.num_rows == 0:
+            return SparseW(self.cfg.code_dim)
+        cols = t.column("col").to_numpy()
+        rows = [np.asarray(x, dtype=np.int32) for x in t.column("rows").to_pylist()]
+        vals = [np.asarray(x, dtype=np.float32) for x in t.column("vals").to_pylist()]
+        return SparseW.from_columns(self.cfg.code_dim, cols, rows, vals)
+
+    def _index_edges(self, memory: "Memory", edges: Sequence[Edge]) -> None:
+        per_ns: dict[str, dict[str, np.ndarray]] = {}
+        for e in edges:
+            key = (e.cue, e.target, e.kind)
+            self.edges[key] = e
+            self.by_memory.setdefault(e.target, set()).add(key)
+            if not e.cue_text:
+                self.by_memory.setdefault(e.cue, set()).add(key)
+                self._cue_cache.setdefault(e.cue, e.cue_units)
+            rec = memory._records.get(e.target)
+            if rec is not None and rec.status == "active":
+                per_ns.setdefault(e.namespace, {})[e.target] = e.target_units
+        for ns, codes in per_ns.items():
+            ix = self.targets.setdefault(ns, TargetIndex(self.cfg.code_dim, self.cfg.k))
+            ix.add(list(codes), np.stack(list(codes.values())))
+
+    def added(self, memory: "Memory", records: Sequence["MemoryRecord"], vectors: np.ndarray) -> None:
+        new: list[Edge] = []
+        linked = [i for i, r in enumerate(records) if r.status == "active"
+                  and (r.id in self.by_memory or (self.cfg.session_links and _session(r) is not None))]
+        if linked:
+            vecs = np.asarray(vectors, dtype=np.float32)[linked]
+            cues, targets = self.proj.cue_codes(vecs), self.proj.target_codes(vecs)
+        batch_targets: dict[str, np.ndarray] = {}
+        for j, i in enumerate(linked):
+            rec = records[i]
+            self._cue_cache[rec.id] = cues[j]
+            batch_targets[rec.id] = targets[j]
+            if rec.id in self.by_memory:  # an updated memory: it is a target again, with its new code
+                ix = self.targets.setdefault(rec.namespace, TargetIndex(self.cfg.code_dim, self.cfg.k))
+                ix.remove(rec.id)
+                ix.slot.pop(rec.id, None)
+                ix.add([rec.id], targets[j][None, :])
+                continue
+            skey = (rec.namespace, _session(rec))
+            prev = self._last_in_session.get(skey)
+            self._last_in_session[skey] = rec.id
+            if prev is None or prev == rec.id or prev not in memory._records:
+                continue
+            w, now, ns = self.cfg.session_weight, time.time(), rec.namespace
+            new.append(Edge(prev, rec.id, "session", w, now, ns, self.cue_code(memory, prev), targets[j]))
+            prev_target = batch_targets.get(prev)
+            if prev_target is None:
+                prev_target = self.target_code(memory, prev)
+            new.append(Edge(rec.id, prev, "session", w, now, ns, cues[j], prev_target))
+        new.extend(self._corecall)
+        self._corecall = []
+        if new:
+            self._commit(memory, new)
+
+    def removed(self, memory: "Memory", records: Sequence["MemoryRecord"]) -> None:
+        gone: list[Edge] = []
+        for rec in records:
+            ix = self.targets.get(rec.namespace)
+            if ix is not None:
+                ix.remove(rec.id)
+            self._cue_cache.pop(rec.id, None)
+            if rec.id in memory._records:  # superseded or being updated: keep its links
+                continue
+            for key in self.by_memory.pop(rec.id, set()):
+                e = self.edges.pop(key, None)
+                if e is not None:
+                    gone.append(e)
+            for skey, mid in list(self._last_in_session.items()):
+                if mid == rec.id:
+                    del self._last_in_session[skey]
+        if gone:
+            self._delete_edges(memory, gone)
+
+    def flush(self, memory: "Memory") -> None:
+        if self._corecall:
+            pending, self._corecall = self._corecall, []
+            self._commit(memory, pending)
+
+    # --- codes --------------------------------------------------------------------------------------
+    def cue_code(self, memory: "Memory", mid: str) -> np.ndarray:
+        code = self._cue_cache.get(mid)
+        if code is None:
+            code = self.proj.cue_codes(memory.vector(mid))[0]
+            self._cue_cache[mid] = code
+        return code
+
+    def target_code(self, memory: "Memory", mid: str) -> np.ndarray:
+        rec = memory._records.get(mid)
+        ix = self.targets.get(rec.namespace) if rec else None
+        code = ix.code(mid) if ix is not None else None
+        return code if code is not None else self.proj.target_codes(memory.vector(mid))[0]
+
+    # --- links --------------------------------------------------------------------------------------
+    def _make_edge(self, memory: "Memory", cue: str, target: str, weight: float, kind: str,
+                   vec_cue: np.ndarray | None = None, vec_target: np.ndarray | None = None,
+                   cue_text: str | None = None) -> Edge:
+        ns = memory._records[target].namespace
+        cu = (self.proj.cue_codes(vec_cue)[0] if vec_cue is not None else self.cue_code(memory, cue))
+        tu = (self.proj.target_codes(vec_target)[0] if vec_target is not None else self.target_code(memory, target))
+        return Edge(cue, target, kind, float(weight), time.time(), ns, cu, tu, cue_text)
+
+    def _commit(self, memory: "Memory", new: list[Edge]) -> None:
+        """Durably add links (existing ones gain the weight), then update W and the indexes."""
+        merged: dict[tuple[str, str, str], Edge] = {}
+        for e in new:
+            key = (e.cue, e.target, e.kind)
+            if key in merged:
+                merged[key].weight += e.weight
+            else:
+                merged[key] = e
+        fresh, grown = [], []
+        for key, e in merged.items():
+            old = self.edges.get(key)
+            if old is None:
+                fresh.append(e)
+            else:
+                cap = 1.0 if e.kind == "corecall" else math.inf
+                grown.append(Edge(old.cue, old.target, old.kind, min(cap, old.weight + e.weight), e.created_at,
+                                  old.namespace, old.cue_units, old.target_units, old.cue_text))
+        tbl = memory.store.table("associations")
+        if fresh:
+            tbl.add(edges_to_arrow(fresh))
+        if grown:
+            (tbl.merge_insert(["cue", "target", "kind"]).when_matched_update_all()
+             .when_not_matched_insert_all().execute(edges_to_arrow(grown)))
+        deltas = [(e, e.weight) for e in fresh] + [(g, g.weight - self.edges[(g.cue, g.target, g.kind)].weight)
+                                                   for g in grown]
+        deltas = [(e, d) for e, d in deltas if d != 0]
+        if deltas:
+            self.W.add_outer(np.stack([e.target_units for e, _ in deltas]), np.stack([e.cue_units for e, _ in deltas]),
+                             np.array([d for _, d in deltas], dtype=np.float32))
+        self._index_edges(memory, fresh + grown)
+
+    def _delete_edges(self, memory: "Memory", gone: list[Edge]) -> None:
+        """Remove links from the table and their contribution from W. Links a W snapshot already
+        holds leave a ``tombstone`` (negative) row so the snapshot + later rows stays right."""
+        tbl = memory.store.table("associations")
+        watermark = float(memory.store.get_meta("hebbian_w_watermark") or "nan")
+        ids = sorted({e.cue for e in gone} | {e.target for e in gone})
+        for s in range(0, len(ids), 300):
+            part = ", ".join(_sql_str(i) for i in ids[s:s + 300])
+            tbl.delete(f"cue IN ({part}) OR target IN ({part})")
+        now = time.time()
+        tombs = [Edge(e.cue, e.target, "tombstone", -e.weight, now, e.namespace, e.cue_units, e.target_units)
+                 for e in gone if not math.isnan(watermark) and e.created_at <= watermark]
+        if tombs:
+            tbl.add(edges_to_arrow(tombs))
+        self.W.add_outer(np.stack([e.target_units for e in gone]), np.stack([e.cue_units for e in gone]),
+                         np.array([-e.weight for e in gone], dtype=np.float32))
+        for e in gone:
+            for mid in (e.cue, e.target):
+                keys = self.by_memory.get(mid)
+                if keys is not None:
+                    keys.discard((e.cue, e.target, e.kind))
+
+    def associate(self, memory: "Memory", cue_id: str, target_id: str, weight: float = 1.0,
+                  kind: str = "link") -> None:
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
+                or not 0 < weight <= 10:
+            raise InvalidInput(f"weight must be a number in (0, 10], not {weight!r}")
+        if not isinstance(kind, str) or not KIND_RE.match(kind) or kind == "tombstone":
+            raise InvalidInput(f"kind must be a short lower-case word such as 'link', not {kind!r}")
+        if cue_id == target_id:
+            raise InvalidInput("a memory cannot be linked to itself")
+        cue, target = memory.get(cue_id), memory.get(target_id)
+        if cue.namespace != target.namespace:
+            raise InvalidInput(f"{cue_id} is in namespace {cue.namespace!r} but {target_id} is in "
+                               f"{target.namespace!r}: links stay inside one namespace")
+        self._commit(memory, [self._make_edge(memory, cue.id, target.id, float(weight), kind)])
+
+    def add_cue_patterns(self, memory: "Memory", target_id: str, texts: Sequence[str], vectors: np.ndarray,
+                         weight: float = 1.0) -> int:
+        """Extra cues (questions, paraphrases) that point to a memory: ``W += w·target ⊗ cue(text)``."""
+        edges = [self._make_edge(memory, "para:" + target_id + ":" + str(abs(hash(t)) % 10**12), target_id,
+                                 weight, "paraphrase", vec_cue=v, cue_text=t) for t, v in zip(texts, vectors)]
+        edges = [e for e in edges if (e.cue, e.target, e.kind) not in self.edges]
+        if edges:
+            self._commit(memory, edges)
+        return len(edges)
+
+    def associations(self, memory: "Memory", mid: str) -> list[dict[str, Any]]:
+        memory.get(mid)
+        out = []
+        for key in sorted(self.by_memory.get(mid, ()), key=lambda k: self.edges[k].created_at if k in self.edges else 0):
+            e = self.edges.get(key)
+            if e is None:
+                continue
+            d = e.public()
+            d["direction"] = "out" if e.cue == mid else "in"
+            d["other"] = e.target if e.cue == mid else e.cue
+            out.append(d)
+        return out
+
+    # --- recall -------------------------------------------------------------------------------------
+    def follow(self, memory: "Memory", mid: str, namespace: str, exclude: set[str],
+               at: float | None = None) -> list[tuple[str, float]]:
+        """One hop: ``h = W · cue(x_mid)``, cleaned up to the ``breadth`` best stored targets."""
+        ix = self.targets.get(namespace)
+        if ix is None or len(ix) == 0:
+            return []
+        h = self.W.field(self.cue_code(memory, mid))
+        out = []
+        for tid, s in ix.score(h, self.cfg.breadth + len(exclude & set(ix.slot)), self.cfg.min_strength, exclude):
+            rec = memory._records.get(tid)
+            if rec is None or rec.status != "active" or (at is not None and rec.created_at > at):
+                continue
+            out.append((tid, s))
+            if len(out) >= self.cfg.breadth:
+                break
+        return out
+
+    def expand(self, memory: "Memory", ranked: list, namespace: str, at: float | None, k: int) -> list:
+        """Breadth-limited multi-hop expansion from the best direct hits, fused into the ranking.
+
+        A memory reached after h hops from a direct hit with score p, along links of strength
+        s_1…s_h, scores ``p · Π_i min(1, s_i) · decay^h``. It replaces a direct entry for the same
+        memory only when higher. At most ``from_top · breadth^hops`` W look-ups per recall."""
+        cfg = self.cfg
+        if not cfg.enabled or cfg.hops <= 0 or not ranked or not self.edges:
+            return ranked
+        self._note_corecall(memory, ranked)
+        frontier = [(e[0], e[1], [e[1]]) for e in ranked[:cfg.from_top]]
+        best: dict[str, tuple[float, int, list[str], float]] = {}
+        for hop in range(1, cfg.hops + 1):
+            nxt = []
+            for score, mid, path in frontier:
+                for tid, s in self.follow(memory, mid, namespace, set(path), at):
+                    hs = score * min(1.0, s) * cfg.hop_decay
+                    if tid not in best or hs > best[tid][0]:
+                        best[tid] = (hs, hop, path + [tid], s)
+                        nxt.append((hs, tid, path + [tid]))
+            nxt.sort(key=lambda t: -t[0])
+            frontier = nxt[:cfg.from_top * cfg.breadth]
+            if not frontier:
+                break
+        if not best:
+            return ranked
+        out = list(ranked)
+        where = {e[1]: i for i, e in enumerate(out)}
+        for tid, (hs, hop, path, s) in best.items():
+            i = where.get(tid)
+            if i is not None:
+                if hs <= out[i][0]:
+                    continue
+                scores = {**out[i][3], "hebbian": hs, "link_strength": s}
+                out[i] = (hs, tid, "hebbian", scores, hop, path)
+            else:
+                out.append((hs, tid, "hebbian", {"hebbian": hs, "link_strength": s}, hop, path))
+        out.sort(key=lambda t: -t[0])
+        return out
+
+    def _note_corecall(self, memory: "Memory", ranked: list) -> None:
+        cfg = self.cfg
+        if not cfg.corecall_links or cfg.corecall_top < 2:
+            return
+        top = [e[1] for e in ranked[:cfg.corecall_top] if e[0] >= cfg.corecall_min_score and len(e) <= 4]
+        for i, a in enumerate(top):
+            for b in top[i + 1:]:
+                for cue, tgt in ((a, b), (b, a)):
+                    self._corecall.append(self._make_edge(memory, cue, tgt, cfg.corecall_weight, "corecall"))
+        if len(self._corecall) >= 64:
+            self.flush(memory)
+
+    # --- inspection ---------------------------------------------------------------------------------
+    def stats(self, memory: "Memory") -> dict[str, Any]:
+        from nuonuo.consolidation import last_report
+
+        kinds: dict[str, int] = {}
+        for e in self.edges.values():
+            kinds[e.kind] = kinds.get(e.kind, 0) + 1
+        last = last_report(memory)
+        return {"associations": sum(kinds.values()), "association_kinds": kinds,
+                "hebbian": {"code_dim": self.cfg.code_dim, "k": self.cfg.k, "w_nnz": self.W.nnz,
+                            "w_mb": round(self.W.nbytes() / 2**20, 2)},
+                "sleep": {"last_run": ({k: last.get(k) for k in ("run_id", "finished", "seconds", "pruned",
+                                                                  "merged", "decayed")} if last else None),
+                          "next_run": self.scheduler_info.get("next_run"),
+                          "scheduler": self.scheduler_info.get("state", "not running in this process")}}

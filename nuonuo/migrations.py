@@ -30,9 +30,16 @@ def _v5_sleep(store) -> None:
     store.ensure_table("hebbian_w", W_SNAPSHOT_SCHEMA)
 
 
+def _v4_chat_sessions(store) -> None:
+    from nuonuo.chat.sessions import create_tables
+
+    create_tables(store)
+
+
 MIGRATIONS: dict[int, Callable] = {
     1: _v1_memories,
     3: _v3_associations,
+    4: _v4_chat_sessions,
     5: _v5_sleep,
 }
 LATEST = max(MIGRATIONS)

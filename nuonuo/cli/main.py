@@ -71,6 +71,7 @@ def register() -> None:
     from nuonuo.cli import memories  # noqa: F401  (commands register on import)
     from nuonuo.cli import daemon  # noqa: F401
     from nuonuo.cli import mcp  # noqa: F401
+    from nuonuo.cli import chat  # noqa: F401
 
 
 register()

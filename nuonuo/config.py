@@ -137,11 +137,37 @@ class ChatConfig:
 
 
 @dataclass
+class EngramConfig:
+    enabled: bool = True  # keep the hashed key / n-gram tables (needed by the two channels below)
+    exact: bool = True  # recall channel "exact": keyed facts whose key tokens the query covers
+    ngram: bool = True  # recall channel "ngram": memories sharing rare n-grams with the query
+    gate: bool = True  # context gate on both channels (off = every hash hit joins at full weight)
+    fusion: str = "sum"  # "sum" (gated, normalised score sum) or "rrf" (reciprocal-rank fusion)
+    heads: int = 4  # H independent hash heads per table
+    load: float = 0.5  # target items per bucket over all heads (bucket tables are prime-sized)
+    max_n: int = 3  # suffix n-grams of order 1 … max_n
+    seed: int = 0  # hash seed (0 = the built-in one); changing it only reshuffles buckets
+    k1: float = 1.2  # BM25 term-frequency saturation of the n-gram score
+    b: float = 0.75  # BM25 length normalisation
+    order_weights: list = field(default_factory=lambda: [1.0, 0.5, 0.5])  # weight per n-gram order
+    max_df: float = 0.5  # skip n-grams found in more than this share of a namespace's memories
+    candidates: int = 48  # n-gram candidates handed to fusion
+    ngram_weight: float = 0.5  # fused = (hopfield + w_ng·g·s_ng + w_ex·g·s_ex) / (1 + w_ng + w_ex)
+    exact_weight: float = 1.0
+    gate_alpha: float = 12.0  # gate g = σ(α (cos − τ) + γ s): see nuonuo/engram/gate.py
+    gate_tau: float = 0.35
+    gate_gamma: float = 4.0
+    gate_threshold: float = 0.2  # hits whose gate is below this do not join
+    rrf_k: float = 60.0  # fusion = "rrf": Σ_channel 1 / (rrf_k + rank)
+
+
+@dataclass
 class Config:
     home: Path = field(default_factory=default_home)
     store: StoreConfig = field(default_factory=StoreConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     recall: RecallConfig = field(default_factory=RecallConfig)
+    engram: EngramConfig = field(default_factory=EngramConfig)
     hebbian: HebbianConfig = field(default_factory=HebbianConfig)
     sleep: SleepConfig = field(default_factory=SleepConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)

@@ -90,6 +90,10 @@ class Memory:
             self._keys: dict[tuple[str, str], list[str]] = {}  # (ns, canonical key) → ids, oldest first
             self._dirty_access: set[str] = set()
             self.components: list[Component] = []
+            from nuonuo.engram import EngramComponent
+
+            self.engram = EngramComponent(self.config.engram)
+            self.components.append(self.engram)
             from nuonuo.associations import AssociationMemory
             from nuonuo.consolidation import recover_interrupted_run
 
@@ -387,7 +391,14 @@ class Memory:
             return sorted((self._records[i] for i in ids), key=lambda r: r.created_at, reverse=True)
 
     def lookup(self, key: str, namespace: str = "default") -> MemoryRecord | None:
-        """The current value of a key, or None."""
+        """The current value of a key, or None: an O(1) probe of the Engram key table (≤ H hashed
+        buckets, verified against the stored canonical key); the key's history if that misses."""
+        canon = canonical_key(key) if isinstance(key, str) else ""
+        with self._lock:
+            mid = self.engram.lookup(check_namespace(namespace), canon) if canon else None
+            rec = self._records.get(mid) if mid else None
+            if rec is not None and rec.status == "active":
+                return rec
         for rec in self.history(key, namespace):
             if rec.status == "active":
                 return rec

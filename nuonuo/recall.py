@@ -64,16 +64,59 @@ def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float 
            k: int) -> dict[str, dict[str, dict[str, float]]]:
     """Every channel's candidates: ``{channel: {id: {score name: value}}}``."""
     cfg = mem.config.recall
-    return {"hopfield": hopfield_channel(mem, qv, namespace, at, max(cfg.candidates, k))}
+    channels = {"hopfield": hopfield_channel(mem, qv, namespace, at, max(cfg.candidates, k))}
+    eng = mem.config.engram
+    engram = getattr(mem, "engram", None)
+    if engram is not None and eng.ngram:
+        channels["ngram"] = engram.ngram_channel(mem, query, qv, namespace, at, max(eng.candidates, k))
+    if engram is not None and eng.exact:
+        channels["exact"] = engram.exact_channel(mem, query, qv, namespace, at)
+    return channels
 
 
 def fuse(mem: "Memory", channels: dict[str, dict[str, dict[str, float]]], at: float | None,
          k: int) -> list[tuple[float, str, str, dict[str, float]]]:
-    """One ranking from the channels: ``[(score, id, source, scores)]``, best first."""
+    """One ranking from the channels: ``[(score, id, source, scores)]``, best first.
+
+    ``[engram] fusion = "sum"`` (default), for the channel figures of memory x (0 where a channel
+    did not propose x; ``d`` is x's hopfield score, or its plain cosine if only a hash channel
+    proposed it; ``g`` the gate, ``s`` the match strength):
+
+    .. math::
+
+        F(x) = \\frac{d(x) + w_{ng}\\, g_{ng}(x)\\, s_{ng}(x) + w_{ex}\\, g_{ex}(x)\\, s_{ex}(x)}{1 + w_{ng} + w_{ex}}
+
+    ``fusion = "rrf"``: ``F(x) = Σ_c w_c / (r + rank_c(x)) / Σ_c w_c / (r + 1)`` (w_hopfield = 1).
+    ``source`` is the channel whose term contributes most to F(x)."""
+    eng = mem.config.engram
+    weights = {"hopfield": 1.0, "ngram": eng.ngram_weight, "exact": eng.exact_weight}
+    present = [c for c in ("hopfield", "ngram", "exact") if c in channels]
+    merged: dict[str, dict[str, float]] = {}
+    for c in present:
+        for mid, sc in channels[c].items():
+            merged.setdefault(mid, {}).update(sc)
+    terms: dict[str, dict[str, float]] = {mid: {} for mid in merged}
+    if eng.fusion == "rrf":
+        for c in present:
+            key = {"hopfield": "hopfield", "ngram": "ngram", "exact": "exact"}[c]
+            order = sorted(channels[c], key=lambda m: -channels[c][m][key] * channels[c][m].get("gate", 1.0))
+            for rank, mid in enumerate(order, start=1):
+                terms[mid][c] = weights[c] / (eng.rrf_k + rank)
+        norm = sum(weights[c] / (eng.rrf_k + 1) for c in present) or 1.0
+    else:
+        for mid, sc in merged.items():
+            terms[mid]["hopfield"] = sc.get("hopfield", sc.get("cosine", 0.0))
+            for c in ("ngram", "exact"):
+                if c in sc:
+                    terms[mid][c] = weights[c] * sc.get("gate", 1.0) * sc[c]
+        norm = 1.0 + sum(weights[c] for c in ("ngram", "exact") if c in present)
     ranked = []
-    for mid, sc in channels.get("hopfield", {}).items():
+    for mid, sc in merged.items():
         rec = mem.get(mid)
-        ranked.append((sc["hopfield"] + recency_bonus(mem, rec.created_at, at), mid, "hopfield", sc))
+        t = terms[mid]
+        source = max(t, key=t.get) if t else "hopfield"
+        score = sum(t.values()) / norm + recency_bonus(mem, rec.created_at, at)
+        ranked.append((score, mid, source, sc))
     ranked.sort(key=lambda t: -t[0])
     return ranked
 

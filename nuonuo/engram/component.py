@@ -1,0 +1,161 @@
+"""``EngramComponent``: keeps the exact-key table and the per-namespace n-gram indexes in step with
+the memories (a ``nuonuo.memory.Component``), and answers the two recall channels.
+
+Both caches are rebuilt deterministically from LanceDB at open (the ``key_canonical`` column and
+the memories' texts), so nothing extra is persisted: the store stays the single source of truth.
+
+Channels (``{id: {score name: value}}``, the shape ``nuonuo.recall.gather`` collects):
+
+- ``exact``: active keyed memories whose key tokens the query covers (``coverage`` ∈ [0, 1]);
+- ``ngram``: the best memories by the BM25 n-gram score (``ngram`` = S / S_max ∈ [0, 1],
+  ``ngram_raw`` = S).
+
+Each candidate also gets ``cosine`` (query · memory vector) and, when the gate is on, ``gate``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from nuonuo.engram.gate import gate as gate_fn
+from nuonuo.engram.hashing import DEFAULT_SEED, TokenHasher
+from nuonuo.engram.keys import KeyTable
+from nuonuo.engram.ngram import NgramIndex, NgramParams
+
+if TYPE_CHECKING:
+    from nuonuo.memory import Memory
+    from nuonuo.records import MemoryRecord
+
+
+def _canon(rec: "MemoryRecord") -> str | None:
+    return getattr(rec, "_key_canonical", None)
+
+
+class EngramComponent:
+    """The Engram store of one ``Memory``: exact keys + lexical n-gram channel."""
+
+    def __init__(self, config):
+        self.cfg = config
+        seed = config.seed or DEFAULT_SEED
+        self.hasher = TokenHasher(seed)
+        self.params = NgramParams(
+            max_n=config.max_n, heads=config.heads, load=config.load, k1=config.k1, b=config.b,
+            order_weights=tuple(float(w) for w in config.order_weights) or (1.0,),
+            max_df=config.max_df, seed=seed)
+        self.keys = KeyTable(config.heads, config.load, seed, self.hasher)
+        self.ngrams: dict[str, NgramIndex] = {}
+
+    # --- Component hooks -------------------------------------------------------------------------
+    def rebuild(self, memory: "Memory") -> None:
+        self.ngrams = {}
+        active = [r for r in memory.records() if r.status == "active"]
+        active.sort(key=lambda r: r.created_at)
+        self.keys.build((r.namespace, _canon(r), r.id) for r in active if _canon(r))
+        if not self.cfg.enabled:
+            return
+        by_ns: dict[str, list] = {}
+        for r in active:
+            by_ns.setdefault(r.namespace, []).append(r)
+        for ns, recs in by_ns.items():
+            self._index(ns).add([r.id for r in recs], [r.text for r in recs], [r.created_at for r in recs])
+
+    def added(self, memory: "Memory", records: Sequence["MemoryRecord"], vectors: np.ndarray) -> None:
+        active = [r for r in records if r.status == "active"]
+        for r in active:
+            if _canon(r):
+                self.keys.put(r.namespace, _canon(r), r.id)
+        if not self.cfg.enabled:
+            return
+        by_ns: dict[str, list] = {}
+        for r in active:
+            by_ns.setdefault(r.namespace, []).append(r)
+        for ns, recs in by_ns.items():
+            self._index(ns).add([r.id for r in recs], [r.text for r in recs], [r.created_at for r in recs])
+
+    def removed(self, memory: "Memory", records: Sequence["MemoryRecord"]) -> None:
+        for r in records:
+            if _canon(r):
+                self.keys.drop(r.namespace, _canon(r), r.id)
+        by_ns: dict[str, list[str]] = {}
+        for r in records:
+            by_ns.setdefault(r.namespace, []).append(r.id)
+        for ns, ids in by_ns.items():
+            if ns in self.ngrams:
+                self.ngrams[ns].remove(ids)
+
+    def _index(self, ns: str) -> NgramIndex:
+        if ns not in self.ngrams:
+            self.ngrams[ns] = NgramIndex(self.params, self.hasher)
+        return self.ngrams[ns]
+
+    # --- lookups ---------------------------------------------------------------------------------
+    def lookup(self, namespace: str, canon: str) -> str | None:
+        """The id of the key's current value (O(1), verified), or None."""
+        return self.keys.get(namespace, canon)
+
+    def _cosines(self, memory: "Memory", qv: np.ndarray, ids: list[str], namespace: str) -> np.ndarray:
+        index = memory.pattern_index(namespace)
+        out = np.zeros(len(ids), np.float64)
+        for i, mid in enumerate(ids):
+            v = index.vector(mid) if index is not None else None
+            out[i] = float(v @ qv) if v is not None else 0.0
+        return out
+
+    def _gated(self, memory: "Memory", qv: np.ndarray, namespace: str, ids: list[str],
+               strength: np.ndarray, name: str, extra: list[dict]) -> dict[str, dict[str, float]]:
+        cfg = self.cfg
+        cos = self._cosines(memory, qv, ids, namespace)
+        out: dict[str, dict[str, float]] = {}
+        g = gate_fn(cos, strength, cfg.gate_alpha, cfg.gate_tau, cfg.gate_gamma) if cfg.gate else np.ones(len(ids))
+        for i, mid in enumerate(ids):
+            if cfg.gate and g[i] < cfg.gate_threshold:
+                continue
+            sc = {name: float(strength[i]), "cosine": float(cos[i]), **extra[i]}
+            if cfg.gate:
+                sc["gate"] = float(g[i])
+            out[mid] = sc
+        return out
+
+    def ngram_channel(self, memory: "Memory", query: str, qv: np.ndarray, namespace: str,
+                      at: float | None, limit: int) -> dict[str, dict[str, float]]:
+        index = self.ngrams.get(namespace)
+        if index is None or not self.cfg.enabled:
+            return {}
+        ids, raw, strength, _ = index.search(query, limit, before=at)
+        if not ids:
+            return {}
+        return self._gated(memory, qv, namespace, ids, strength, "ngram", [{"ngram_raw": float(r)} for r in raw])
+
+    def exact_channel(self, memory: "Memory", query: str, qv: np.ndarray, namespace: str,
+                      at: float | None) -> dict[str, dict[str, float]]:
+        matches = self.keys.match(namespace, query)
+        if at is not None:
+            matches = [m for m in matches if memory.get(m[0]).created_at <= at]
+        if not matches:
+            return {}
+        ids = [m[0] for m in matches]
+        return self._gated(memory, qv, namespace, ids, np.array([m[1] for m in matches]), "exact",
+                           [{} for _ in matches])
+
+    # --- inspection ------------------------------------------------------------------------------
+    def stats(self, memory: "Memory") -> dict[str, Any]:
+        ks = self.keys.stats()
+        grams = {"docs": 0, "ngrams": 0, "postings": 0, "buckets": 0, "collisions": 0, "overflow": 0}
+        nbytes = 0
+        for index in self.ngrams.values():
+            st = index.stats()
+            grams["docs"] += st["docs"]
+            grams["ngrams"] += st["items"]
+            grams["postings"] += st["postings"]
+            grams["buckets"] += st["buckets"]
+            grams["collisions"] += st["collisions"]
+            grams["overflow"] += st["overflow"]
+            nbytes += index.nbytes()
+        grams["load_factor"] = round(grams["ngrams"] / grams["buckets"], 4) if grams["buckets"] else 0.0
+        grams["bytes"] = nbytes
+        return {"engram": {"heads": self.cfg.heads, "keys": ks["keys"], "key_buckets": ks["buckets"],
+                           "key_load_factor": ks["load_factor"], "key_collisions": ks["collisions"],
+                           "key_overflow": ks["overflow"], "key_bytes": self.keys.nbytes(),
+                           "ngram": grams}}

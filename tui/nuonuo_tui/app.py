@@ -1,0 +1,138 @@
+"""``NuonuoApp``: the chat TUI. It starts at once on the chat screen while a worker thread opens
+the memory and loads the chat model (``load_engine``); what the user types meanwhile is queued.
+
+    NuonuoApp(home=None).run()                       # what `nuonuo chat` does
+    NuonuoApp(engine_loader=lambda: my_engine)       # tests: a scripted loop, same event stream
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from nuonuo.errors import NuonuoError
+from nuonuo.records import Hit
+from nuonuo_tui.engine import Engine, load_engine
+from nuonuo_tui.screens.browser import MemoryBrowser
+from nuonuo_tui.screens.chat import ChatScreen
+from nuonuo_tui.screens.detail import DetailOutcome, MemoryDetailScreen
+from nuonuo_tui.screens.missing import Choice, missing_model_screen, store_problem_screen
+from nuonuo_tui.screens.sleep import SleepScreen
+
+
+class NuonuoApp(App):
+    CSS_PATH = "nuonuo.tcss"
+    TITLE = "nuonuo"
+    BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True)]
+
+    def __init__(self, home: str | Path | None = None, engine_loader: Callable[[], Engine] | None = None,
+                 sleep_now: float | None = None) -> None:
+        super().__init__()
+        from nuonuo.config import default_home
+
+        self.home = Path(home).expanduser() if home else default_home()
+        self.engine_loader = engine_loader or (lambda: load_engine(home))
+        self.engine: Engine | None = None
+        self.load_error: str | None = None
+        self.last_sleep_report: Any = None
+        self.sleep_now = sleep_now  # fixed clock for the sleep chart (tests)
+
+    def get_default_screen(self) -> ChatScreen:
+        return ChatScreen(history_file=self.home / "chat_input_history")
+
+    @property
+    def chat(self) -> ChatScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]  (the default screen)
+
+    def on_mount(self) -> None:
+        self.load_engine()
+
+    # --- loading ----------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def load_engine(self) -> None:
+        try:
+            engine = self.engine_loader()
+        except NuonuoError as exc:
+            self.call_from_thread(self.engine_failed, exc.message)
+            return
+        self.call_from_thread(self.engine_loaded, engine)
+
+    async def engine_loaded(self, engine: Engine) -> None:
+        self.engine = engine
+        await self.chat.engine_ready(engine)
+        if engine.model_error:
+            self.push_screen(missing_model_screen(engine.model_error), self.problem_choice)
+
+    def engine_failed(self, message: str) -> None:
+        self.load_error = message
+        self.chat.status.set(state="error", model="—")
+        self.push_screen(store_problem_screen(message), self.problem_choice)
+
+    def problem_choice(self, choice: Choice | None) -> None:
+        if choice == "quit":
+            self.exit()
+        elif choice == "memories":
+            self.action_memories()
+
+    # --- navigation -----------------------------------------------------------------------------
+    def action_memories(self) -> None:
+        if not isinstance(self.screen, MemoryBrowser):
+            self.push_screen(MemoryBrowser())
+
+    def action_sleep(self, run_now: bool = False) -> None:
+        if not isinstance(self.screen, SleepScreen):
+            self.push_screen(SleepScreen(run_now=run_now, now=self.sleep_now))
+
+    # --- one memory -------------------------------------------------------------------------------
+    def open_detail(self, memory_id: str, hit: Hit | None = None,
+                    after: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Open the detail modal for a memory; apply what it returns (pin / edit / forget)."""
+        self.run_worker(self._open_detail(memory_id, hit, after), group="detail")
+
+    async def _open_detail(self, memory_id: str, hit: Hit | None,
+                           after: Callable[[], Awaitable[None]] | None) -> None:
+        if self.engine is None:
+            return
+        try:
+            record = await asyncio.to_thread(self.engine.memory.get, memory_id)
+        except NuonuoError as exc:
+            self.notify(exc.message, severity="error")
+            return
+        outcome = await self.push_screen_wait(MemoryDetailScreen(record, hit))
+        await self.apply_outcome(outcome)
+        if after is not None and outcome.action != "close":
+            await after()
+
+    async def apply_outcome(self, outcome: DetailOutcome) -> None:
+        memory = self.engine.memory
+        try:
+            if outcome.action == "pin":
+                await asyncio.to_thread(memory.update, outcome.memory_id, importance=1.0)
+                self.notify("pinned: importance 1.0, kept through sleep", title="memory")
+            elif outcome.action == "edit":
+                await asyncio.to_thread(memory.update, outcome.memory_id, text=outcome.text)
+                self.notify("memory updated", title="memory")
+            elif outcome.action == "forget":
+                await asyncio.to_thread(memory.forget, outcome.memory_id)
+                self.notify("memory forgotten", title="memory")
+        except NuonuoError as exc:
+            self.notify(exc.message, title="memory", severity="error")
+            return
+        if outcome.action != "close":
+            self.chat.refresh_memory_status()
+
+    # --- shutting down ----------------------------------------------------------------------------
+    async def on_unmount(self) -> None:
+        if self.engine is not None:
+            engine, self.engine = self.engine, None
+            await asyncio.to_thread(engine.close)
+
+
+def run(home: str | Path | None = None) -> None:
+    """Start the chat TUI (``nuonuo chat``)."""
+    NuonuoApp(home).run()

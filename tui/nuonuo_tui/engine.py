@@ -1,0 +1,119 @@
+"""What the app talks to: the memory (embedded ``Memory`` or the daemon's client), the chat model,
+and a way to start or resume a chat loop. Built off the UI thread by ``load_engine``.
+
+Everything here goes through nuonuo's public API: ``Memory`` (or the client with the same
+methods) and ``nuonuo.chat`` (``load_chat_model``, ``ChatLoop``, ``list_sessions``). Tests build an
+``Engine`` around a scripted loop with the same shape as ``ChatLoop``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from nuonuo.errors import ModelMissing, NuonuoError
+
+LoopFactory = Callable[[str | None], Any]  # session id to resume (None = a new session) → a chat loop
+
+
+@dataclass
+class ModelInfo:
+    name: str = "—"
+    path: str = ""
+    n_ctx: int = 0
+    detail: str = ""
+
+
+@dataclass
+class Engine:
+    """A loaded backend. ``model_error`` is set (and ``new_loop`` is None) when no chat model could
+    be loaded; the memory still works then (browser, slash commands)."""
+
+    memory: Any
+    mode: str = "embedded"  # "embedded" | "daemon"
+    model: ModelInfo = field(default_factory=ModelInfo)
+    new_loop: LoopFactory | None = None
+    list_sessions: Callable[[], list[dict]] = list
+    model_error: str | None = None
+    close: Callable[[], None] = lambda: None
+    first_loop: Any = None  # the loop of the first session, built off the UI thread
+
+    def start_loop(self) -> Any:
+        """The first session's loop (built by the loader when it could be), else a new one."""
+        loop, self.first_loop = self.first_loop, None
+        return loop if loop is not None else self.new_loop(None)  # type: ignore[misc]
+
+    @property
+    def can_chat(self) -> bool:
+        return self.new_loop is not None
+
+
+def open_memory(home: str | Path | None) -> tuple[Any, str]:
+    """The daemon's client when a daemon serves ``home``, else an embedded ``Memory``."""
+    try:
+        from nuonuo.daemon.client import connect  # type: ignore[attr-defined]
+    except ImportError:
+        connect = None
+    if connect is not None:
+        try:
+            client = connect(home)
+        except NuonuoError:
+            client = None
+        if client is not None:
+            return client, "daemon"
+    from nuonuo.memory import Memory
+
+    return Memory.open(home), "embedded"
+
+
+def describe_model(model: Any, chat_config: Any) -> ModelInfo:
+    path = str(getattr(model, "path", "") or getattr(chat_config, "model_path", "") or "")
+    name = str(getattr(model, "name", "") or (Path(path).stem if path else "chat model"))
+    n_ctx = int(getattr(model, "n_ctx", 0) or getattr(chat_config, "n_ctx", 0) or 0)
+    return ModelInfo(name=name, path=path, n_ctx=n_ctx)
+
+
+def load_engine(home: str | Path | None = None) -> Engine:
+    """Open the memory, then load the chat model (slow: run it in a worker thread).
+
+    A missing model is not fatal: the engine comes back with ``model_error`` set to the
+    ``ModelMissing`` message, which says what to install or set."""
+    memory, mode = open_memory(home)
+    config = getattr(memory, "config", None)
+    try:
+        from nuonuo.chat import ChatLoop, list_sessions, load_chat_model
+
+        if config is None:
+            from nuonuo.config import load_config
+
+            config = load_config(home)
+        chat_config = config.chat
+        model = load_chat_model(chat_config)
+    except ModelMissing as exc:
+        return Engine(memory=memory, mode=mode, model_error=exc.message, close=memory.close)
+    except ImportError as exc:
+        return Engine(memory=memory, mode=mode, close=memory.close,
+                      model_error=f"the chat loop is not available in this nuonuo install ({exc})")
+
+    def new_loop(session_id: str | None) -> Any:
+        if session_id:
+            return ChatLoop.resume(memory, model, chat_config, session_id)
+        return ChatLoop(memory, model, chat_config, session_id=None)
+
+    def close() -> None:
+        closer = getattr(model, "close", None)
+        if callable(closer):
+            closer()
+        memory.close()
+
+    info = describe_model(model, chat_config)
+    try:
+        first = new_loop(None)
+    except (NuonuoError, AttributeError) as exc:  # e.g. a backend the chat loop cannot keep sessions in
+        detail = exc.message if isinstance(exc, NuonuoError) else f"{type(exc).__name__}: {exc}"
+        return Engine(memory=memory, mode=mode, model=info, close=close,
+                      model_error=f"the model loaded, but a chat session could not start: {detail}")
+    info.n_ctx = int(getattr(first, "n_ctx", 0) or info.n_ctx)
+    return Engine(memory=memory, mode=mode, model=info, new_loop=new_loop,
+                  list_sessions=lambda: list_sessions(memory), close=close, first_loop=first)

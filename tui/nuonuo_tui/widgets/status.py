@@ -1,0 +1,49 @@
+"""The status bar: model, context used / n_ctx, turns evicted, memories stored, daemon or
+embedded, next sleep run — and while loading, what is loading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.reactive import reactive
+from textual.widgets import Static
+
+
+@dataclass
+class StatusInfo:
+    state: str = "loading"  # loading | ready | generating | no-model | error
+    model: str = "—"
+    context_tokens: int = 0
+    n_ctx: int = 0
+    evicted: int = 0
+    memories: int | None = None
+    mode: str = "—"
+    next_sleep: str = "—"
+    queued: int = 0
+
+
+STATE_TEXT = {"loading": "[b yellow]● loading model and memory…[/]", "ready": "[b green]● ready[/]",
+              "generating": "[b cyan]● replying (Esc stops)[/]", "no-model": "[b red]● no chat model[/]",
+              "error": "[b red]● error[/]"}
+
+
+class StatusBar(Static):
+    info: reactive[StatusInfo] = reactive(StatusInfo, always_update=True)
+
+    def render(self) -> str:
+        i = self.info
+        parts = [STATE_TEXT.get(i.state, i.state)]
+        if i.queued:
+            parts.append(f"[yellow]{i.queued} queued[/]")
+        parts.append(f"model [b]{i.model}[/]")
+        parts.append(f"ctx {i.context_tokens}/{i.n_ctx or '—'}")
+        parts.append(f"evicted {i.evicted}")
+        parts.append(f"memories {'—' if i.memories is None else i.memories}")
+        parts.append(i.mode)
+        parts.append(f"sleep {i.next_sleep}")
+        return " │ ".join(parts)
+
+    def set(self, **changes) -> None:
+        for name, value in changes.items():
+            setattr(self.info, name, value)
+        self.mutate_reactive(StatusBar.info)

@@ -81,7 +81,7 @@ def status(obj: Context, as_json: bool) -> None:
         click.echo("sleep: not scheduled (consolidation is not installed)")
         return
     click.echo(f"sleep: next run {sleep.get('next_run') or 'not scheduled'}"
-               + (f", running now" if sleep.get("running") else ""))
+               + (", running now" if sleep.get("running") else ""))
     report = sleep.get("last_report")
     if report:
         click.echo(f"last sleep: {sleep.get('last_run') or ''}")

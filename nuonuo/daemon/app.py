@@ -83,7 +83,7 @@ class RememberBody(Body):
     namespace: str = "default"
     metadata: dict[str, Any] | None = None
     timestamp: Timestamp = Field(default=None, description="ISO-8601 or epoch seconds; default now")
-    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    importance: float = Field(default=0.5, description="0..1")
 
 
 class RememberItem(Body):
@@ -92,7 +92,7 @@ class RememberItem(Body):
     namespace: str | None = None
     metadata: dict[str, Any] | None = None
     timestamp: Timestamp = None
-    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    importance: float = Field(default=0.5, description="0..1")
     id: str | None = Field(default=None, description="keep this id (as written by export)")
 
 
@@ -103,7 +103,7 @@ class RememberManyBody(Body):
 
 class RecallBody(Body):
     query: str | None = None
-    k: int | None = Field(default=None, ge=1, le=1000)
+    k: int | None = Field(default=None, description="1..1000; default from config")
     namespace: str = "default"
     at: Timestamp = Field(default=None, description="time of asking: later memories are ignored")
     key: str | None = Field(default=None, description="look up this exact key instead of a query")
@@ -112,7 +112,7 @@ class RecallBody(Body):
 class UpdateBody(Body):
     text: str | None = None
     metadata: dict[str, Any] | None = None
-    importance: float | None = Field(default=None, ge=0.0, le=1.0)
+    importance: float | None = Field(default=None, description="0..1")
 
 
 class ForgetBody(Body):
@@ -255,7 +255,7 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        kind = {400: InvalidInput.kind, 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error_response(exc.status_code, kind, str(exc.detail))
 
     @app.exception_handler(RecursionError)

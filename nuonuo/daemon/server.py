@@ -135,6 +135,9 @@ def serve(home: str | Path | None = None, config: Config | None = None) -> None:
     paths = DaemonPaths.of(cfg)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lock_fd = take_daemon_lock(paths)
+    # SIGTERM → SystemExit, so the cleanup below always runs: uvicorn catches the signal while
+    # serving (graceful stop), then re-raises it through this handler once the requests are done
+    signal.signal(signal.SIGTERM, _exit_on_term)
     sockets: list[socket.socket] = []
     service = None
     try:
@@ -167,15 +170,18 @@ def serve(home: str | Path | None = None, config: Config | None = None) -> None:
             service.close()
         for sock in sockets:
             sock.close()
-        for path in (paths.socket, paths.pidfile):
+        owned = [paths.pidfile] + ([paths.socket] if any(s.family == socket.AF_UNIX for s in sockets) else [])
+        for path in owned:  # never remove a socket this process did not create
             try:
-                if path == paths.socket and not any(s.family == socket.AF_UNIX for s in sockets):
-                    continue  # never remove a socket this process did not create
                 path.unlink()
             except FileNotFoundError:
                 pass
         os.close(lock_fd)
         log.info("stopped")
+
+
+def _exit_on_term(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def start_sleep(service: Any) -> Any:

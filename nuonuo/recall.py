@@ -129,7 +129,9 @@ def expand_associations(mem: "Memory", ranked: list, namespace: str, at: float |
 
 
 def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, **options: Any) -> list[Hit]:
-    qv = mem.encoder.embed(query)
+    qv = options.get("query_vector")
+    if qv is None:
+        qv = mem.encoder.embed(query)
     with mem._lock:
         channels = gather(mem, query, qv, namespace, at, k)
         ranked = fuse(mem, channels, at, k)

@@ -175,7 +175,7 @@ def test_export_then_import_round_trips(mem, tmp_path, reopen):
         import json
         ids = other.remember_many([json.loads(line) for line in path.read_text().splitlines()])
         assert len(ids) == 2
-        rec = other.get(ids[1])
+        rec = next(other.get(i) for i in ids if other.get(i).namespace == "n2")
         assert rec.namespace == "n2" and rec.metadata == {"a": 1} and rec.timestamp.startswith("2022-02-02T02:02:02")
         assert other.lookup("user timezone").text == "Europe/Lisbon"
     finally:

@@ -1,0 +1,133 @@
+"""Ingest rate, recall latency and memory at several store sizes, beside the raw encoder and a plain
+dense top-k measured in the same run.
+
+    python -m benchmarks.latency --sizes 1000,10000,100000
+
+For each size N: synthetic but varied texts (fixed seed). ``encoder_per_s`` is the bundled
+encoder's batched rate on the first M = min(N, --measure) texts; ``ingest_per_s`` is
+``Memory.remember_many`` on the same M texts into a fresh store (encoding, LanceDB commit, caches).
+The remaining N − M memories are ingested from an on-disk embedding cache (their encoding is
+the same work already measured). Recall: 200 queries (paraphrase-like rewrites of stored texts);
+p50/p95/p99 end to end (query encoding included) and with the query pre-encoded; the baseline is a
+plain dense top-k (numpy matmul + argpartition) over the same vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+from benchmarks.embcache import CachedEncoder, EmbeddingCache
+
+PEOPLE = ["my sister Lena", "our neighbour Tom", "the landlord", "my manager Priya", "uncle Joe", "Dr. Alvarez",
+          "the new intern", "my friend Kenji", "grandma Rosa", "the plumber", "coach Miller", "my cousin Ana"]
+VERBS = ["recommended", "mentioned", "booked", "cancelled", "moved", "forgot", "paid for", "asked about",
+         "fixed", "borrowed", "sold", "planned"]
+THINGS = ["the blue kayak", "a table at Casa Lisboa", "the dentist appointment", "the wifi router",
+          "a trip to Porto", "the quarterly report", "the guitar lessons", "the garden shed key",
+          "a used Toyota", "tickets for the jazz festival", "the sourdough starter", "the team offsite"]
+WHEN = ["last Tuesday", "in March", "yesterday", "two weeks ago", "on my birthday", "after the meeting",
+        "before the holidays", "this morning", "at the weekend", "in 2019"]
+
+
+def synth_texts(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        out.append(f"{rng.choice(PEOPLE).capitalize()} {rng.choice(VERBS)} {rng.choice(THINGS)} "
+                   f"{rng.choice(WHEN)} (note {i}, code {rng.randrange(10**5):05d})")
+    return out
+
+
+def query_for(text: str) -> str:
+    words = text.split(" (note")[0].split()
+    return "what about " + " ".join(words[1:])  # drop the subject, keep the gist
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values) * 1000, q))
+
+
+def run_size(n: int, measure: int, cache: EmbeddingCache, encoder) -> dict:
+    from nuonuo.config import load_config
+    from nuonuo.memory import Memory
+
+    texts = synth_texts(n)
+    m = min(n, measure)
+    t0 = time.perf_counter()
+    encoder.embed_many(texts[:m], 64)
+    encoder_rate = m / (time.perf_counter() - t0)
+    with tempfile.TemporaryDirectory(prefix="nuonuo-lat-") as tmp:
+        mem = Memory(load_config(Path(tmp), env={}), encoder)
+        try:
+            t0 = time.perf_counter()
+            mem.remember_many(texts[:m])
+            ingest_rate = m / (time.perf_counter() - t0)
+            if n > m:
+                cache.fill(texts[m:], batch_size=64)
+                mem.encoder = CachedEncoder(cache)
+                mem.remember_many(texts[m:], batch_size=20000)
+                mem.encoder = encoder
+            rng = random.Random(1)
+            queries = [query_for(texts[rng.randrange(n)]) for _ in range(200)]
+            qvs = encoder.embed_many(queries, 64)
+            for q in queries[:10]:  # warm-up
+                mem.recall(q)
+            e2e, noenc, dense = [], [], []
+            for q, qv in zip(queries, qvs):
+                t0 = time.perf_counter()
+                mem.recall(q)
+                e2e.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                mem.recall(q, query_vector=qv)
+                noenc.append(time.perf_counter() - t0)
+            matrix = mem.pattern_index("default").matrix.copy()
+            for qv in qvs:
+                t0 = time.perf_counter()
+                sims = matrix @ qv
+                top = np.argpartition(-sims, 10)[:10]
+                top[np.argsort(-sims[top])]
+                dense.append(time.perf_counter() - t0)
+            rss = psutil.Process().memory_info().rss / 2**20
+        finally:
+            mem.close()
+    return {
+        "ingest_per_s": round(ingest_rate, 1), "encoder_per_s": round(encoder_rate, 1),
+        "ingest_vs_encoder": round(ingest_rate / encoder_rate, 3),
+        "recall_p50_ms": round(pct(e2e, 50), 2), "recall_p95_ms": round(pct(e2e, 95), 2),
+        "recall_p99_ms": round(pct(e2e, 99), 2), "recall_p50_ms_no_encode": round(pct(noenc, 50), 2),
+        "recall_p99_ms_no_encode": round(pct(noenc, 99), 2), "dense_topk_p50_ms": round(pct(dense, 50), 2),
+        "rss_mb": round(rss, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--measure", type=int, default=2000, help="texts encoded live for the rate figures")
+    args = ap.parse_args()
+    from nuonuo.encoder import load_encoder
+
+    encoder = load_encoder()
+    cache = EmbeddingCache(encoder)
+    results = {}
+    print(f"{'size':>8} {'ingest/s':>9} {'encoder/s':>10} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
+          f"{'p50 no-enc':>10} {'dense p50':>10} {'RSS MB':>7}")
+    for n in [int(s) for s in args.sizes.split(",")]:
+        r = run_size(n, args.measure, cache, encoder)
+        results[str(n)] = r
+        print(f"{n:>8} {r['ingest_per_s']:>9} {r['encoder_per_s']:>10} {r['ingest_vs_encoder']:>6} "
+              f"{r['recall_p50_ms']:>7} {r['recall_p95_ms']:>7} {r['recall_p99_ms']:>7} "
+              f"{r['recall_p50_ms_no_encode']:>10} {r['dense_topk_p50_ms']:>10} {r['rss_mb']:>7}", flush=True)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -140,8 +140,14 @@ def test_evicted_turns_become_long_term_memories(mem):
     hits = mem.recall("what is my passport number?", k=3)
     assert any("X7741" in h.text for h in hits)
     # evicted once: adding more never writes a turn twice
-    history.add_messages([HumanMessage("One more thing.")])
-    assert len([r for r in mem.list("default", limit=50) if r.metadata.get("turn") == 0]) == 1
+    history.add_messages([HumanMessage("One more thing."), AIMessage("Sure.")])
+    long_term = {r.metadata["turn"]: r for r in mem.list("default", limit=50)}
+    assert sorted(long_term) == [0, 1, 2, 3, 4, 5]
+    # Hebbian links: the question to its answer, and a later turn that referred back to it
+    # (turn 5 repeats the rare words of turn 0: passport, X7741)
+    links = {(a["kind"], a["cue"], a["target"]) for a in mem.associations(long_term[0].id)}
+    assert ("answered_by", long_term[0].id, long_term[1].id) in links
+    assert ("referred_by", long_term[5].id, long_term[0].id) in links
 
 
 class ScriptedToolModel(GenericFakeChatModel):

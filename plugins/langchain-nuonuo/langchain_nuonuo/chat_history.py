@@ -17,6 +17,7 @@ are the model's working, not facts of the conversation).
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
 import warnings
 from typing import Any, Sequence
@@ -78,6 +79,14 @@ def worth_remembering(message: BaseMessage) -> bool:
     return isinstance(message, (HumanMessage, AIMessage, SystemMessage)) and bool(message_text(message))
 
 
+def _accepts(function: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
 class NuonuoChatMessageHistory(BaseChatMessageHistory):
     """Messages of one session, persisted in nuonuo; older ones feed long-term memory.
 
@@ -119,15 +128,18 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
 
     # --- writing --------------------------------------------------------------------------------
     def add_messages(self, messages: Sequence[BaseMessage]) -> None:
+        """Store the messages (one batched write), then evict what left the window."""
+        if not messages:
+            return
         records = self._records()
-        turn = records[-1].metadata["turn"] + 1 if records else 0
-        for message in messages:
-            meta = {"role": message.type, "turn": turn, "session": self.session_id,
-                    "message": message_to_dict(message)}
-            records.append(self.memory.remember(describe(message), key=f"turn {turn}",
-                                                namespace=self.namespace, metadata=meta))
-            turn += 1
-        self._evict(records)
+        first = records[-1].metadata["turn"] + 1 if records else 0
+        items = [{"text": describe(m), "key": f"turn {turn}",
+                  "metadata": {"role": m.type, "turn": turn, "session": self.session_id,
+                               "message": message_to_dict(m)}}
+                 for turn, m in enumerate(messages, start=first)]
+        self.memory.remember_many(items, namespace=self.namespace)
+        if self.window is not None and len(records) + len(items) > self.window:
+            self._evict(self._records())
 
     def _evict(self, records: list[Any]) -> None:
         """Turns that left the window become long-term memories (``nuonuo.chat.consolidate``):
@@ -138,8 +150,6 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
         Hebbian links: user turn → its reply (``answered_by``, and back ``answers``), the previous
         evicted turn → this one (``next``), and this turn → earlier turns it refers to
         (``referred_by``, weight ``ref``)."""
-        if self.window is None or len(records) <= self.window:
-            return
         from nuonuo.chat.consolidate import ReferenceTracker, importance
 
         messages = {r.metadata["turn"]: messages_from_dict([r.metadata["message"]])[0] for r in records}
@@ -151,41 +161,53 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
             if worth_remembering(messages[turn]):
                 refs[turn] = tracker.add(turn, message_text(messages[turn]), seen)
                 seen.append(turn)
+        pending = [r for r in records[:-self.window] if not r.metadata.get("consolidated")]
+        fresh = [r for r in pending if worth_remembering(messages[r.metadata["turn"]])]
+        ids = self.memory.remember_many([
+            {"text": describe(messages[r.metadata["turn"]]), "timestamp": r.created_at,
+             "importance": importance(tracker.attention_received(r.metadata["turn"])),
+             "metadata": {"source": "chat", "session": self.session_id, "role": r.metadata["role"],
+                          "turn": r.metadata["turn"]}}
+            for r in fresh], namespace=self.long_term_namespace) if fresh else []
         memory_ids = {r.metadata["turn"]: r.metadata.get("memory_id") for r in records}
-        previous: tuple[int, str] | None = None
-        for rec in records[:-self.window]:
-            meta, turn = rec.metadata, rec.metadata["turn"]
-            message = messages[turn]
-            if meta.get("consolidated"):
-                if memory_ids[turn]:
-                    previous = (turn, memory_ids[turn])
+        memory_ids.update({r.metadata["turn"]: mid for r, mid in zip(fresh, ids)})
+        self._link(records[:-self.window], {r.metadata["turn"] for r in fresh}, memory_ids, messages, refs)
+        for rec in pending:
+            self.memory.update(rec.id, metadata={**rec.metadata, "consolidated": True,
+                                                 "memory_id": memory_ids.get(rec.metadata["turn"])})
+
+    def _link(self, evicted: list[Any], fresh: set[int], memory_ids: dict[int, str | None],
+              messages: dict[int, BaseMessage], refs: dict[int, dict[int, float]]) -> None:
+        """Hebbian links from each newly stored turn to its predecessor and to what it referred to."""
+        previous: int | None = None
+        for rec in evicted:
+            turn = rec.metadata["turn"]
+            mid = memory_ids.get(turn)
+            if not mid:
                 continue
-            memory_id = None
-            if worth_remembering(message):
-                memory_id = self.memory.remember(
-                    describe(message), namespace=self.long_term_namespace, timestamp=rec.created_at,
-                    importance=importance(tracker.attention_received(turn)),
-                    metadata={"source": "chat", "session": self.session_id, "role": meta["role"],
-                              "turn": turn}).id
-                memory_ids[turn] = memory_id
+            if turn in fresh:
                 if previous is not None:
-                    prev_turn, prev_id = previous
-                    if messages[prev_turn].type == "human" and message.type == "ai":
-                        self._associate(prev_id, memory_id, 1.0, "answered_by")
-                        self._associate(memory_id, prev_id, 1.0, "answers")
+                    prev_id = memory_ids[previous]
+                    if messages[previous].type == "human" and messages[turn].type == "ai":
+                        self._associate(prev_id, mid, 1.0, "answered_by")
+                        self._associate(mid, prev_id, 1.0, "answers")
                     else:
-                        self._associate(prev_id, memory_id, 0.5, "next")
+                        self._associate(prev_id, mid, 0.5, "next")
                 for earlier, score in refs.get(turn, {}).items():
-                    if memory_ids.get(earlier) and (previous is None or earlier != previous[0]):
-                        self._associate(memory_id, memory_ids[earlier], score, "referred_by")
-                previous = (turn, memory_id)
-            self.memory.update(rec.id, metadata={**meta, "consolidated": True, "memory_id": memory_id})
+                    if memory_ids.get(earlier) and earlier != previous:
+                        self._associate(mid, memory_ids[earlier], score, "referred_by")
+            previous = turn
 
     def _associate(self, cue: str, target: str, weight: float, kind: str) -> None:
         """A Hebbian link cue → target, where the memory has associations (and never to itself)."""
         associate = getattr(self.memory, "associate", None)
-        if callable(associate) and cue != target:
-            associate(cue, target, weight=round(min(max(weight, 0.01), 10.0), 4), kind=kind)
+        if not callable(associate) or cue == target:
+            return
+        weight = round(min(max(weight, 0.01), 10.0), 4)
+        if _accepts(associate, "kind"):
+            associate(cue, target, weight=weight, kind=kind)
+        else:  # e.g. the daemon client: links without a kind
+            associate(cue, target, weight=weight)
 
     def clear(self) -> None:
         """Delete the session's messages (memories already written to long-term memory stay)."""

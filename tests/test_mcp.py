@@ -1,0 +1,137 @@
+"""The MCP server, driven by the official SDK's own client over stdio against real server processes
+(``python -m nuonuo.mcp_server`` and ``nuonuo mcp``) on a temp NUONUO_HOME: tools and their
+schemas, a remember → recall round trip, clear tool errors, a store the server never holds between
+calls, and concurrent clients in separate processes losing no write."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from contextlib import asynccontextmanager
+
+import anyio
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+
+from nuonuo import Memory
+from nuonuo.config import load_config
+
+pytestmark = pytest.mark.anyio
+TOOLS = {"remember", "recall", "forget", "consolidate", "stats"}
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def server_params(home, command: str = "module") -> StdioServerParameters:
+    env = {"NUONUO_HOME": str(home), "NUONUO_ENCODER_THREADS": "1", "NUONUO_STORE_LOCK_TIMEOUT_S": "60"}
+    if command == "cli":
+        return StdioServerParameters(command=shutil.which("nuonuo", path=os.path.dirname(sys.executable)),
+                                     args=["mcp"], env=env)
+    return StdioServerParameters(command=sys.executable, args=["-m", "nuonuo.mcp_server"], env=env)
+
+
+@asynccontextmanager
+async def mcp_session(home, command: str = "module"):
+    with open(os.devnull, "w") as errlog:
+        async with stdio_client(server_params(home, command), errlog=errlog) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+
+
+async def call(session, tool: str, **args):
+    result = await session.call_tool(tool, args)
+    assert not result.is_error, result.content[0].text
+    return result.structured_content
+
+
+async def error_of(session, tool: str, **args) -> str:
+    result = await session.call_tool(tool, args)
+    assert result.is_error
+    return result.content[0].text
+
+
+async def test_tools_schemas_round_trip_and_errors(nuonuo_home, encoder):
+    async with mcp_session(nuonuo_home) as session:
+        listed = {t.name: t for t in (await session.list_tools()).tools}
+        assert set(listed) == TOOLS
+        recall_schema = listed["recall"].input_schema
+        assert recall_schema["required"] == ["query"]
+        assert recall_schema["properties"]["k"] == {
+            "default": 5, "description": "How many memories to return", "maximum": 50, "minimum": 1,
+            "title": "K", "type": "integer"}
+        assert listed["remember"].input_schema["required"] == ["text"]
+        assert "pattern" in json.dumps(listed["remember"].input_schema["properties"]["namespace"])
+        for tool in listed.values():
+            assert tool.description and "\n    " not in tool.description
+        assert listed["recall"].annotations.read_only_hint is True
+        assert listed["forget"].annotations.destructive_hint is True
+        assert "hits" in listed["recall"].output_schema["properties"]
+
+        stored = await call(session, "remember", text="Lena, my sister, lives in Porto.",
+                            metadata={"topic": "family"})
+        await call(session, "remember", text="The staging database listens on port 5433.")
+        await call(session, "remember", text="UTC+1", key="user.timezone", namespace="profile")
+        found = await call(session, "recall", query="where does my sister live?", k=2)
+        assert found["hits"][0]["id"] == stored["id"] and found["hits"][0]["metadata"] == {"topic": "family"}
+        assert 0 < found["hits"][0]["score"] <= 1 and found["hits"][0]["source"]
+        keyed = await call(session, "recall", query="timezone", namespace="profile", key="user.timezone")
+        assert [h["text"] for h in keyed["hits"]] == ["UTC+1"]
+        stats = await call(session, "stats")
+        assert stats["memories"] == 3 and stats["namespaces"] == {"default": 2, "profile": 1}
+        report = await call(session, "consolidate")
+        assert isinstance(report, dict)
+
+        # bad arguments: a tool error a person (or model) understands, not a crash
+        assert "k" in await error_of(session, "recall", query="x", k=0)
+        assert "query" in await error_of(session, "recall", k=3)
+        assert "invalid_input: text is empty" in await error_of(session, "remember", text="   ")
+        assert "namespace" in await error_of(session, "remember", text="x", namespace="bad name!")
+        assert "not_found: no memory with id 'nope'" in await error_of(session, "forget", id="nope")
+        assert "needs an id" in await error_of(session, "forget")
+
+        assert (await call(session, "forget", id=stored["id"]))["deleted"] == 1
+        again = await call(session, "recall", query="where does my sister live?", k=5)
+        assert stored["id"] not in [h["id"] for h in again["hits"]]
+
+        # the server never holds the store between calls: another writer opens it meanwhile
+        # (it would wait and fail after lock_timeout_s if the server held the lock)
+        with Memory(load_config(nuonuo_home, overrides={"store": {"lock_timeout_s": 5.0}}), encoder) as mem:
+            assert sorted(r.text for r in mem.list(None)) == ["The staging database listens on port 5433.", "UTC+1"]
+            other = mem.remember("The boiler is serviced every October.")
+        found = await call(session, "recall", query="when is the boiler serviced?", k=1)
+        assert found["hits"][0]["id"] == other.id  # and the server sees the other process's write
+
+
+async def test_concurrent_clients_lose_no_update(nuonuo_home, encoder):
+    n_clients, per_client = 3, 4
+    ids: list[list[str]] = [[] for _ in range(n_clients)]
+    ready, go = [], anyio.Event()
+
+    async def client(c: int) -> None:
+        async with mcp_session(nuonuo_home, command="cli" if c == 0 else "module") as session:
+            await call(session, "stats")  # started and warm: now all write at once
+            ready.append(c)
+            if len(ready) == n_clients:
+                go.set()
+            await go.wait()
+            for i in range(per_client):
+                rec = await call(session, "remember", text=f"client {c} wrote note number {i} about topic {c * 100 + i}")
+                ids[c].append(rec["id"])
+            seen = await call(session, "recall", query=f"client {c} wrote note number 0", k=1)
+            assert seen["hits"][0]["id"] == ids[c][0]
+
+    async with anyio.create_task_group() as tg:
+        for c in range(n_clients):
+            tg.start_soon(client, c)
+
+    with Memory(load_config(nuonuo_home), encoder) as mem:
+        records = mem.list(None, limit=1000)
+        assert len(records) == n_clients * per_client
+        assert {r.id for r in records} == {i for client_ids in ids for i in client_ids}

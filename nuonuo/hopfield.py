@@ -72,8 +72,14 @@ class PatternIndex:
     Appends are amortised O(d) (capacity doubling); removal swaps the last row into the hole.
     """
 
+    #: namespaces at least this large answer stage 1 through an IVF index (``nuonuo.ivf``)
+    ivf_min = 50_000
+    #: cells scanned per query
+    ivf_nprobe = 32
+
     def __init__(self, dim: int, capacity: int = 1024):
         self.dim = dim
+        self._ivf = None
         self._x = np.zeros((capacity, dim), dtype=np.float32)
         self._t = np.zeros(capacity, dtype=np.float64)
         self.ids: list[str] = []
@@ -115,6 +121,7 @@ class PatternIndex:
         pos = self._pos.pop(mid, None)
         if pos is None:
             return
+        self._ivf = None  # positions move: rebuild on the next large search
         last = len(self.ids) - 1
         if pos != last:
             moved = self.ids[last]
@@ -130,6 +137,7 @@ class PatternIndex:
 
     def set_vector(self, mid: str, vector: np.ndarray) -> None:
         self._x[self._pos[mid]] = vector
+        self._ivf = None
 
     def __contains__(self, mid: str) -> bool:
         return mid in self._pos
@@ -143,11 +151,28 @@ class PatternIndex:
         n = len(self.ids)
         if n == 0:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        sims = self.cosines(query)
+        if n >= self.ivf_min:
+            positions, sims = self._ivf_candidates(query)
+        else:
+            positions, sims = np.arange(n), self.cosines(query)
         if before is not None:
-            sims = np.where(self.times <= before, sims, -np.inf)
-        k = min(k, n)
-        part = np.argpartition(-sims, k - 1)[:k] if k < n else np.arange(n)
+            sims = np.where(self.times[positions] <= before, sims, -np.inf)
+        k = min(k, len(sims))
+        part = np.argpartition(-sims, k - 1)[:k] if k < len(sims) else np.arange(len(sims))
         order = part[np.argsort(-sims[part])]
         keep = np.isfinite(sims[order])
-        return order[keep], sims[order][keep]
+        return positions[order[keep]], sims[order][keep]
+
+    def _ivf_candidates(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """IVF cells plus the exact tail of patterns added since the last build."""
+        from nuonuo.ivf import IVF
+
+        n = len(self.ids)
+        if self._ivf is None or n - self._ivf.built > 0.2 * self._ivf.built:
+            self._ivf = IVF.build(self.matrix)
+        positions, sims = self._ivf.candidates(query, self.ivf_nprobe)
+        if n > self._ivf.built:
+            tail = np.arange(self._ivf.built, n)
+            positions = np.concatenate([positions, tail])
+            sims = np.concatenate([sims, self._x[self._ivf.built:n] @ query])
+        return positions, sims

@@ -330,6 +330,9 @@ def test_slash_command_parsing():
 def test_small_helpers():
     assert next_sleep_text({"sleep": {"next_run": "2026-11-26T03:00:00+00:00"}}) == "11-26 03:00"
     assert next_sleep_text({"sleep": {"next_run": None}}) == "not scheduled"
-    xs, ys = growth_series([0.0, 86_400.0 * 28.5, 86_400.0 * 29.5], now=86_400.0 * 30, days=3)
-    assert xs == [-2, -1, 0] and ys == [1, 2, 3]
+    day = 86_400.0
+    xs, ys, unit = growth_series([day * 27.5, day * 28.5, day * 29.5], now=day * 30)
+    assert (xs, ys, unit) == ([-3, -2, -1, 0], [0, 1, 2, 3], "days")
+    xs, ys, unit = growth_series([day - 7000.0, day - 10.0], now=day)
+    assert (xs, ys, unit) == ([-2, -1, 0], [0, 1, 2], "hours")
     assert report_dict({"a": 1, "w": {"before": 2.0}}) == {"a": 1, "w.before": 2.0}

@@ -114,7 +114,9 @@ def run_plain(loop, lines: Iterable[str], out: IO[str], err: IO[str], verbose: b
 @pass_ctx
 def chat(obj: Context, plain: bool, session_id: str | None, list_sessions_: bool, namespace: str | None,
          model_path: str | None, max_tokens: int | None, verbose: bool, as_json: bool) -> None:
-    """Chat with the local model; what leaves its context window becomes memory."""
+    """Chat with the local model; what leaves its context window becomes memory.
+
+    In a terminal this opens the chat TUI; --plain (or a pipe) gives line mode."""
     if list_sessions_:
         from nuonuo.chat import list_sessions
         from nuonuo.memory import Memory
@@ -129,6 +131,11 @@ def chat(obj: Context, plain: bool, session_id: str | None, list_sessions_: bool
 
             for s in sessions:
                 click.echo(f"{s['id']}  {to_iso(s['updated_at'])[:19]}  {s['turns']:>4} turns  {s['title']}")
+        return
+    if not plain and sys.stdin.isatty() and sys.stdout.isatty():
+        from nuonuo_tui import run as run_tui  # the Textual app, imported only here
+
+        run_tui(obj.home, session_id, namespace=namespace, model_path=model_path, max_tokens=max_tokens)
         return
     _memory, _model, loop = open_chat(obj, session_id, namespace, model_path, max_tokens)
     interactive = sys.stdin.isatty() and not plain

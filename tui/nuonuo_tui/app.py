@@ -21,7 +21,7 @@ from nuonuo_tui.engine import Engine, load_engine
 from nuonuo_tui.screens.browser import MemoryBrowser
 from nuonuo_tui.screens.chat import ChatScreen
 from nuonuo_tui.screens.detail import DetailOutcome, MemoryDetailScreen
-from nuonuo_tui.screens.missing import Choice, missing_model_screen, store_problem_screen
+from nuonuo_tui.screens.missing import Choice, daemon_screen, missing_model_screen, store_problem_screen
 from nuonuo_tui.screens.sleep import SleepScreen
 
 
@@ -31,12 +31,13 @@ class NuonuoApp(App):
     BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True)]
 
     def __init__(self, home: str | Path | None = None, engine_loader: Callable[[], Engine] | None = None,
-                 sleep_now: float | None = None) -> None:
+                 sleep_now: float | None = None, session_id: str | None = None,
+                 chat_options: dict[str, Any] | None = None) -> None:
         super().__init__()
         from nuonuo.config import default_home
 
         self.home = Path(home).expanduser() if home else default_home()
-        self.engine_loader = engine_loader or (lambda: load_engine(home))
+        self.engine_loader = engine_loader or (lambda: load_engine(home, session_id, chat_options))
         self.engine: Engine | None = None
         self.load_error: str | None = None
         self.last_sleep_report: Any = None
@@ -66,7 +67,9 @@ class NuonuoApp(App):
         self.engine = engine
         await self.chat.engine_ready(engine)
         if engine.model_error:
-            self.push_screen(missing_model_screen(engine.model_error), self.problem_choice)
+            screen = daemon_screen(engine.model_error) if engine.mode == "daemon" else missing_model_screen(
+                engine.model_error)
+            self.push_screen(screen, self.problem_choice)
 
     def engine_failed(self, message: str) -> None:
         self.load_error = message
@@ -133,6 +136,6 @@ class NuonuoApp(App):
             await asyncio.to_thread(engine.close)
 
 
-def run(home: str | Path | None = None) -> None:
-    """Start the chat TUI (``nuonuo chat``)."""
-    NuonuoApp(home).run()
+def run(home: str | Path | None = None, session_id: str | None = None, **chat_options: Any) -> None:
+    """Start the chat TUI (``nuonuo chat``); ``chat_options`` override ``[chat]`` settings."""
+    NuonuoApp(home, session_id=session_id, chat_options=chat_options).run()

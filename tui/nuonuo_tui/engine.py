@@ -12,7 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from nuonuo.errors import ModelMissing, NuonuoError
+from nuonuo.errors import NuonuoError
+
+DAEMON_NOTE = ("a nuonuo daemon serves this home, and the chat keeps its sessions in its own process, so it "
+               "cannot chat while the daemon runs: stop it with `nuonuo daemon stop` and start `nuonuo chat` "
+               "again. Meanwhile the memory browser and /remember, /recall, /forget work through the daemon.")
 
 LoopFactory = Callable[[str | None], Any]  # session id to resume (None = a new session) → a chat loop
 
@@ -74,27 +78,26 @@ def describe_model(model: Any, chat_config: Any) -> ModelInfo:
     return ModelInfo(name=name, path=path, n_ctx=n_ctx)
 
 
-def load_engine(home: str | Path | None = None) -> Engine:
-    """Open the memory, then load the chat model (slow: run it in a worker thread).
+def load_engine(home: str | Path | None = None, session_id: str | None = None,
+                chat_options: dict[str, Any] | None = None) -> Engine:
+    """Open the memory, load the chat model and start (or resume) a session. Slow: run it in a
+    worker thread. ``chat_options`` override ``[chat]`` settings (namespace, model_path, max_tokens).
 
-    A missing model is not fatal: the engine comes back with ``model_error`` set to the
-    ``ModelMissing`` message, which says what to install or set."""
+    A model that cannot be loaded is not fatal: the engine comes back with ``model_error`` set to
+    the error's message (for a missing model it says what to install or set)."""
     memory, mode = open_memory(home)
-    config = getattr(memory, "config", None)
+    if mode == "daemon":
+        return Engine(memory=memory, mode=mode, close=memory.close, model_error=DAEMON_NOTE)
+    from nuonuo.chat import ChatLoop, list_sessions, load_chat_model
+
+    chat_config = memory.config.chat
+    for name, value in (chat_options or {}).items():
+        if value is not None:
+            setattr(chat_config, name, value)
     try:
-        from nuonuo.chat import ChatLoop, list_sessions, load_chat_model
-
-        if config is None:
-            from nuonuo.config import load_config
-
-            config = load_config(home)
-        chat_config = config.chat
         model = load_chat_model(chat_config)
-    except ModelMissing as exc:
+    except NuonuoError as exc:
         return Engine(memory=memory, mode=mode, model_error=exc.message, close=memory.close)
-    except ImportError as exc:
-        return Engine(memory=memory, mode=mode, close=memory.close,
-                      model_error=f"the chat loop is not available in this nuonuo install ({exc})")
 
     def new_loop(session_id: str | None) -> Any:
         if session_id:
@@ -109,7 +112,7 @@ def load_engine(home: str | Path | None = None) -> Engine:
 
     info = describe_model(model, chat_config)
     try:
-        first = new_loop(None)
+        first = new_loop(session_id)
     except (NuonuoError, AttributeError) as exc:  # e.g. a backend the chat loop cannot keep sessions in
         detail = exc.message if isinstance(exc, NuonuoError) else f"{type(exc).__name__}: {exc}"
         return Engine(memory=memory, mode=mode, model=info, close=close,

@@ -87,7 +87,7 @@ class MemoryBrowser(Screen):
                          value=ALL, allow_blank=False, id="source")
             yield Select([("relevance", "relevance"), ("recency", "recency"), ("importance", "importance")],
                          value="recency", allow_blank=False, id="sort")
-        yield DataTable(id="memories", cursor_type="row", zebra_stripes=True)
+        yield DataTable(id="memory-table", cursor_type="row", zebra_stripes=True)
         yield Static("", id="browser-count")
         yield Footer()
 

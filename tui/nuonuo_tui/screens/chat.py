@@ -90,7 +90,9 @@ class ChatScreen(Screen):
         self.status.set(model=engine.model.name, n_ctx=engine.model.n_ctx, mode=engine.mode)
         if engine.can_chat:
             self.loop = await asyncio.to_thread(engine.start_loop)
-            self.status.set(state="ready")
+            self.status.set(state="ready", evicted=self.loop.evicted_total)
+            if self.loop.turns:
+                await self.show_turns(self.loop)
         else:
             self.status.set(state="no-model", model="none")
         self.refresh_memory_status()
@@ -295,10 +297,13 @@ class ChatScreen(Screen):
         if session_id is None:
             await self.add_message("system", "new session started — long-term memory carries over")
         else:
-            for turn in self.loop.turns:
-                await self.add_message(turn.role, turn.text)
-            await self.add_message("system", f"resumed session `{session_id[:8]}` ({len(self.loop.turns)} turns)")
+            await self.show_turns(self.loop)
         self.status.set(evicted=self.loop.evicted_total, context_tokens=0)
+
+    async def show_turns(self, loop: Any) -> None:
+        for turn in loop.turns:
+            await self.add_message(turn.role, turn.text)
+        await self.add_message("system", f"resumed session `{loop.session_id[:8]}` ({len(loop.turns)} turns)")
 
     # --- key actions ----------------------------------------------------------------------------
     def action_memories(self) -> None:

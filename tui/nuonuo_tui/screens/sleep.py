@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from typing import Any
 
@@ -61,18 +62,21 @@ def format_value(value: Any, key: str = "") -> str:
     return str(value)
 
 
-def growth_series(created_at: list[float], now: float, days: int = 30) -> tuple[list[int], list[int]]:
-    """Cumulative memory count at the end of each of the last ``days`` days: x = days ago (−days…0),
-    y = memories created up to then."""
-    xs = list(range(-days + 1, 1))
+def growth_series(created_at: list[float], now: float, buckets: int = 30) -> tuple[list[int], list[int], str]:
+    """Cumulative memory count at the end of each hour (young stores) or day, from the first memory
+    to ``now``: x = units ago (…, −1, 0), y = memories created up to then; and the unit's name."""
+    span = now - min(created_at) if created_at else 0.0
+    unit, size = ("hours", 3600.0) if span < 2 * DAY else ("days", DAY)
+    n = min(buckets, max(2, math.ceil(span / size) + 1))
+    xs = list(range(-n + 1, 1))
     stamps = sorted(created_at)
     ys, i = [], 0
     for x in xs:
-        edge = now + x * DAY
+        edge = now + x * size
         while i < len(stamps) and stamps[i] <= edge:
             i += 1
         ys.append(i)
-    return xs, ys
+    return xs, ys, unit
 
 
 def norm_pair(report: dict[str, Any]) -> tuple[float, float] | None:
@@ -152,14 +156,17 @@ class SleepScreen(Screen):
     async def draw_chart(self) -> None:
         recs = await asyncio.to_thread(self.memory.list, None, 10**9)
         now = self.now if self.now is not None else time.time()
-        xs, ys = growth_series([r.created_at for r in recs], now)
+        xs, ys, unit = growth_series([r.created_at for r in recs], now)
         chart = self.query_one(PlotextPlot)
         plt = chart.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title("memories stored (last 30 days)")
-        plt.xlabel("days ago")
+        plt.title(f"memories stored, by {unit[:-1]}")
+        plt.xlabel(f"{unit} ago")
         plt.plot(xs, ys, marker="braille", label="memories")
+        top = max(ys) if ys else 0
+        step = max(1, math.ceil(top / 5))
+        plt.yticks(list(range(0, top + step, step)))
         norms = norm_pair(self.report)
         if norms is not None:
             plt.title(f"memories stored · W norm {norms[0]:.3g} → {norms[1]:.3g}")

@@ -66,8 +66,9 @@ def stop(home: Path) -> None:
         raise
 
 
-def run_cli(home: Path, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NUONUO_HOME": str(home)}
+def run_cli(home: Path, *args: str, input: str | None = None, timeout: float = 120,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env or {}), "NUONUO_HOME": str(home)}
     env.pop("NUONUO_CONFIG", None)
     return subprocess.run([str(Path(PY).parent / "nuonuo"), *args], capture_output=True, text=True, env=env,
                           input=input, timeout=timeout)

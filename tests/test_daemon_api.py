@@ -8,6 +8,9 @@ import json
 import stat
 import subprocess
 import textwrap
+import threading
+import time
+import uuid
 
 import httpx
 import pytest
@@ -15,7 +18,9 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 import daemon_support as ds
+from nuonuo import Memory
 from nuonuo.config import load_config
+from nuonuo.daemon import server
 from nuonuo.daemon.paths import DaemonPaths, read_token
 from nuonuo.daemon.server import check_tcp, is_loopback
 from nuonuo.errors import (ConfigError, DaemonError, InvalidInput, NotFound, PayloadTooLarge, StoreLocked,
@@ -307,3 +312,31 @@ def test_openapi_fuzz_never_500(case, home):
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"},
                            checks=[not_a_server_error, status_code_conformance, content_type_conformance,
                                    response_schema_conformance])
+
+
+# --- graceful stop (stops the module's daemon: keep it last) -------------------------------------------
+def test_stop_lets_an_in_flight_write_finish(home, encoder):
+    """The module's last test: `daemon stop` while a bulk write is in flight."""
+    client = ds.client(home)
+    items = [f"graceful item {i} {uuid.uuid4().hex[:6]}" for i in range(300)]
+    result: dict = {}
+
+    def write():
+        try:
+            result["ids"] = client.remember_many(items, namespace="g", batch_size=300)
+        except Exception as exc:  # noqa: BLE001 - the assertion below shows it
+            result["error"] = exc
+
+    t0 = time.time()
+    t = threading.Thread(target=write)
+    t.start()
+    while client.status()["idle_s"] > time.time() - t0:  # wait until the daemon has the request body
+        time.sleep(0.01)
+    server.stop(home)  # SIGTERM while the 300 texts are being encoded and committed
+    t.join(timeout=120)
+    assert "error" not in result, result.get("error")
+    assert len(result["ids"]) == 300
+    paths = DaemonPaths.of(load_config(home))
+    assert not paths.running() and not paths.socket.exists() and not paths.pidfile.exists()
+    with Memory(load_config(home), encoder) as mem:  # the store opens, with the whole batch in it
+        assert [mem.get(i).text for i in result["ids"]] == items

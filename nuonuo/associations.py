@@ -105,6 +105,7 @@ class AssociationMemory:
         self.W = SparseW(self.cfg.code_dim)
         self.proj: Projections | None = None
         self.scheduler_info: dict[str, Any] = {}  # set by nuonuo.scheduler while it runs
+        self.last_activity = 0.0  # time of the last write or recall (the idle trigger reads it)
 
     # --- Component hooks ----------------------------------------------------------------------------
     def rebuild(self, memory: "Memory") -> None:
@@ -182,6 +183,7 @@ class AssociationMemory:
             ix.add(list(codes), np.stack(list(codes.values())))
 
     def added(self, memory: "Memory", records: Sequence["MemoryRecord"], vectors: np.ndarray) -> None:
+        self.last_activity = time.time()
         new: list[Edge] = []
         linked = [i for i, r in enumerate(records) if r.status == "active"
                   and (r.id in self.by_memory or (self.cfg.session_links and _session(r) is not None))]
@@ -232,7 +234,7 @@ class AssociationMemory:
                 if mid == rec.id:
                     del self._last_in_session[skey]
         if gone:
-            self._delete_edges(memory, gone)
+            self._delete_edges(memory, gone, {r.id for r in records if r.id not in memory._records})
 
     def flush(self, memory: "Memory") -> None:
         if self._corecall:
@@ -294,12 +296,12 @@ class AssociationMemory:
                              np.array([d for _, d in deltas], dtype=np.float32))
         self._index_edges(memory, fresh + grown)
 
-    def _delete_edges(self, memory: "Memory", gone: list[Edge]) -> None:
+    def _delete_edges(self, memory: "Memory", gone: list[Edge], forgotten: set[str]) -> None:
         """Remove links from the table and their contribution from W. Links a W snapshot already
         holds leave a ``tombstone`` (negative) row so the snapshot + later rows stays right."""
         tbl = memory.store.table("associations")
         watermark = float(memory.store.get_meta("hebbian_w_watermark") or "nan")
-        ids = sorted({e.cue for e in gone} | {e.target for e in gone})
+        ids = sorted(forgotten)
         for s in range(0, len(ids), 300):
             part = ", ".join(_sql_str(i) for i in ids[s:s + 300])
             tbl.delete(f"cue IN ({part}) OR target IN ({part})")
@@ -379,9 +381,11 @@ class AssociationMemory:
         s_1…s_h, scores ``p · Π_i min(1, s_i) · decay^h``. It replaces a direct entry for the same
         memory only when higher. At most ``from_top · breadth^hops`` W look-ups per recall."""
         cfg = self.cfg
+        self.last_activity = time.time()
+        if cfg.enabled and ranked:
+            self._note_corecall(memory, ranked)
         if not cfg.enabled or cfg.hops <= 0 or not ranked or not self.edges:
             return ranked
-        self._note_corecall(memory, ranked)
         frontier = [(e[0], e[1], [e[1]]) for e in ranked[:cfg.from_top]]
         best: dict[str, tuple[float, int, list[str], float]] = {}
         for hop in range(1, cfg.hops + 1):

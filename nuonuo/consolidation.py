@@ -2,11 +2,12 @@
 and ``Memory.consolidate`` call it).
 
 Steps (seed 002's experiment set, with seed 000's local rule):
-1. replay — a sample of recent links, plus extra replays for important targets (priority
+1. homeostasis ``W ← γ W`` (link weights too), pruning ``|W_ij| < θ`` and links below θ;
+2. replay — a sample of recent links, plus extra replays for important targets (priority
    replay: ``1 + round(R · max(0, 2·importance − 1))`` passes), each pass the error-correcting
    contrastive update ``ΔW = η (t − WTA_k(W c̃)) ⊗ c̃`` (c̃: the cue code, optionally noised:
    ``c̃ = WTA_k(c + N(0, σ²))``). Memory is bounded by one batch, whatever the epochs.
-2. homeostasis ``W ← γ W`` (link weights too), pruning ``|W_ij| < θ`` and links below θ;
+   Replay runs after homeostasis and pruning so that it repairs what they broke.
 3. decay — memories not recalled for ``decay_after_days`` lose importance (× factor);
 4. merge — near-duplicate memories of a namespace (cosine ≥ threshold, found by random
    hyperplane LSH, then checked exactly) become one: the other gets ``status="merged"`` and
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from nuonuo.hebbian import SparseW, TargetIndex, contrastive_update, wta
+from nuonuo.hebbian import SparseW, contrastive_update, wta
 
 if TYPE_CHECKING:
     from nuonuo.associations import Edge
@@ -238,11 +239,11 @@ def consolidate(memory: "Memory", *, epochs: int | None = None, noise: float | N
             repeats = 1 + np.round(cfg.priority_replays * np.clip(
                 2 * np.array([importance(e) for e in sample]) - 1, 0, 1)).astype(np.int64)
             report["replay_recall_before"] = replay_recall(W, cues, targets, k)
-            report["replay_updates"] = replay(W, cues, targets, repeats, k, epochs, cfg.learning_rate, noise, rng)
-        # 2. homeostasis and pruning ----------------------------------------------------------------------
+        # 2. homeostasis and pruning, then replay repairs what they broke -----------------------------
         W.scale(cfg.homeostasis)
         report["pruned"] = W.prune(cfg.prune_threshold)
         if sample:
+            report["replay_updates"] = replay(W, cues, targets, repeats, k, epochs, cfg.learning_rate, noise, rng)
             report["replay_recall_after"] = replay_recall(W, cues, targets, k)
         new_edges: dict[tuple[str, str, str], Edge] = {}
         pruned_links = 0

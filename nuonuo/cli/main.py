@@ -69,6 +69,7 @@ def main(ctx: click.Context, home: str | None) -> None:
 
 def register() -> None:
     from nuonuo.cli import memories  # noqa: F401  (commands register on import)
+    from nuonuo.cli import sleep  # noqa: F401
     from nuonuo.cli import daemon  # noqa: F401
     from nuonuo.cli import mcp  # noqa: F401
     from nuonuo.cli import chat  # noqa: F401

@@ -1,0 +1,160 @@
+"""When sleep runs: an APScheduler wrapper around ``nuonuo.consolidation.consolidate``.
+
+Only the daemon (or a CLI command that stays up) starts it; the library never does.
+
+- nightly: ``[sleep] schedule = "HH:MM"`` local time (cron trigger; "" turns it off). A run
+  missed while the process was suspended still runs once when it wakes (``coalesce``,
+  ``misfire_grace_time``); a run missed while no process was up runs shortly after start
+  (catch-up) when the last report is older than the latest scheduled time.
+- idle: ``[sleep] idle_minutes = N`` runs after N minutes without writes or recalls, once per
+  idle spell (there must have been activity since the last run).
+- never two at once: a non-blocking lock; a trigger that fires during a run is skipped (and the
+  store's file lock keeps other processes out).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Callable
+
+from nuonuo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nuonuo.memory import Memory
+
+log = logging.getLogger("nuonuo.sleep")
+
+
+def parse_schedule(text: str) -> tuple[int, int] | None:
+    """``"HH:MM"`` → (hour, minute); ``""`` → None (no nightly run)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        hh, mm = text.split(":")
+        hour, minute = int(hh), int(mm)
+    except ValueError:
+        raise ConfigError(f"[sleep] schedule must be a local time like \"03:00\", not {text!r}") from None
+    if not (0 <= hour < 24 and 0 <= minute < 60):
+        raise ConfigError(f"[sleep] schedule {text!r} is not a time of day (00:00-23:59)")
+    return hour, minute
+
+
+class SleepScheduler:
+    """Runs ``job(memory)`` (default: ``consolidate``) on the configured triggers."""
+
+    def __init__(self, memory: "Memory", job: Callable[["Memory"], dict] | None = None,
+                 misfire_grace_s: int = 6 * 3600):
+        from nuonuo.consolidation import consolidate
+
+        self.memory = memory
+        self.cfg = memory.config.sleep
+        self.job = job or consolidate
+        self.misfire_grace_s = misfire_grace_s
+        self._running = threading.Lock()
+        self._sched = None
+        self._last_run_at = time.time()
+        self.last_report: dict[str, Any] | None = None
+        self.last_error: str | None = None
+        self.skipped = 0
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+    def start(self, catch_up_delay_s: float = 60.0) -> "SleepScheduler":
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.date import DateTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        when = parse_schedule(self.cfg.schedule)
+        sched = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1,
+                                                  "misfire_grace_time": self.misfire_grace_s})
+        if when is not None:
+            sched.add_job(self.run_now, CronTrigger(hour=when[0], minute=when[1]), id="nightly",
+                          kwargs={"reason": "schedule"})
+            if self._missed_nightly(when):
+                sched.add_job(self.run_now, DateTrigger(datetime.now().astimezone() + timedelta(seconds=catch_up_delay_s)),
+                              id="catch-up", kwargs={"reason": "catch-up"})
+        if self.cfg.idle_minutes > 0:
+            every = max(5.0, min(60.0, self.cfg.idle_minutes * 60 / 4))
+            sched.add_job(self.check_idle, IntervalTrigger(seconds=every), id="idle")
+        sched.start()
+        self._sched = sched
+        self._publish("running")
+        return self
+
+    def stop(self) -> None:
+        if self._sched is not None:
+            self._sched.shutdown(wait=True)
+            self._sched = None
+        self._publish("stopped")
+
+    def __enter__(self) -> "SleepScheduler":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- triggers -----------------------------------------------------------------------------------
+    def _missed_nightly(self, when: tuple[int, int]) -> bool:
+        from nuonuo.consolidation import last_report
+
+        now = datetime.now().astimezone()
+        latest = now.replace(hour=when[0], minute=when[1], second=0, microsecond=0)
+        if latest > now:
+            latest -= timedelta(days=1)
+        report = last_report(self.memory)
+        if report is None:
+            return bool(self.memory.records())  # never consolidated, and there is something to do
+        return report.get("started", 0) < latest.timestamp()
+
+    def check_idle(self) -> dict | None:
+        """Run if nothing was written or recalled for ``idle_minutes`` and something was since
+        the last run."""
+        last = self.memory.hebbian.last_activity
+        idle_for = time.time() - last
+        if last > self._last_run_at and idle_for >= self.cfg.idle_minutes * 60:
+            return self.run_now(reason="idle")
+        return None
+
+    def run_now(self, reason: str = "manual") -> dict | None:
+        """Run the job unless a run is in progress (then returns None)."""
+        if not self._running.acquire(blocking=False):
+            self.skipped += 1
+            log.info("sleep run (%s) skipped: a run is in progress", reason)
+            return None
+        try:
+            self._last_run_at = time.time()
+            self._publish("consolidating")
+            report = self.job(self.memory)
+            report = dict(report or {}, reason=reason)
+            self.last_report, self.last_error = report, None
+            log.info("sleep run (%s) done in %.1fs", reason, report.get("seconds", 0.0))
+            return report
+        except Exception as exc:  # noqa: BLE001 - a failed night must not kill the daemon
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("sleep run (%s) failed", reason)
+            return None
+        finally:
+            self._running.release()
+            self._publish("running" if self._sched is not None else "stopped")
+
+    @property
+    def busy(self) -> bool:
+        return self._running.locked()
+
+    def next_run(self) -> datetime | None:
+        if self._sched is None:
+            return None
+        times = [j.next_run_time for j in self._sched.get_jobs() if j.id != "idle" and j.next_run_time]
+        return min(times) if times else None
+
+    def _publish(self, state: str) -> None:
+        nxt = self.next_run()
+        info = {"state": state, "next_run": nxt.isoformat() if nxt else None,
+                "idle_minutes": self.cfg.idle_minutes or None}
+        if self.last_error:
+            info["last_error"] = self.last_error
+        self.memory.hebbian.scheduler_info = info

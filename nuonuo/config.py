@@ -100,7 +100,7 @@ class SleepConfig:
     replay_sample: int = 20000  # at most this many associations replayed per run
     recent_days: float = 7.0  # replay links made within this many days (plus priority ones)
     replay_noise: float = 0.05  # std of the noise added to replayed cues (0 = clean replay)
-    learning_rate: float = 0.25  # η of the contrastive update ΔW = η (nudged − free) ⊗ cue
+    learning_rate: float = 0.1  # η of the contrastive update ΔW = η (nudged − free) ⊗ cue
     priority_replays: int = 4  # extra replays for an importance-1 memory (scaled by importance)
     homeostasis: float = 0.95  # W ← γ·W each run
     prune_threshold: float = 0.01  # zero W entries with |w| below this; drop links below it
@@ -162,45 +162,6 @@ class EngramConfig:
 
 
 @dataclass
-class HebbianConfig:
-    enabled: bool = True  # follow association links (multi-hop) in recall
-    code_dim: int = 16384  # N: units of the sparse codes (pattern separation)
-    k: int = 16  # winners kept by winner-take-all (active units per code)
-    seed: int = 0  # projection seed; 0 = draw one at first open (kept in the store)
-    hops: int = 2  # how many links recall may follow from a direct hit
-    breadth: int = 3  # links followed per memory and hop
-    from_top: int = 3  # expand from this many best direct hits
-    hop_decay: float = 0.8  # a hit h hops away scores parent · decay^h · link strength
-    min_strength: float = 0.25  # ignore links weaker than this (s(b) in nuonuo.hebbian)
-    session_links: bool = True  # link consecutive memories of one metadata["session"]
-    session_weight: float = 1.0
-    corecall_links: bool = True  # weakly link memories recalled together
-    corecall_weight: float = 0.1  # per co-recall; a pair's co-recall weight is capped at 1
-    corecall_top: int = 3  # link the top N direct hits of a recall …
-    corecall_min_score: float = 0.6  # … whose score is at least this
-
-
-@dataclass
-class SleepConfig:
-    schedule: str = "03:00"  # local time of the nightly run (HH:MM); "" = no nightly run
-    idle_minutes: float = 0  # also run after this many minutes without writes/recalls (0 = off)
-    replay_epochs: int = 3  # replay passes over the sampled associations
-    replay_sample: int = 20000  # at most this many associations replayed per run
-    recent_days: float = 7.0  # replay links made within this many days (plus priority ones)
-    replay_noise: float = 0.05  # std of the noise added to replayed cues (0 = clean replay)
-    learning_rate: float = 0.1  # η of the contrastive update ΔW = η (nudged − free) ⊗ cue
-    priority_replays: int = 4  # extra replays for an importance-1 memory (scaled by importance)
-    homeostasis: float = 0.95  # W ← γ·W each run
-    prune_threshold: float = 0.01  # zero W entries with |w| below this; drop links below it
-    decay_after_days: float = 30.0  # memories never recalled for this long lose importance …
-    decay_factor: float = 0.9  # … multiplied by this each run
-    merge_threshold: float = 0.97  # cosine at which two memories of a namespace are merged
-    paraphrase: str = "rules"  # extra cues per new memory: "rules", "model" (local chat model), "off"
-    paraphrase_max: int = 500  # new memories augmented per run
-    compact: bool = True  # LanceDB optimize at the end of a run
-
-
-@dataclass
 class Config:
     home: Path = field(default_factory=default_home)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -209,8 +170,6 @@ class Config:
     hebbian: HebbianConfig = field(default_factory=HebbianConfig)
     sleep: SleepConfig = field(default_factory=SleepConfig)
     engram: EngramConfig = field(default_factory=EngramConfig)
-    hebbian: HebbianConfig = field(default_factory=HebbianConfig)
-    sleep: SleepConfig = field(default_factory=SleepConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)

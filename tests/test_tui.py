@@ -328,7 +328,7 @@ def test_slash_command_parsing():
 
 
 def test_small_helpers():
-    assert next_sleep_text({"sleep": {"next_run": "2026-11-26T03:00:00+00:00"}}) == "11-26 03:00"
+    assert next_sleep_text({"sleep": {"next_run": "2026-11-26T03:00:00"}}) == "11-26 03:00"
     assert next_sleep_text({"sleep": {"next_run": None}}) == "not scheduled"
     day = 86_400.0
     xs, ys, unit = growth_series([day * 27.5, day * 28.5, day * 29.5], now=day * 30)

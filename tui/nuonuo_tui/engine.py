@@ -71,6 +71,16 @@ def open_memory(home: str | Path | None) -> tuple[Any, str]:
     return Memory.open(home), "embedded"
 
 
+def start_sleep_scheduler(memory: Any) -> Any:
+    """The nightly/idle sleep job for an embedded memory (None if the schedule cannot start)."""
+    try:
+        from nuonuo.scheduler import SleepScheduler
+
+        return SleepScheduler(memory).start()
+    except (ImportError, NuonuoError):
+        return None
+
+
 def describe_model(model: Any, chat_config: Any) -> ModelInfo:
     path = str(getattr(model, "path", "") or getattr(chat_config, "model_path", "") or "")
     name = str(getattr(model, "name", "") or (Path(path).stem if path else "chat model"))
@@ -79,16 +89,26 @@ def describe_model(model: Any, chat_config: Any) -> ModelInfo:
 
 
 def load_engine(home: str | Path | None = None, session_id: str | None = None,
-                chat_options: dict[str, Any] | None = None) -> Engine:
+                chat_options: dict[str, Any] | None = None, memory: Any = None,
+                sleep_scheduler: bool = True) -> Engine:
     """Open the memory, load the chat model and start (or resume) a session. Slow: run it in a
     worker thread. ``chat_options`` override ``[chat]`` settings (namespace, model_path, max_tokens).
 
     A model that cannot be loaded is not fatal: the engine comes back with ``model_error`` set to
-    the error's message (for a missing model it says what to install or set)."""
-    memory, mode = open_memory(home)
+    the error's message (for a missing model it says what to install or set). ``memory``: an
+    already open ``Memory`` to use instead of opening one. While the chat runs embedded it owns
+    the store, so it also runs the sleep schedule (``[sleep] schedule`` / ``idle_minutes``)."""
+    memory, mode = (memory, "embedded") if memory is not None else open_memory(home)
     if mode == "daemon":
         return Engine(memory=memory, mode=mode, close=memory.close, model_error=DAEMON_NOTE)
     from nuonuo.chat import ChatLoop, list_sessions, load_chat_model
+
+    scheduler = start_sleep_scheduler(memory) if sleep_scheduler else None
+
+    def close_memory() -> None:
+        if scheduler is not None:
+            scheduler.stop()
+        memory.close()
 
     chat_config = memory.config.chat
     for name, value in (chat_options or {}).items():
@@ -97,7 +117,7 @@ def load_engine(home: str | Path | None = None, session_id: str | None = None,
     try:
         model = load_chat_model(chat_config)
     except NuonuoError as exc:
-        return Engine(memory=memory, mode=mode, model_error=exc.message, close=memory.close)
+        return Engine(memory=memory, mode=mode, model_error=exc.message, close=close_memory)
 
     def new_loop(session_id: str | None) -> Any:
         if session_id:
@@ -108,7 +128,7 @@ def load_engine(home: str | Path | None = None, session_id: str | None = None,
         closer = getattr(model, "close", None)
         if callable(closer):
             closer()
-        memory.close()
+        close_memory()
 
     info = describe_model(model, chat_config)
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import datetime
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -354,5 +355,7 @@ def next_sleep_text(stats: dict) -> str:
     value = sleep.get("next_run") or stats.get("next_sleep") or stats.get("next_sleep_run")
     if not value:
         return "not scheduled"
-    text = str(value).replace("T", " ")
-    return text[5:16] if len(text) >= 16 and text[4] == "-" else text
+    try:
+        return datetime.fromisoformat(str(value)).astimezone().strftime("%m-%d %H:%M")
+    except ValueError:
+        return str(value)

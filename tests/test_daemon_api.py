@@ -133,7 +133,8 @@ BAD_REQUESTS = [
     ("DELETE", "/v1/memories/does-not-exist", None, 404, "not_found"),
     ("POST", "/v1/forget", b'{}', 422, "invalid_input"),
     ("POST", "/v1/forget", b'{"key": "never.set"}', 404, "not_found"),
-    ("POST", "/v1/associate", b'{"a": "nope", "b": "nada"}', 404, "not_found"),
+    ("POST", "/v1/associate", b'{"cue_id": "nope", "target_id": "nada"}', 404, "not_found"),
+    ("POST", "/v1/consolidate", b'{"epochs": "many"}', 422, "invalid_input"),
     ("GET", "/v1/memories?limit=0", None, 422, "invalid_input"),
     ("GET", "/v1/no-such-endpoint", None, 404, "not_found"),
     ("PUT", "/v1/stats", None, 405, "method_not_allowed"),
@@ -181,8 +182,6 @@ def test_cli_goes_through_the_daemon_with_the_same_messages(home, cli):
     assert r.returncode == 2 and r.stderr.strip() == "error: text is empty"
     r = ds.run_cli(home, "forget", "no-such-id")
     assert r.returncode == 3 and r.stderr.strip() == "error: no memory with id 'no-such-id'"
-    r = ds.run_cli(home, "daemon", "status")
-    assert r.returncode == 0 and "running: pid" in r.stdout and "socket:" in r.stdout and "sleep" in r.stdout, r
 
 
 def test_embedded_writer_meets_the_lock_with_a_clear_error(home):
@@ -312,6 +311,24 @@ def test_openapi_fuzz_never_500(case, home):
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"},
                            checks=[not_a_server_error, status_code_conformance, content_type_conformance,
                                    response_schema_conformance])
+
+
+# --- links and sleep (consolidation may merge near-duplicates store-wide: after the counting tests) -----
+def test_links_and_sleep_through_the_daemon(home, cli):
+    ns = "links"
+    a = cli.remember("Lena is my sister", namespace=ns)
+    b = cli.remember("Tomas works at the harbour", namespace=ns)
+    cli.associate(a.id, b.id, weight=2.0, kind="married")
+    assert any(r["other"] == b.id and r["direction"] == "out" for r in cli.associations(a.id))
+    with pytest.raises(NotFound):
+        cli.associate(a.id, "no-such-id")
+    report = cli.consolidate(epochs=1, paraphrase="off")
+    assert report["reason"] == "manual" and report["run_id"]
+    sleep = cli.status()["sleep"]
+    assert sleep["last_report"]["run_id"] == report["run_id"] and sleep["next_run"] and not sleep["running"]
+    r = ds.run_cli(home, "daemon", "status")
+    assert r.returncode == 0 and "running: pid" in r.stdout and "socket:" in r.stdout
+    assert "sleep: next run" in r.stdout and "last sleep: 20" in r.stdout, r.stdout
 
 
 # --- graceful stop (stops the module's daemon: keep it last) -------------------------------------------

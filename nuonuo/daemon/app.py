@@ -127,9 +127,16 @@ class KeyBody(Body):
 
 
 class AssociateBody(Body):
-    a: str = Field(description="id of the cue memory")
-    b: str = Field(description="id of the target memory")
-    weight: float = Field(default=1.0, gt=0.0, le=100.0)
+    cue_id: str = Field(description="id of the cue memory")
+    target_id: str = Field(description="id of the target memory (recalling the cue can reach it)")
+    weight: float = Field(default=1.0, description="link strength; linking again adds to it")
+    kind: str = Field(default="link", description="a short word naming the link")
+
+
+class ConsolidateBody(Body):
+    epochs: int | None = Field(default=None, description="replay epochs (default: [sleep] replay_epochs)")
+    noise: float | None = Field(default=None, description="replay cue noise σ (default: [sleep] replay_noise)")
+    paraphrase: str | None = Field(default=None, description="rules | model | off (default: [sleep] paraphrase)")
 
 
 class ErrorBody(BaseModel):
@@ -323,25 +330,33 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     def forget(body: ForgetBody) -> dict[str, Any]:
         return {"forgotten": service.memory.forget(body.id, key=body.key, namespace=body.namespace)}
 
-    @app.post("/v1/associate", summary="Link two memories (Hebbian association a → b)")
+    @app.post("/v1/associate", summary="Link two memories (a Hebbian association cue → target)")
     def associate(body: AssociateBody) -> dict[str, Any]:
         mem = service.memory
-        mem.get(body.a), mem.get(body.b)  # unknown ids → 404
+        mem.get(body.cue_id), mem.get(body.target_id)  # unknown ids → 404
         fn = getattr(mem, "associate", None)
         if fn is None:
             raise NuonuoError("this nuonuo has no association memory installed")
-        result = fn(body.a, body.b, weight=body.weight)
-        return {"associated": [body.a, body.b], "result": _plain(result)}
+        result = fn(body.cue_id, body.target_id, weight=body.weight, kind=body.kind)
+        return {"associated": [body.cue_id, body.target_id], "result": _plain(result)}
+
+    @app.get("/v1/memories/{id}/associations", summary="A memory's links, in and out")
+    def associations(id: str) -> dict[str, Any]:
+        mem = service.reader()
+        mem.get(id)
+        fn = getattr(mem, "associations", None)
+        return {"associations": _plain(fn(id)) if fn is not None else []}
 
     @app.post("/v1/consolidate", summary="Run the sleep consolidation now; returns its report")
-    def consolidate() -> dict[str, Any]:
+    def consolidate(body: ConsolidateBody | None = None) -> dict[str, Any]:
+        options = body.model_dump(exclude_none=True) if body is not None else {}
         if service.sleep is not None:
-            report = service.sleep.run_now()
+            report = service.sleep.run_now(options)
         else:
             fn = getattr(service.memory, "consolidate", None)
             if fn is None:
                 raise NuonuoError("this nuonuo has no consolidation job installed")
-            report = fn()
+            report = fn(**options)
         return {"report": _plain(report)}
 
     # --- reading ----------------------------------------------------------------------------------------

@@ -166,11 +166,16 @@ class Client:
     def forget(self, id: str | None = None, *, key: str | None = None, namespace: str | None = None) -> int:
         return self._call("POST", "/v1/forget", json={"id": id, "key": key, "namespace": namespace})["forgotten"]
 
-    def associate(self, a: str, b: str, weight: float = 1.0) -> Any:
-        return self._call("POST", "/v1/associate", json={"a": a, "b": b, "weight": weight})["result"]
+    def associate(self, cue_id: str, target_id: str, weight: float = 1.0, kind: str = "link") -> None:
+        self._call("POST", "/v1/associate",
+                   json={"cue_id": cue_id, "target_id": target_id, "weight": weight, "kind": kind})
 
-    def consolidate(self) -> dict[str, Any]:
-        return self._call("POST", "/v1/consolidate")["report"]
+    def associations(self, id: str) -> list[dict[str, Any]]:
+        return self._call("GET", f"/v1/memories/{_path(id)}/associations")["associations"]
+
+    def consolidate(self, **options: Any) -> dict[str, Any]:
+        """Run sleep now on the daemon (``epochs``, ``noise``, ``paraphrase`` as ``Memory.consolidate``)."""
+        return self._call("POST", "/v1/consolidate", json=options or None)["report"]
 
     def flush(self) -> None:
         """Nothing to do: the daemon flushes its own access counts."""

@@ -37,8 +37,12 @@ class SleepJob:
         """Stop the triggers; waits for a run in progress to finish (it is never cut in half)."""
         self.scheduler.stop()
 
-    def run_now(self) -> dict[str, Any]:
+    def run_now(self, options: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A manual run. With ``options`` (epochs, noise, paraphrase) it bypasses the scheduler's job
+        but still takes the scheduler's run lock, so it never overlaps a scheduled run."""
         self.scheduler.memory = self.service.reader()  # on object storage: the freshest memory
+        if options:
+            return self._run_with(options)
         report = self.scheduler.run_now(reason="manual")
         if report is None:
             if self.scheduler.last_error and not self.scheduler.busy:
@@ -46,6 +50,17 @@ class SleepJob:
             raise StoreLocked("a sleep run is already in progress; try again when it ends "
                               "(`nuonuo daemon status` shows it)")
         return report
+
+    def _run_with(self, options: dict[str, Any]) -> dict[str, Any]:
+        running = self.scheduler._running  # the scheduler's "never two runs at once" lock
+        if not running.acquire(blocking=False):
+            raise StoreLocked("a sleep run is already in progress; try again when it ends")
+        try:
+            report = dict(self.scheduler.memory.consolidate(**options) or {}, reason="manual")
+            self.scheduler.last_report = report
+            return report
+        finally:
+            running.release()
 
     def describe(self) -> dict[str, Any]:
         nxt = self.scheduler.next_run()

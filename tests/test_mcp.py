@@ -6,15 +6,10 @@ calls, and concurrent clients in separate processes losing no write."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sys
-from contextlib import asynccontextmanager
 
 import anyio
 import pytest
-from mcp.client.session import ClientSession
-from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp_support import call, error_of, mcp_session
 
 from nuonuo import Memory
 from nuonuo.config import load_config
@@ -26,35 +21,6 @@ TOOLS = {"remember", "recall", "forget", "consolidate", "stats"}
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
-
-
-def server_params(home, command: str = "module") -> StdioServerParameters:
-    env = {"NUONUO_HOME": str(home), "NUONUO_ENCODER_THREADS": "1", "NUONUO_STORE_LOCK_TIMEOUT_S": "60"}
-    if command == "cli":
-        return StdioServerParameters(command=shutil.which("nuonuo", path=os.path.dirname(sys.executable)),
-                                     args=["mcp"], env=env)
-    return StdioServerParameters(command=sys.executable, args=["-m", "nuonuo.mcp_server"], env=env)
-
-
-@asynccontextmanager
-async def mcp_session(home, command: str = "module"):
-    with open(os.devnull, "w") as errlog:
-        async with stdio_client(server_params(home, command), errlog=errlog) as (read, write):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                yield session
-
-
-async def call(session, tool: str, **args):
-    result = await session.call_tool(tool, args)
-    assert not result.is_error, result.content[0].text
-    return result.structured_content
-
-
-async def error_of(session, tool: str, **args) -> str:
-    result = await session.call_tool(tool, args)
-    assert result.is_error
-    return result.content[0].text
 
 
 async def test_tools_schemas_round_trip_and_errors(nuonuo_home, encoder):

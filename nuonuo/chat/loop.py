@@ -25,7 +25,7 @@ import uuid
 from typing import Any, AsyncIterator, Sequence
 
 from nuonuo.chat.consolidate import ReferenceTracker, content_words, importance
-from nuonuo.chat.context import memory_block, plan_eviction, system_message
+from nuonuo.chat.context import memory_block, plan_eviction
 from nuonuo.chat.events import ChatError, ChatEvent, Done, Evicted, Recalled, Token, Turn, Usage
 from nuonuo.chat.llm import ChatModel
 from nuonuo.chat.sessions import SessionStore, title_of
@@ -178,25 +178,28 @@ class ChatLoop:
             self._token_cache[key] = self.model.message_tokens(turn.role, turn.text)
         return self._token_cache[key]
 
-    def _messages(self, system: str, window: Sequence[Turn], text: str) -> list[dict]:
-        return ([{"role": "system", "content": system}]
+    def _messages(self, window: Sequence[Turn], block: str, text: str) -> list[dict]:
+        """[system prompt] + window + [memory block] + new turn (see ``nuonuo.chat.context``)."""
+        notes = [{"role": "system", "content": block}] if block else []
+        return ([{"role": "system", "content": self.config.system_prompt}]
                 + [{"role": t.role, "content": t.text} for t in window]
-                + [{"role": "user", "content": text}])
+                + notes + [{"role": "user", "content": text}])
 
     def _prepare(self, text: str) -> dict[str, Any]:
         cfg = self.config
         hits = self.recall_for(text)
         budget = min(cfg.memory_block_tokens, max(0, (self.n_ctx - cfg.max_tokens) // 3))
         block, kept = memory_block(hits, budget, self.model.count)
-        system = system_message(cfg.system_prompt, block)
-        sink_prompt, _ = self.model.render([{"role": "system", "content": system}])
+        sink_prompt, _ = self.model.render([{"role": "system", "content": cfg.system_prompt}])
         sink_tokens = self.model.count(sink_prompt)  # includes the generation prompt
+        if block:
+            sink_tokens += self.model.message_tokens("system", block)
         new_turn = self.model.message_tokens("user", text)
         window = self.window
         drop, _ = plan_eviction(window, self._turn_tokens, self.n_ctx, cfg.max_tokens, sink_tokens,
                                 new_turn, 0)
         while True:  # the per-message sums are exact for ChatML; verify on the rendered prompt anyway
-            prompt, stop = self.model.render(self._messages(system, window[drop:], text))
+            prompt, stop = self.model.render(self._messages(window[drop:], block, text))
             prompt_tokens = self.model.count(prompt)
             if prompt_tokens + cfg.max_tokens <= self.n_ctx or drop >= len(window):
                 break

@@ -140,7 +140,6 @@ def chat(obj: Context, plain: bool, session_id: str | None, list_sessions_: bool
     _memory, _model, loop = open_chat(obj, session_id, namespace, model_path, max_tokens)
     interactive = sys.stdin.isatty() and not plain
     click.echo(f"session {loop.session_id}" + (" (resumed)" if session_id else ""), err=True)
-    stdin = click.get_text_stream("stdin")
-    failed = run_plain(loop, stdin, sys.stdout, sys.stderr, verbose, prompt="you> " if interactive else "")
+    failed = run_plain(loop, sys.stdin, sys.stdout, sys.stderr, verbose, prompt="you> " if interactive else "")
     if failed:
         sys.exit(1)

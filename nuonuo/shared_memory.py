@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from nuonuo.config import Config, load_config
-from nuonuo.errors import ConfigError, StoreError
+from nuonuo.errors import ConfigError, StoreError, StoreLocked
 
 BACKENDS = ("auto", "daemon", "embedded", "shared")
 
@@ -41,6 +41,13 @@ def daemon_client(home: str | Path | None = None) -> Any | None:
     except ImportError:
         return None
     return connect(home)
+
+
+def _file_lock(memory: Any, action: str, *args: Any) -> None:
+    """Take or give back a Memory's store lock (object-storage stores have none: nothing to do)."""
+    lock = getattr(memory, "_file_lock", None)
+    if lock is not None:
+        getattr(lock, action)(*args)
 
 
 class SharedMemory:
@@ -62,22 +69,28 @@ class SharedMemory:
         """Run ``Memory.<method>(*args, **kwargs)`` on the current store, holding the lock only now."""
         if self._closed:
             raise StoreError("this SharedMemory is closed")
-        if self.use_daemon:
-            client = daemon_client(self.home)
-            if client is not None:
-                self._drop_memory()
-                try:
-                    return getattr(client, method)(*args, **kwargs)
-                finally:
-                    close = getattr(client, "close", None)
-                    if callable(close):
-                        close()
-        with self._lock:
-            mem = self._acquire()
+        client = daemon_client(self.home) if self.use_daemon else None
+        if client is None:
             try:
-                return getattr(mem, method)(*args, **kwargs)
-            finally:
-                self._park(mem)
+                with self._lock:
+                    mem = self._acquire()
+                    try:
+                        return getattr(mem, method)(*args, **kwargs)
+                    finally:
+                        self._park(mem)
+            except StoreLocked:
+                # a daemon may have started meanwhile and taken the store: go through it
+                client = daemon_client(self.home) if self.use_daemon else None
+                if client is None:
+                    raise
+        with self._lock:
+            self._drop_memory()
+        try:
+            return getattr(client, method)(*args, **kwargs)
+        finally:
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
 
     def preload(self) -> None:
         """Load the encoder now rather than on the first call (no-op when a daemon serves the home)."""
@@ -99,7 +112,7 @@ class SharedMemory:
 
         timeout = self.config.store.lock_timeout_s
         if self._memory is not None:
-            self._memory._file_lock.acquire(timeout)
+            _file_lock(self._memory, "acquire", timeout)
             if store_fingerprint(self._memory.store) == self._seen:
                 return self._memory
             self._drop_memory(locked=True)  # someone else wrote: rebuild the caches from the store
@@ -115,17 +128,17 @@ class SharedMemory:
         except Exception:
             self._drop_memory(locked=True)
             raise
-        mem._file_lock.release()
+        _file_lock(mem, "release")
 
     def _drop_memory(self, locked: bool = False) -> None:
         """Forget the cached Memory without writing through it (its view may be stale)."""
         mem, self._memory, self._seen = self._memory, None, None
         if mem is None:
             return
-        mem._dirty_access.clear()
+        getattr(mem, "_dirty_access", set()).clear()  # never flush a possibly stale view
         mem._closed = True
         if locked:
-            mem._file_lock.release()
+            _file_lock(mem, "release")
 
     def close(self) -> None:
         with self._lock:

@@ -137,7 +137,7 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
             raise _tool_error(exc) from None
 
     @tool(ToolAnnotations(title="Remember a fact", read_only_hint=False,
-                                             destructive_hint=False, idempotent_hint=True))
+                          destructive_hint=False, idempotent_hint=True))
     def remember(
         text: Annotated[str, Field(min_length=1, description="The fact to remember, self-contained "
                                                              "(e.g. 'Lena, the user's sister, lives in Porto')")],
@@ -171,7 +171,7 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
             for h in hits])
 
     @tool(ToolAnnotations(title="Forget memories", read_only_hint=False,
-                                             destructive_hint=True, idempotent_hint=True))
+                          destructive_hint=True, idempotent_hint=True))
     def forget(
         id: Annotated[str | None, Field(description="Id of the memory to delete (from remember or recall)")] = None,
         key: Annotated[str | None, Field(description="Delete every value this key has had")] = None,
@@ -192,7 +192,7 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
         raise ToolError("forget needs an id, or a key, or a namespace with everything_in_namespace=true")
 
     @tool(ToolAnnotations(title="Consolidate memory", read_only_hint=False,
-                                             destructive_hint=False))
+                          destructive_hint=False))
     def consolidate() -> dict[str, Any]:
         """Run a sleep-consolidation pass now (replay associations, merge near-duplicates, decay unused
         memories, compact the store) and return its report. It also runs on its own on a schedule;
@@ -230,6 +230,20 @@ def _version() -> str:
         return "0"
 
 
+LOOPBACK = "127.0.0.1"
+
+
+def http_server(server: MCPServer, port: int) -> Any:
+    """A uvicorn server for streamable HTTP at ``http://127.0.0.1:<port>/mcp``: loopback only, never
+    public (the SDK's DNS-rebinding protection checks Host/Origin against it). Port 0 picks a free one."""
+    import uvicorn
+
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
+        raise ConfigError(f"port must be between 1 and 65535, not {port!r}")
+    app = server.streamable_http_app(host=LOOPBACK)
+    return uvicorn.Server(uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning"))
+
+
 def serve(home: str | Path | None = None, http: bool = False, port: int | None = None,
           backend: str | None = None) -> None:
     """Run the server until the client disconnects (stdio) or it is interrupted (HTTP)."""
@@ -238,10 +252,7 @@ def serve(home: str | Path | None = None, http: bool = False, port: int | None =
     threading.Thread(target=memory.warm_up, name="nuonuo-warm-up", daemon=True).start()
     try:
         if http:
-            port = cfg.plugins.mcp_port if port is None else port
-            if not 0 < port < 65536:
-                raise ConfigError(f"port must be between 1 and 65535, not {port}")
-            server.run("streamable-http", host="127.0.0.1", port=port)  # loopback only, never public
+            http_server(server, cfg.plugins.mcp_port if port is None else port).run()
         else:
             server.run("stdio")
     finally:

@@ -101,3 +101,33 @@ async def test_concurrent_clients_lose_no_update(nuonuo_home, encoder):
         records = mem.list(None, limit=1000)
         assert len(records) == n_clients * per_client
         assert {r.id for r in records} == {i for client_ids in ids for i in client_ids}
+
+
+async def test_streamable_http_serves_on_loopback_only(nuonuo_home, encoder):
+    import httpx
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from nuonuo.mcp_server import build_server, http_server
+
+    server, backend = build_server(nuonuo_home)
+    web = http_server(server, 0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(web.serve)
+        while not web.started:
+            await anyio.sleep(0.05)
+        host, port = web.servers[0].sockets[0].getsockname()[:2]
+        assert host == "127.0.0.1"
+        url = f"http://127.0.0.1:{port}/mcp"
+        async with streamable_http_client(url) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                assert {t.name for t in (await session.list_tools()).tools} == TOOLS
+                stored = await call(session, "remember", text="The bike lock combination is 0451.")
+                found = await call(session, "recall", query="bike lock combination", k=1)
+                assert found["hits"][0]["id"] == stored["id"]
+        async with httpx.AsyncClient() as raw:  # DNS rebinding: a foreign Host header is refused
+            resp = await raw.post(url, headers={"Host": "attacker.example"}, json={})
+            assert 400 <= resp.status_code < 500
+        web.should_exit = True
+    backend.close()

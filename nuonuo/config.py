@@ -95,7 +95,7 @@ class HebbianConfig:
 @dataclass
 class SleepConfig:
     schedule: str = "03:00"  # local time of the nightly run (HH:MM); "" = no nightly run
-    idle_minutes: float = 0  # also run after this many minutes without writes/recalls (0 = off)
+    idle_minutes: float = 0.0  # also run after this many minutes without writes/recalls (0 = off)
     replay_epochs: int = 3  # replay passes over the sampled associations
     replay_sample: int = 20000  # at most this many associations replayed per run
     recent_days: float = 7.0  # replay links made within this many days (plus priority ones)

@@ -190,7 +190,9 @@ class SparseW:
 
     @property
     def nnz(self) -> int:
-        return int(self._csc.nnz + self._pending)
+        """Stored non-zero entries (after merging the pending buffer)."""
+        self.compact()
+        return int(self._csc.nnz)
 
     def norm(self) -> float:
         """Frobenius norm ‖W‖_F."""

@@ -83,8 +83,10 @@ async def test_a_message_typed_while_loading_is_queued_then_sent(mem, nuonuo_hom
         assert app.chat.status.info.state == "loading"
         await type_line(pilot, "hello before the model is ready")
         await type_line(pilot, "and a second one")
+        await type_line(pilot, "/remember the spare key is under the blue pot")
         await pilot.pause(0.2)
-        queued = messages(app)[1:]
+        assert "queued" in messages(app)[-1]._note
+        queued = [m for m in messages(app) if m.role == "user"]
         assert [m.text for m in queued] == ["hello before the model is ready", "and a second one"]
         assert all("queued" in m._note for m in queued)
         assert app.chat.status.info.queued == 2
@@ -92,8 +94,10 @@ async def test_a_message_typed_while_loading_is_queued_then_sent(mem, nuonuo_hom
         await until(pilot, lambda: app.engine is not None and len(app.engine.loops) == 1
                     and app.engine.loops[0].sent == ["hello before the model is ready", "and a second one"]
                     and not app.chat.busy)
-        await until(pilot, lambda: [m.role for m in messages(app)[1:]] == ["user", "user", "assistant", "assistant"])
+        await until(pilot, lambda: [m.role for m in messages(app)[1:]]
+                    == ["user", "user", "system", "system", "assistant", "assistant"])
         assert app.chat.status.info.queued == 0
+        assert [r.text for r in mem.list() if "spare key" in r.text] == ["the spare key is under the blue pot"]
 
 
 async def test_escape_stops_the_reply(mem, nuonuo_home):
@@ -172,7 +176,7 @@ async def test_slash_remember_recall_forget(mem, nuonuo_home):
         stored = [r for r in mem.list() if "ALPHA7" in r.text]
         assert len(stored) == 1
         await type_line(pilot, "/recall locker code")
-        await until(pilot, lambda: "memories for" in messages(app)[-1].text)
+        await until(pilot, lambda: "for *locker code*" in messages(app)[-1].text)
         assert any(h.id == stored[0].id for h in app.chat.panel.hits)
         await type_line(pilot, f"/forget {stored[0].id[:10]}")
         await until(pilot, lambda: messages(app)[-1].text.startswith("forgot"))
@@ -209,8 +213,9 @@ async def test_recalled_memory_detail_pin_edit_forget(mem, nuonuo_home):
         listview = app.chat.query_one("#recalled-list", ListView)
 
         async def open_first() -> MemoryDetailScreen:
-            listview.focus()
-            listview.index = 0
+            app.chat.query_one(ChatInput).focus()
+            await pilot.press("tab")  # from the input into the recalled panel, first memory highlighted
+            assert listview.has_focus and listview.index == 0
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, MemoryDetailScreen))
             return app.screen

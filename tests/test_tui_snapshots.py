@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable, ListView
 
+from nuonuo.records import Hit
 from nuonuo_tui.app import NuonuoApp
 from nuonuo_tui.engine import Engine
 from nuonuo_tui.screens.browser import MemoryBrowser
@@ -26,6 +27,14 @@ SEED = [
     {"id": "c3" * 16, "text": "Europe/Lisbon", "key": "user.timezone", "timestamp": NOW - 3 * DAY, "importance": 0.9},
     {"id": "d4" * 16, "text": "I am allergic to peanuts", "timestamp": NOW - 1 * DAY},
 ]
+# what the chat turn "recalled": fixed, so that tuning recall elsewhere does not change the pictures
+HITS = [
+    Hit(id="a1" * 16, text=SEED[0]["text"], score=0.71, source="hopfield", scores={"cosine": 0.62, "hopfield": 0.71}),
+    Hit(id="c3" * 16, text="Europe/Lisbon", score=0.55, source="exact", key="user.timezone", scores={"exact": 1.0}),
+    Hit(id="b2" * 16, text=SEED[1]["text"], score=0.31, source="ngram", scores={"ngram": 0.31}),
+    Hit(id="d4" * 16, text=SEED[3]["text"], score=0.22, source="hebbian", hops=2, scores={"hebbian": 0.22},
+        path=["a1" * 16, "b2" * 16, "d4" * 16]),
+]
 REPORT = {"run_id": "0123456789ab", "replayed": 12, "pruned": 40, "pruned_links": 2, "decayed": 1, "merged": 1,
           "paraphrase_cues": 3, "w_norm_before": 41.2, "w_norm_after": 37.9, "seconds": 0.41}
 
@@ -40,7 +49,7 @@ async def until(pilot, condition, timeout: float = 15.0) -> None:
 
 def seeded_app(mem, home, **kwargs) -> NuonuoApp:
     mem.remember_many(SEED)
-    return NuonuoApp(home, engine_loader=lambda: scripted_engine(mem), sleep_now=NOW, **kwargs)
+    return NuonuoApp(home, engine_loader=lambda: scripted_engine(mem, fixed_hits=HITS), sleep_now=NOW, **kwargs)
 
 
 async def chat_turn(pilot) -> None:

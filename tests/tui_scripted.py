@@ -13,7 +13,7 @@ from nuonuo_tui.engine import Engine, ModelInfo
 
 class ScriptedLoop:
     def __init__(self, memory: Any, reply: str = "Noted — **Lena** lives in *Porto*.", session_id: str | None = None,
-                 window_turns: int = 4, fail_on: str | None = None) -> None:
+                 window_turns: int = 4, fail_on: str | None = None, fixed_hits: list | None = None) -> None:
         self.memory = memory
         self.reply = reply
         self.session_id = session_id or "session-0001"
@@ -22,6 +22,7 @@ class ScriptedLoop:
         self.evicted_total = 0
         self.window_turns = window_turns
         self.fail_on = fail_on
+        self.fixed_hits = fixed_hits  # when set, Recalled carries these instead of a real recall
         self.hold = asyncio.Event()  # cleared = the stream waits before each token (to test Esc)
         self.hold.set()
         self.cancelled = False
@@ -30,7 +31,7 @@ class ScriptedLoop:
     async def send(self, text: str):
         self.cancelled = False
         self.sent.append(text)
-        hits = await asyncio.to_thread(self.memory.recall, text, 3)
+        hits = self.fixed_hits if self.fixed_hits is not None else await asyncio.to_thread(self.memory.recall, text, 3)
         yield Recalled(hits)
         if self.fail_on and self.fail_on in text:
             yield ChatError("the model crashed on purpose")

@@ -37,7 +37,8 @@ class NuonuoApp(App):
         from nuonuo.config import default_home
 
         self.home = Path(home).expanduser() if home else default_home()
-        self.engine_loader = engine_loader or (lambda: load_engine(home, session_id, chat_options))
+        self.engine_loader = engine_loader or (lambda: load_engine(
+            home, session_id, chat_options, progress=lambda stage: self.call_from_thread(self.loading, stage)))
         self.engine: Engine | None = None
         self.load_error: str | None = None
         self.last_sleep_report: Any = None
@@ -62,6 +63,9 @@ class NuonuoApp(App):
             self.call_from_thread(self.engine_failed, exc.message)
             return
         self.call_from_thread(self.engine_loaded, engine)
+
+    def loading(self, stage: str) -> None:
+        self.chat.status.set(stage=stage)
 
     async def engine_loaded(self, engine: Engine) -> None:
         self.engine = engine

@@ -58,7 +58,7 @@ def help_markdown() -> str:
     rows = "\n".join(f"| `/{c.name}{' ' + c.args if c.args else ''}` | {c.help} |" for c in COMMANDS)
     return ("| command | what it does |\n|---|---|\n" + rows +
             "\n\nKeys: **Enter** send · **Esc** stop the reply · **↑/↓** input history · "
-            "**Tab** complete a command · **F2** memories · **F3** sleep · **Ctrl+R** recalled panel · "
+            "**Tab** complete a command, or jump to the recalled memories (↑/↓, Enter opens one) · **F2** memories · **F3** sleep · **Ctrl+R** recalled panel · "
             "**Ctrl+N** new session · **Ctrl+Q** quit. Start a line with `//` to send a literal `/`.")
 
 

@@ -90,14 +90,18 @@ def describe_model(model: Any, chat_config: Any) -> ModelInfo:
 
 def load_engine(home: str | Path | None = None, session_id: str | None = None,
                 chat_options: dict[str, Any] | None = None, memory: Any = None,
-                sleep_scheduler: bool = True) -> Engine:
+                sleep_scheduler: bool = True, progress: Callable[[str], None] | None = None) -> Engine:
     """Open the memory, load the chat model and start (or resume) a session. Slow: run it in a
     worker thread. ``chat_options`` override ``[chat]`` settings (namespace, model_path, max_tokens).
 
     A model that cannot be loaded is not fatal: the engine comes back with ``model_error`` set to
     the error's message (for a missing model it says what to install or set). ``memory``: an
     already open ``Memory`` to use instead of opening one. While the chat runs embedded it owns
-    the store, so it also runs the sleep schedule (``[sleep] schedule`` / ``idle_minutes``)."""
+    the store, so it also runs the sleep schedule (``[sleep] schedule`` / ``idle_minutes``).
+    ``progress`` is told each stage as it starts."""
+    say = progress or (lambda stage: None)
+    if memory is None:
+        say("opening the memory (encoder and store)")
     memory, mode = (memory, "embedded") if memory is not None else open_memory(home)
     if mode == "daemon":
         return Engine(memory=memory, mode=mode, close=memory.close, model_error=DAEMON_NOTE)
@@ -114,6 +118,7 @@ def load_engine(home: str | Path | None = None, session_id: str | None = None,
     for name, value in (chat_options or {}).items():
         if value is not None:
             setattr(chat_config, name, value)
+    say("loading the chat model")
     try:
         model = load_chat_model(chat_config)
     except NuonuoError as exc:
@@ -131,6 +136,7 @@ def load_engine(home: str | Path | None = None, session_id: str | None = None,
         close_memory()
 
     info = describe_model(model, chat_config)
+    say("starting the chat session")
     try:
         first = new_loop(session_id)
     except (NuonuoError, AttributeError) as exc:  # e.g. a backend the chat loop cannot keep sessions in

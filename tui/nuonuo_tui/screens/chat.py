@@ -48,6 +48,7 @@ class ChatScreen(Screen):
         self.history_file = history_file
         self.loop: Any = None
         self.pending: deque[tuple[str, ChatMessage]] = deque()
+        self.pending_commands: list[tuple[commands.Parsed, ChatMessage]] = []  # typed while loading
         self.busy = False
         self.reply: ChatMessage | None = None
 
@@ -97,6 +98,10 @@ class ChatScreen(Screen):
         else:
             self.status.set(state="no-model", model="none")
         self.refresh_memory_status()
+        queued, self.pending_commands = self.pending_commands, []
+        for cmd, note in queued:
+            note.set_note("")
+            await self.run_command(cmd)
         await self.drain()
 
     def refresh_memory_status(self) -> None:
@@ -177,7 +182,8 @@ class ChatScreen(Screen):
                     self.status.set(context_tokens=event.context_tokens, n_ctx=event.n_ctx,
                                     evicted=event.evicted_total)
                 elif isinstance(event, Done):
-                    await reply.finish(event.text)
+                    await reply.finish(event.text or ("*(stopped before the reply began)*" if event.cancelled else
+                                                      "*(the model gave an empty reply)*"))
                     reply.set_note("stopped" if event.cancelled else "")
                 elif isinstance(event, ChatError):
                     await reply.finish()
@@ -196,6 +202,7 @@ class ChatScreen(Screen):
                 await self.drain()
 
     def action_stop(self) -> None:
+        self.query_one(ChatInput).focus()  # Esc also brings the focus back from the panel
         if self.busy and self.loop is not None:
             self.loop.cancel()
             if self.reply is not None:
@@ -204,8 +211,9 @@ class ChatScreen(Screen):
     # --- slash commands -------------------------------------------------------------------------
     async def run_command(self, cmd: commands.Parsed) -> None:
         handler = getattr(self, f"cmd_{cmd.name}")
-        if cmd.name not in {"help", "memories", "model", "sleep"} and self.engine is None:
-            await self.add_message("error", f"/{cmd.name} needs the memory, which is still loading — try again in a moment")
+        if cmd.name not in {"help", "memories", "sleep"} and self.engine is None:
+            note = await self.add_message("system", f"/{cmd.name} will run as soon as the memory is loaded", note="queued")
+            self.pending_commands.append((cmd, note))
             return
         try:
             await handler(cmd.arg)
@@ -233,7 +241,8 @@ class ChatScreen(Screen):
         if hits:
             lines = "\n".join(f"{i}. `{h.source}` {h.score:.2f} — {one_line(h.text, 100)}"
                               for i, h in enumerate(hits[:5], start=1))
-            await self.add_message("system", f"{len(hits)} memories for *{escape(arg)}* (all in the panel →):\n\n{lines}")
+            noun = "memory" if len(hits) == 1 else "memories"
+            await self.add_message("system", f"{len(hits)} {noun} for *{escape(arg)}* (in the panel →, Tab to open):\n\n{lines}")
         else:
             await self.add_message("system", f"no memories for *{escape(arg)}*")
 

@@ -63,4 +63,8 @@ class ChatInput(Input):
             self.value = self._suggestion
             self.cursor_position = len(self.value)
         else:
-            self.screen.focus_next()
+            hits = self.screen.query("#recalled-list ListItem")
+            if hits:  # Tab jumps to the recalled memories: ↑/↓ pick one, Enter opens it
+                self.screen.query_one("#recalled-list").focus()
+            else:
+                self.screen.focus_next()

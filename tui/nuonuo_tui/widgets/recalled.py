@@ -64,6 +64,7 @@ class RecalledPanel(Vertical):
         view = self.query_one("#recalled-list", ListView)
         await view.clear()
         await view.extend(HitItem(h) for h in hits)
+        view.index = 0 if hits else None
 
     def on_list_view_selected(self, event: ListView.Selected) -> None:
         event.stop()

@@ -20,6 +20,7 @@ class StatusInfo:
     mode: str = "—"
     next_sleep: str = "—"
     queued: int = 0
+    stage: str = ""  # what is loading, while state == "loading"
 
 
 STATE_TEXT = {"loading": "[b yellow]● loading model and memory…[/]", "ready": "[b green]● ready[/]",
@@ -33,6 +34,8 @@ class StatusBar(Static):
     def render(self) -> str:
         i = self.info
         parts = [STATE_TEXT.get(i.state, i.state)]
+        if i.state == "loading" and i.stage:
+            parts[0] = f"[b yellow]● {i.stage}…[/]"
         if i.queued:
             parts.append(f"[yellow]{i.queued} queued[/]")
         parts.append(f"model [b]{i.model}[/]")

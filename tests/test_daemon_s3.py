@@ -10,6 +10,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import daemon_support as ds
+from nuonuo import Memory
+from nuonuo.config import load_config
 from nuonuo.errors import NotFound
 
 
@@ -25,7 +27,7 @@ def s3_endpoint():
     server.stop()
 
 
-def test_two_daemons_share_one_object_store(tmp_path, s3_endpoint):
+def test_two_daemons_share_one_object_store(tmp_path, s3_endpoint, encoder):
     homes = [tmp_path / "machine-a", tmp_path / "machine-b"]
     for home in homes:
         ds.write_config(home, f"""
@@ -37,13 +39,15 @@ def test_two_daemons_share_one_object_store(tmp_path, s3_endpoint):
             [sleep]
             schedule = ""
         """)
-    ds.start(homes[0])  # the first creates the tables; the second opens them
-    starter = threading.Thread(target=ds.start, args=(homes[1],))
-    starter.start()
-    a = ds.client(homes[0])
+    # the store's first open writes its tables and seeds: do it once here, then start both daemons at once
+    Memory(load_config(homes[0]), encoder).close()
+    starters = [threading.Thread(target=ds.start, args=(home,)) for home in homes]
+    for t in starters:
+        t.start()
+    for t in starters:
+        t.join()
+    a, b = ds.client(homes[0]), ds.client(homes[1])
     rec = a.remember("The team's staging database lives on port 5433", key="staging.db.port", namespace="team")
-    starter.join()
-    b = ds.client(homes[1])
     try:
         assert b.stats()["store"] == "s3://team-memory/nuonuo"
         hits = b.recall("which port does staging use?", k=3, namespace="team")

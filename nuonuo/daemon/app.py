@@ -296,8 +296,9 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     @app.post("/v1/memories", summary="Remember one memory")
     def remember(body: RememberBody) -> dict[str, Any]:
         ts = check_time(body.timestamp, "timestamp")
-        rec = service.memory.remember(body.text, key=body.key, namespace=body.namespace,
-                                      metadata=body.metadata, timestamp=ts, importance=body.importance)
+        with service.writer() as mem:
+            rec = mem.remember(body.text, key=body.key, namespace=body.namespace,
+                               metadata=body.metadata, timestamp=ts, importance=body.importance)
         return record(rec)
 
     @app.post("/v1/memories/batch", summary="Remember many memories (all validated before any is stored)")
@@ -314,30 +315,33 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
             except InvalidInput as exc:
                 raise InvalidInput(f"item {pos}: {exc.message}") from None
             items.append(d)
-        ids = service.memory.remember_many(items, namespace=body.namespace)
+        with service.writer() as mem:
+            ids = mem.remember_many(items, namespace=body.namespace)
         return {"ids": ids}
 
     @app.patch("/v1/memories/{id}", summary="Change a memory's text, metadata or importance")
     def update(id: str, body: UpdateBody) -> dict[str, Any]:
-        return record(service.memory.update(id, text=body.text, metadata=body.metadata,
-                                            importance=body.importance))
+        with service.writer() as mem:
+            return record(mem.update(id, text=body.text, metadata=body.metadata, importance=body.importance))
 
     @app.delete("/v1/memories/{id}", summary="Forget one memory")
     def forget_one(id: str) -> dict[str, Any]:
-        return {"forgotten": service.memory.forget(id)}
+        with service.writer() as mem:
+            return {"forgotten": mem.forget(id)}
 
     @app.post("/v1/forget", summary="Forget by id, by key (in a namespace) or a whole namespace")
     def forget(body: ForgetBody) -> dict[str, Any]:
-        return {"forgotten": service.memory.forget(body.id, key=body.key, namespace=body.namespace)}
+        with service.writer() as mem:
+            return {"forgotten": mem.forget(body.id, key=body.key, namespace=body.namespace)}
 
     @app.post("/v1/associate", summary="Link two memories (a Hebbian association cue → target)")
     def associate(body: AssociateBody) -> dict[str, Any]:
-        mem = service.memory
-        mem.get(body.cue_id), mem.get(body.target_id)  # unknown ids → 404
-        fn = getattr(mem, "associate", None)
-        if fn is None:
-            raise NuonuoError("this nuonuo has no association memory installed")
-        result = fn(body.cue_id, body.target_id, weight=body.weight, kind=body.kind)
+        with service.writer() as mem:
+            mem.get(body.cue_id), mem.get(body.target_id)  # unknown ids → 404
+            fn = getattr(mem, "associate", None)
+            if fn is None:
+                raise NuonuoError("this nuonuo has no association memory installed")
+            result = fn(body.cue_id, body.target_id, weight=body.weight, kind=body.kind)
         return {"associated": [body.cue_id, body.target_id], "result": _plain(result)}
 
     @app.get("/v1/memories/{id}/associations", summary="A memory's links, in and out")
@@ -353,7 +357,7 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
         if service.sleep is not None:
             report = service.sleep.run_now(options)
         else:
-            fn = getattr(service.memory, "consolidate", None)
+            fn = getattr(service.reader(), "consolidate", None)
             if fn is None:
                 raise NuonuoError("this nuonuo has no consolidation job installed")
             report = fn(**options)

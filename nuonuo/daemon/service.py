@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from nuonuo.config import Config
 from nuonuo.memory import Memory
@@ -32,6 +33,7 @@ class Service:
         self.last_activity = time.time()
         self.remote = "://" in config.store_uri
         self._refresh_lock = threading.Lock()
+        self._write_lock = threading.Lock()
         self._last_check = time.monotonic()
         self._versions = self._table_versions() if self.remote else {}
         self.reloads = 0
@@ -40,7 +42,7 @@ class Service:
     # --- the memory, fresh ------------------------------------------------------------------------
     @property
     def memory(self) -> Memory:
-        """The memory for a write (no refresh needed: the write goes to the store either way)."""
+        """The memory as it is now (no refresh): for inspection and shutdown."""
         return self._memory
 
     def reader(self) -> Memory:
@@ -48,6 +50,18 @@ class Service:
         if self.remote:
             self._refresh_if_moved()
         return self._memory
+
+    @contextmanager
+    def writer(self) -> Iterator[Memory]:
+        """The memory for a write, one write at a time.
+
+        ``Memory`` checks for an identical stored text before it encodes and commits after, so two
+        concurrent writes of the same text could both be stored; serialising writes here closes that
+        gap (encoding already uses every core, so little throughput is lost; reads stay concurrent).
+        On object storage the caches are refreshed first, so that a new value of a key supersedes the
+        value another daemon wrote."""
+        with self._write_lock:
+            yield self.reader()
 
     def _table_versions(self) -> dict[str, int]:
         store = self._memory.store
@@ -69,6 +83,8 @@ class Service:
             fresh = Memory(old.config, old.encoder)
             self._memory, self._versions = fresh, versions
             self.reloads += 1
+            if self.sleep is not None:
+                self.sleep.scheduler.memory = fresh
             log.info("store moved (%s); reloaded %d memories", versions, len(fresh.records()))
             # the old instance is left to the garbage collector rather than closed: requests that
             # already hold it finish on it (there is no file lock to release on object storage)

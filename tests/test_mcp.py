@@ -8,19 +8,12 @@ from __future__ import annotations
 import json
 
 import anyio
-import pytest
 from mcp_support import call, error_of, mcp_session
 
 from nuonuo import Memory
 from nuonuo.config import load_config
 
-pytestmark = pytest.mark.anyio
 TOOLS = {"remember", "recall", "forget", "consolidate", "stats"}
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 async def test_tools_schemas_round_trip_and_errors(nuonuo_home, encoder):

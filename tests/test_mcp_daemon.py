@@ -14,12 +14,6 @@ from langchain_nuonuo import NuonuoChatMessageHistory, NuonuoRetriever, nuonuo_t
 from nuonuo import Memory
 from nuonuo.daemon.client import Client
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 @pytest.fixture

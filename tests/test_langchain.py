@@ -110,10 +110,15 @@ def test_history_across_invocations_and_reopening(nuonuo_home, reopen):
     assert history.messages == [] and "chat.s-1" not in again.namespaces()
 
 
-def test_identical_messages_are_kept_apart(mem):
-    history = NuonuoChatMessageHistory("dup", memory=mem, window=None)
+def test_identical_messages_are_kept_apart_and_the_window_comes_from_config(reopen):
+    mem = reopen(plugins={"history_window": 2})
+    history = NuonuoChatMessageHistory("tab #2 of ada@example.com", memory=mem)
+    assert history.window == 2 and history.namespace.startswith("chat.")
     history.add_messages([HumanMessage("yes"), AIMessage("ok"), HumanMessage("yes")])
-    assert [m.content for m in history.messages] == ["yes", "ok", "yes"]
+    assert [m.content for m in history.all_messages()] == ["yes", "ok", "yes"]
+    assert [m.content for m in history.messages] == ["ok", "yes"]
+    with pytest.raises(ValueError, match="window"):
+        NuonuoChatMessageHistory("s", memory=mem, window=0)
 
 
 def test_evicted_turns_become_long_term_memories(mem):

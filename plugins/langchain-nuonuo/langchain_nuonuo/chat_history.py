@@ -7,8 +7,9 @@ Working memory and long-term memory, as in nuonuo's own chat loop:
 - ``messages`` returns the *window*: the last ``window`` messages (what the model is shown);
 - a message that slides out of the window is not lost: it is written to the long-term namespace
   (``"default"`` unless told otherwise) as ``"User: …"`` / ``"Assistant: …"`` with its original time,
-  and linked to the previous evicted turn of the session (``memory.associate``, a Hebbian edge,
-  where the memory has it), so a later ``recall`` brings it back with its neighbours.
+  as nuonuo's chat loop does with its evicted turns (``nuonuo.chat.consolidate``): weighted by the
+  attention later turns paid it, and linked by Hebbian edges (question → answer, a later turn →
+  the turn it referred to, previous → next), so a later ``recall`` brings it back with its neighbours.
 
 Tool calls and tool results stay in the session but are not written to long-term memory (they
 are the model's working, not facts of the conversation).
@@ -39,6 +40,7 @@ with warnings.catch_warnings():
 NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]{0,127}$")
 SPEAKERS = {"human": "User", "ai": "Assistant", "system": "System", "tool": "Tool"}
 ALL = 10**9
+FROM_CONFIG: Any = object()  # window default: ``[plugins] history_window`` of the memory's config
 
 
 def session_namespace(session_id: str, prefix: str = "chat") -> str:
@@ -94,7 +96,7 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
     ``[plugins] history_window`` of nuonuo's config). ``long_term_namespace``: where evicted turns go.
     """
 
-    def __init__(self, session_id: str, memory: Any, *, window: int | None | str = "config",
+    def __init__(self, session_id: str, memory: Any, *, window: int | None = FROM_CONFIG,
                  long_term_namespace: str = "default", prefix: str = "chat"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LangChainDeprecationWarning)
@@ -102,7 +104,7 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
         self.memory = check_memory(memory, ("remember", "list", "update", "forget"))
         self.session_id = session_id
         self.namespace = session_namespace(session_id, prefix)
-        if window == "config":
+        if window is FROM_CONFIG:
             config = getattr(memory, "config", None)
             window = getattr(getattr(config, "plugins", None), "history_window", 20)
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):

@@ -17,6 +17,10 @@ measured 0% recall after eviction.
 
     python benchmarks/eviction.py                   # all 55 facts
     python benchmarks/eviction.py --facts 10        # quick look
+    # the two systems side by side in two processes, then one report:
+    python benchmarks/eviction.py --only nuonuo --save nu.json & \
+    python benchmarks/eviction.py --only window --save win.json; wait
+    python benchmarks/eviction.py --merge nu.json win.json
 
 Last line: one JSON object with the figures.
 """
@@ -59,13 +63,17 @@ def contains(text: str, answers: list[str]) -> bool:
     return any(a.lower() in low for a in answers)
 
 
-async def run_chat(memory, model, cfg, turns, label: str, verbose: bool) -> dict:
+async def run_chat(memory, model, cfg, turns, label: str, verbose: bool, filler_max_tokens: int) -> dict:
+    from dataclasses import replace
+
     from nuonuo.chat import ChatError, ChatLoop, Done, Evicted, Usage
 
     loop = ChatLoop(memory, model, cfg)
     rows = []
     started = time.perf_counter()
     for n, (kind, fact, text) in enumerate(turns):
+        # the loop reads its config each turn: short replies to the filler, full ones to questions
+        loop.config = replace(cfg, max_tokens=cfg.max_tokens if kind == "question" else filler_max_tokens)
         window_before = list(loop.window)
         usage = done = None
         evicted = []
@@ -91,8 +99,9 @@ async def run_chat(memory, model, cfg, turns, label: str, verbose: bool) -> dict
                        answer_has_fact=contains(done.text, answers), reply=done.text)
             if verbose:
                 mark = "✓" if row["answer_has_fact"] else "·"
-                print(f"  {label} {mark} block={row['in_block']!s:5} Q: {text}  A: {done.text[:70]!r}",
-                      file=sys.stderr)
+                print(f"  {label} {n:3} {mark} block={row['in_block']!s:5} window={row['in_window']!s:5} "
+                      f"mem={usage.memory_ms:.0f}ms gen={usage.generate_ms:.0f}ms Q: {text}  "
+                      f"A: {done.text[:60]!r}", file=sys.stderr, flush=True)
         rows.append(row)
     return {"rows": rows, "seconds": time.perf_counter() - started, "evicted": loop.evicted_total,
             "window_turns": len(loop.window)}
@@ -105,14 +114,27 @@ def share(rows, key) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--facts", type=int, default=len(FACTS))
-    ap.add_argument("--lag", type=int, default=10, help="steps between planting a fact and asking for it")
+    ap.add_argument("--lag", type=int, default=14, help="steps between planting a fact and asking for it")
     ap.add_argument("--distract-every", type=int, default=2, help="a distractor question every N steps")
     ap.add_argument("--n-ctx", type=int, default=1024)
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--filler-max-tokens", type=int, default=16, help="reply length for facts and distractors")
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--only", choices=["nuonuo", "window"], help="run one system and --save its rows")
+    ap.add_argument("--save", help="with --only: write the rows to this JSON file")
+    ap.add_argument("--merge", nargs=2, metavar=("NUONUO.json", "WINDOW.json"),
+                    help="report from two --only runs made side by side (two processes, same machine)")
     args = ap.parse_args()
     n_facts = min(args.facts, len(FACTS))
+    if args.merge:
+        results = {}
+        for label, path in zip(("nuonuo", "window"), args.merge):
+            data = json.loads(Path(path).read_text())
+            results[label] = data["result"]
+            meta = data["meta"]
+        report(results, meta)
+        return
 
     os.environ["NUONUO_HOME"] = tempfile.mkdtemp(prefix="nuonuo-eviction-")
     from nuonuo import Memory
@@ -129,11 +151,23 @@ def main() -> None:
     from dataclasses import replace
 
     results = {}
+    meta = {"facts": n_facts, "n_ctx": cfg.n_ctx, "max_tokens": cfg.max_tokens, "lag_steps": args.lag,
+            "filler_max_tokens": args.filler_max_tokens, "turns": len(turns)}
     for label, recall_k, ns in (("nuonuo", cfg.recall_k, "bench"), ("window", 0, "window-baseline")):
+        if args.only and label != args.only:
+            continue
         run_cfg = replace(cfg, recall_k=recall_k, namespace=ns)
-        results[label] = asyncio.run(run_chat(memory, model, run_cfg, turns, label, args.verbose))
+        results[label] = asyncio.run(run_chat(memory, model, run_cfg, turns, label, args.verbose,
+                                              args.filler_max_tokens))
     memory.close()
+    if args.only:
+        if args.save:
+            Path(args.save).write_text(json.dumps({"meta": meta, "result": results[args.only]}))
+        return
+    report(results, meta)
 
+
+def report(results: dict, meta: dict) -> None:
     def figures(label):
         rows = results[label]["rows"]
         qs = [r for r in rows if r["kind"] == "question"]
@@ -173,8 +207,7 @@ def main() -> None:
         print(f"{name:32}{a:>12}{b:>12}")
     ratio = round(nu["in_block"] / win["in_window"], 2) if win["in_window"] else None
     print(json.dumps({
-        "benchmark": "eviction", "facts": n_facts, "questions": nu["questions"], "n_ctx": cfg.n_ctx,
-        "max_tokens": cfg.max_tokens, "lag_steps": args.lag,
+        "benchmark": "eviction", **meta, "questions": nu["questions"],
         "nuonuo_in_context": nu["in_block"], "window_in_context": win["in_window"],
         "nuonuo_answer_has_fact": nu["answer_has_fact"], "window_answer_has_fact": win["answer_has_fact"],
         "in_context_ratio_vs_window": ratio,

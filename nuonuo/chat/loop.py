@@ -29,7 +29,7 @@ from nuonuo.chat.context import memory_block, plan_eviction
 from nuonuo.chat.events import ChatError, ChatEvent, Done, Evicted, Recalled, Token, Turn, Usage
 from nuonuo.chat.llm import ChatModel
 from nuonuo.chat.sessions import SessionStore, title_of
-from nuonuo.errors import InvalidInput, NuonuoError
+from nuonuo.errors import InvalidInput, NotFound, NuonuoError
 from nuonuo.memory import check_namespace
 from nuonuo.records import Hit
 
@@ -326,9 +326,15 @@ class ChatLoop:
         return None
 
     def _associate(self, links: Sequence[tuple[str, str, float, str]]) -> None:
-        associate = getattr(self.memory, "associate")
+        """Durable links; one whose end is gone (forgotten meanwhile) or that would link a memory to
+        itself (two turns with the same text are one memory) is skipped: the turns are already saved."""
         for cue, target, weight, kind in links:
-            associate(cue, target, float(weight), kind)
+            if not cue or not target or cue == target or weight <= 0:
+                continue
+            try:
+                self.memory.associate(cue, target, min(float(weight), 10.0), kind)
+            except (NotFound, InvalidInput):
+                continue
 
     # --- 5: persistence -----------------------------------------------------------------------------------
     def _session_row(self) -> dict[str, Any]:

@@ -106,6 +106,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
                     help=f"nuonuo configurations to run, from: {', '.join(SYSTEMS)}")
     ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="only questions whose haystack is already in the embedding cache (for tuning)")
     args = ap.parse_args(argv)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     for s in systems:
@@ -120,6 +122,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     abstentions = 0 if args.sample else sum(lme_data.is_abstention(q) for q in lme_data.load(args.data))
     cache = EmbeddingCache(load_encoder())
     encoder = CachedEncoder(cache)
+    if args.cached_only:
+        questions = [q for q in questions
+                     if not cache.missing([t[4] for t in lme_data.turns(q)] + [q["question"]])]
     t_fill = time.time()
     texts = [t[4] for q in questions for t in lme_data.turns(q)] + [q["question"] for q in questions]
     n_new = cache.fill(texts, progress=None)

@@ -264,6 +264,8 @@ WORKER = textwrap.dedent("""
         if i % 3 == 0:
             hits = c.recall(f"worker {worker} fact {i}", k=3, namespace=f"w{worker}")
             found += any(h.text == f"worker {worker} wrote fact {i} about topic {i % 7}" for h in hits)
+    # every worker writes one identical text at once: the daemon keeps exactly one
+    c.remember("the same sentence from every worker", namespace="same")
     ids = c.remember_many([f"batch {worker}.{j}" for j in range(10)], namespace="shared")
     assert len(set(ids)) == 10
     print(found)
@@ -284,6 +286,7 @@ def test_concurrent_client_processes_counts_are_exact(home, cli):
     for w in range(workers):
         assert spaces[f"w{w}"] == n
     assert len(cli.list("shared", limit=10_000)) == workers * (n + 10)
+    assert spaces["same"] == 1
 
 
 # --- schemathesis: property-based fuzzing of the OpenAPI document, bounded -------------------------------

@@ -165,8 +165,8 @@ def _validation_detail(exc: RequestValidationError) -> str:
 class Guard:
     """Pure ASGI middleware in front of the app.
 
-    - TCP connections (``scope["server"]`` has a port) must carry ``Authorization: Bearer <token>``;
-      the Unix socket is protected by its file mode instead.
+    - Anything but the Unix socket (whose ``scope["server"]`` is ``(path, None)``; TCP has a port)
+      must carry ``Authorization: Bearer <token>``; the socket is protected by its file mode.
     - The body is read whole (at most ``max_body_bytes``, within ``timeout_s``) before the app sees
       it, so an oversized or stalled upload is refused before any work starts.
     """
@@ -178,8 +178,9 @@ class Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        server = scope.get("server") or (None, None)
-        if server[1] is not None and not self._authorised(scope):
+        server = scope.get("server")
+        on_unix_socket = isinstance(server, (tuple, list)) and len(server) == 2 and server[1] is None
+        if not on_unix_socket and not self._authorised(scope):
             resp = error_response(401, Unauthorized.kind, "this TCP listener needs the bearer token "
                                   "from the daemon's token file (Authorization: Bearer …)",
                                   **{"WWW-Authenticate": "Bearer"})

@@ -231,6 +231,7 @@ async def test_recalled_memory_detail_pin_edit_forget(mem, nuonuo_home):
         editor.text = "My sister Lena lives in Lisbon now"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: mem.get(target.id).text == "My sister Lena lives in Lisbon now")
+        await until(pilot, lambda: app.chat.panel.hits[0].text == "My sister Lena lives in Lisbon now")
 
         await open_first()
         await pilot.press("f")
@@ -238,6 +239,7 @@ async def test_recalled_memory_detail_pin_edit_forget(mem, nuonuo_home):
         await pilot.press("f")
         await until(pilot, lambda: target.id not in {r.id for r in mem.list()})
         assert isinstance(app.screen, ChatScreen)
+        await until(pilot, lambda: target.id not in {h.id for h in app.chat.panel.hits})
 
 
 async def test_memory_browser_search_filter_sort_delete_export(mem, nuonuo_home):

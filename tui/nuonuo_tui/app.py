@@ -132,6 +132,8 @@ class NuonuoApp(App):
             return
         if outcome.action != "close":
             self.chat.refresh_memory_status()
+            await self.chat.panel.changed(outcome.memory_id, text=outcome.text,
+                                          forgotten=outcome.action == "forget")
 
     # --- shutting down ----------------------------------------------------------------------------
     async def on_unmount(self) -> None:

@@ -93,7 +93,7 @@ class MemoryBrowser(Screen):
 
     async def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("source", "score", "importance", "created", "namespace", "text")
+        table.add_columns("source", "score", "importance", "created (UTC)", "namespace", "text")
         if self.app.engine is not None:
             names = await asyncio.to_thread(self.app.engine.memory.namespaces)
             self.query_one("#namespace", Select).set_options(
@@ -126,8 +126,9 @@ class MemoryBrowser(Screen):
             table.add_row(row.source, f"{row.hit.score:.2f}" if row.hit else "", f"{rec.importance:.2f}",
                           created, rec.namespace, one_line(rec.text, 80), key=rec.id)
         what = f"matching {self.query_text!r}" if self.query_text else "stored"
+        noun = "memory" if len(self.rows) == 1 else "memories"
         self.query_one("#browser-count", Static).update(
-            f"{len(self.rows)} memories {what} · Enter opens · d deletes · x exports · / searches · Esc back")
+            f"{len(self.rows)} {noun} {what} · Enter opens · d deletes · x exports · / searches · Esc back")
 
     async def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
@@ -188,4 +189,4 @@ class MemoryBrowser(Screen):
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"memories-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
         n = await asyncio.to_thread(engine.memory.export, path, None if ns == ALL else ns)
-        self.notify(f"exported {n} memories to {path}", title="export", timeout=8)
+        self.notify(f"exported {n} memor{'y' if n == 1 else 'ies'} to {path}", title="export", timeout=8)

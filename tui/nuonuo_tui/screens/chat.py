@@ -96,7 +96,7 @@ class ChatScreen(Screen):
             if self.loop.turns:
                 await self.show_turns(self.loop)
         else:
-            self.status.set(state="no-model", model="none")
+            self.status.set(state="daemon-only" if engine.mode == "daemon" else "no-model", model="none")
         self.refresh_memory_status()
         queued, self.pending_commands = self.pending_commands, []
         for cmd, note in queued:
@@ -197,7 +197,7 @@ class ChatScreen(Screen):
             self.reply = None
             self.busy = False
             if self.is_attached:
-                self.status.set(state="ready" if self.loop is not None else "no-model")
+                self.status.set(state="ready")
                 self.refresh_memory_status()
                 await self.drain()
 

@@ -30,7 +30,7 @@ def describe(rec: MemoryRecord, hit: Hit | None) -> str:
     rows = [("id", rec.id), ("namespace", rec.namespace)]
     if rec.key:
         rows.append(("key", rec.key))
-    rows += [("created", (to_iso(rec.created_at) or "")[:19].replace("T", " ")),
+    rows += [("created", (to_iso(rec.created_at) or "")[:19].replace("T", " ") + " UTC"),
              ("importance", f"{rec.importance:.2f}" + ("  (pinned)" if rec.importance >= 1.0 else "")),
              ("recalled", f"{rec.access_count} time(s)"), ("status", rec.status)]
     if rec.metadata:

@@ -49,6 +49,7 @@ class RecalledPanel(Vertical):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.hits: list[Hit] = []
+        self.title = "Recalled this turn"
 
     def compose(self) -> ComposeResult:
         yield Static("Recalled this turn", classes="panel-title")
@@ -57,6 +58,7 @@ class RecalledPanel(Vertical):
 
     async def show(self, hits: list[Hit], title: str = "Recalled this turn") -> None:
         self.hits = list(hits)
+        self.title = title
         self.query_one(".panel-title", Static).update(f"{title} ({len(hits)})")
         empty = self.query_one("#recalled-empty", Static)
         empty.display = not hits
@@ -65,6 +67,16 @@ class RecalledPanel(Vertical):
         await view.clear()
         await view.extend(HitItem(h) for h in hits)
         view.index = 0 if hits else None
+
+    async def changed(self, memory_id: str, text: str | None = None, forgotten: bool = False) -> None:
+        """Keep the panel true after a memory shown in it was edited or forgotten."""
+        if not any(h.id == memory_id for h in self.hits):
+            return
+        hits = [h for h in self.hits if not (forgotten and h.id == memory_id)]
+        for h in hits:
+            if h.id == memory_id and text is not None:
+                h.text = text
+        await self.show(hits, self.title)
 
     def on_list_view_selected(self, event: ListView.Selected) -> None:
         event.stop()

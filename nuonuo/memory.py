@@ -469,8 +469,7 @@ class Memory:
                 raise InvalidInput(f"importance must be a number between 0 and 1, not {importance!r}")
         vec = self.encoder.embed(new_text) if new_text != rec.text else None
         with self._lock:
-            updated = MemoryRecord(**{**rec.__dict__})
-            updated.__dict__.pop("_key_canonical", None)
+            updated = MemoryRecord(**{k: v for k, v in rec.__dict__.items() if not k.startswith("_")})
             updated._key_canonical = getattr(rec, "_key_canonical", None)  # type: ignore[attr-defined]
             updated.text, updated.metadata = new_text, new_meta
             updated.sha256 = content_hash(new_text)

@@ -17,13 +17,14 @@ from __future__ import annotations
 import argparse
 import inspect
 import logging
+import sys
 import threading
 from pathlib import Path
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import ToolAnnotations
+from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from nuonuo.config import Config, load_config
@@ -254,6 +255,9 @@ def serve(home: str | Path | None = None, http: bool = False, port: int | None =
         if http:
             http_server(server, cfg.plugins.mcp_port if port is None else port).run()
         else:
+            if sys.stdin.isatty():
+                print("nuonuo MCP server on stdio: an MCP client starts this command itself "
+                      "(see docs/plugins.md); Ctrl-C to quit", file=sys.stderr)
             server.run("stdio")
     finally:
         memory.close()
@@ -268,8 +272,6 @@ def main(argv: list[str] | None = None) -> None:
     try:
         serve(args.home, http=args.http, port=args.port)
     except NuonuoError as exc:
-        import sys
-
         print(f"error: {exc.message}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
 

@@ -234,3 +234,14 @@ def test_open_memory_chooses_by_config(nuonuo_home, encoder, monkeypatch):
         open_memory(backend="cloud")
     with pytest.raises(TypeError, match="not a nuonuo memory"):
         NuonuoRetriever(memory=object())
+
+
+async def test_async_interfaces(mem):
+    mem.remember_many(FACTS)
+    docs = await NuonuoRetriever(memory=mem, k=1).ainvoke("am I allergic to anything?")
+    assert docs[0].page_content == FACTS[2]
+    history = NuonuoChatMessageHistory("async", memory=mem, window=None)
+    await history.aadd_messages([HumanMessage("hello"), AIMessage("hi there")])
+    assert [m.content for m in await history.aget_messages()] == ["hello", "hi there"]
+    await history.aclear()
+    assert await history.aget_messages() == []

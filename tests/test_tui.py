@@ -94,8 +94,11 @@ async def test_a_message_typed_while_loading_is_queued_then_sent(mem, nuonuo_hom
         await until(pilot, lambda: app.engine is not None and len(app.engine.loops) == 1
                     and app.engine.loops[0].sent == ["hello before the model is ready", "and a second one"]
                     and not app.chat.busy)
-        await until(pilot, lambda: [m.role for m in messages(app)[1:]]
-                    == ["user", "user", "system", "system", "assistant", "assistant"])
+        await until(pilot, lambda: len(messages(app)) == 7 and not app.chat.busy)
+        # each queued message is followed by its own reply
+        assert [(m.role, m.text[:10]) for m in messages(app)[1:]] == [
+            ("system", "/remember "), ("system", "remembered"), ("user", "hello befo"), ("assistant", "Noted — **"),
+            ("user", "and a seco"), ("assistant", "Noted — **")]
         assert app.chat.status.info.queued == 0
         assert [r.text for r in mem.list() if "spare key" in r.text] == ["the spare key is under the blue pot"]
 

@@ -159,9 +159,12 @@ class ChatScreen(Screen):
     def start_turn(self, text: str, user_msg: ChatMessage) -> None:
         self.busy = True
         self.status.set(state="generating")
-        self.run_worker(self.turn(text), group="turn")
+        self.run_worker(self.turn(text, user_msg), group="turn")
 
-    async def turn(self, text: str) -> None:
+    async def turn(self, text: str, user_msg: ChatMessage | None = None) -> None:
+        log = self.log_view
+        if user_msg is not None and log.children and log.children[-1] is not user_msg:
+            log.move_child(user_msg, after=log.children[-1])  # a queued message: its reply follows it
         reply = self.reply = await self.add_message("assistant", "", note="thinking…")
         got_token = False
         try:

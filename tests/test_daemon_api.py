@@ -99,6 +99,13 @@ def test_export_writes_a_local_file_that_reimports(cli, tmp_path):
     assert sorted(x["text"] for x in lines) == sorted(f"exported fact number {i}" for i in range(5))
 
 
+def test_a_big_import_is_split_under_the_body_limit(cli):
+    items = [f"long note {i}: " + "lorem ipsum dolor sit amet " * 500 for i in range(12)]  # ~13 KB each
+    assert len("".join(items).encode()) > 2 * MAX_BODY
+    ids = cli.remember_many(items, namespace="bigimport")
+    assert len(set(ids)) == 12 and cli.namespaces()["bigimport"] == 12
+
+
 def test_bad_items_in_a_batch_store_nothing(cli):
     ns = "batchbad"
     with pytest.raises(InvalidInput, match="item 1: text is empty"):

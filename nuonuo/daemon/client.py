@@ -11,6 +11,7 @@ message either way. This module imports no model code: a client process stays sm
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -133,15 +134,28 @@ class Client:
                 self._prepare(item, namespace)
             except InvalidInput as exc:
                 raise InvalidInput(f"item {pos}: {exc.message}") from None
-        size = batch_size or 256
         ids: list[str] = []
-        for start in range(0, len(items), size):
-            chunk = items[start:start + size]
+        for chunk in self._chunks(items, batch_size or 256):
             ids.extend(self._call("POST", "/v1/memories/batch",
                                   json={"items": chunk, "namespace": namespace})["ids"])
             if progress:
                 progress(len(chunk))
         return ids
+
+    def _chunks(self, items: list[Any], count: int) -> Iterable[list[Any]]:
+        """Batches of at most ``count`` items and at most half the daemon's body limit in bytes."""
+        budget = (self.config.daemon.max_body_bytes if self.config else 16 * 1024 * 1024) // 2
+        chunk: list[Any] = []
+        size = 0
+        for item in items:
+            n = len(json.dumps(item, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+            if chunk and (len(chunk) >= count or size + n > budget):
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(item)
+            size += n
+        if chunk:
+            yield chunk
 
     @staticmethod
     def _wire_item(item: Any) -> Any:

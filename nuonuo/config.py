@@ -142,7 +142,7 @@ class EngramConfig:
     exact: bool = True  # recall channel "exact": keyed facts whose key tokens the query covers
     ngram: bool = True  # recall channel "ngram": memories sharing rare n-grams with the query
     gate: bool = True  # context gate on both channels (off = every hash hit joins at full weight)
-    fusion: str = "sum"  # "sum" (gated, normalised score sum) or "rrf" (reciprocal-rank fusion)
+    fusion: str = "rrf"  # "rrf" (reciprocal-rank fusion) or "sum" (normalised score sum); hash hits gated first
     heads: int = 4  # H independent hash heads per table
     load: float = 0.5  # target items per bucket over all heads (bucket tables are prime-sized)
     max_n: int = 3  # suffix n-grams of order 1 … max_n
@@ -152,12 +152,13 @@ class EngramConfig:
     order_weights: list = field(default_factory=lambda: [1.0, 0.5, 0.5])  # weight per n-gram order
     max_df: float = 0.5  # skip n-grams found in more than this share of a namespace's memories
     candidates: int = 48  # n-gram candidates handed to fusion
-    ngram_weight: float = 0.5  # fused = (hopfield + w_ng·g·s_ng + w_ex·g·s_ex) / (1 + w_ng + w_ex)
+    ngram_norm: str = "query"  # n-gram strength s = S / S_max ("query": all query n-grams matched) or S / max S ("max")
+    ngram_weight: float = 1.0  # channel weight w_ng in fusion (rrf: w / (rrf_k + rank); sum: see nuonuo/recall.py)
     exact_weight: float = 1.0
-    gate_alpha: float = 12.0  # gate g = σ(α (cos − τ) + γ s): see nuonuo/engram/gate.py
-    gate_tau: float = 0.35
-    gate_gamma: float = 4.0
-    gate_threshold: float = 0.2  # hits whose gate is below this do not join
+    gate_alpha: float = 3.6  # gate g = σ(α (cos − τ) + γ s), fitted on LongMemEval: see nuonuo/engram/gate.py
+    gate_tau: float = 1.76
+    gate_gamma: float = 11.7
+    gate_threshold: float = 0.032  # hits whose gate is below this do not join (keeps 95% of evidence)
     rrf_k: float = 60.0  # fusion = "rrf": Σ_channel 1 / (rrf_k + rank)
 
 

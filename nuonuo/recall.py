@@ -74,20 +74,25 @@ def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float 
     return channels
 
 
+SOURCE_PRIORITY = {"hopfield": 0, "ngram": 1, "exact": 2}  # on a tie the more specific channel names the hit
+
+
 def fuse(mem: "Memory", channels: dict[str, dict[str, dict[str, float]]], at: float | None,
          k: int) -> list[tuple[float, str, str, dict[str, float]]]:
     """One ranking from the channels: ``[(score, id, source, scores)]``, best first.
 
-    ``[engram] fusion = "sum"`` (default), for the channel figures of memory x (0 where a channel
+    ``[engram] fusion = "sum"``, for the channel figures of memory x (0 where a channel
     did not propose x; ``d`` is x's hopfield score, or its plain cosine if only a hash channel
-    proposed it; ``g`` the gate, ``s`` the match strength):
+    proposed it; ``s`` the match strength; hash hits the gate rejected never reach fusion):
 
     .. math::
 
-        F(x) = \\frac{d(x) + w_{ng}\\, g_{ng}(x)\\, s_{ng}(x) + w_{ex}\\, g_{ex}(x)\\, s_{ex}(x)}{1 + w_{ng} + w_{ex}}
+        F(x) = \\frac{d(x) + w_{ng}\\, s_{ng}(x) + w_{ex}\\, s_{ex}(x)}{1 + w_{ng} + w_{ex}}
 
-    ``fusion = "rrf"``: ``F(x) = Σ_c w_c / (r + rank_c(x)) / Σ_c w_c / (r + 1)`` (w_hopfield = 1).
-    ``source`` is the channel whose term contributes most to F(x)."""
+    ``fusion = "rrf"`` (default; best on the LongMemEval quick loop, see docs/engram.md):
+    ``F(x) = Σ_c w_c / (r + rank_c(x)) / Σ_c w_c / (r + 1)`` with w_hopfield = 1 and rank_c(x) the
+    rank of x in channel c by that channel's score (a channel that did not propose x adds 0).
+    ``source`` is the channel whose term contributes most to F(x) (ties: exact, ngram, hopfield)."""
     eng = mem.config.engram
     weights = {"hopfield": 1.0, "ngram": eng.ngram_weight, "exact": eng.exact_weight}
     present = [c for c in ("hopfield", "ngram", "exact") if c in channels]
@@ -99,7 +104,7 @@ def fuse(mem: "Memory", channels: dict[str, dict[str, dict[str, float]]], at: fl
     if eng.fusion == "rrf":
         for c in present:
             key = {"hopfield": "hopfield", "ngram": "ngram", "exact": "exact"}[c]
-            order = sorted(channels[c], key=lambda m: -channels[c][m][key] * channels[c][m].get("gate", 1.0))
+            order = sorted(channels[c], key=lambda m: -channels[c][m][key])
             for rank, mid in enumerate(order, start=1):
                 terms[mid][c] = weights[c] / (eng.rrf_k + rank)
         norm = sum(weights[c] / (eng.rrf_k + 1) for c in present) or 1.0
@@ -108,13 +113,13 @@ def fuse(mem: "Memory", channels: dict[str, dict[str, dict[str, float]]], at: fl
             terms[mid]["hopfield"] = sc.get("hopfield", sc.get("cosine", 0.0))
             for c in ("ngram", "exact"):
                 if c in sc:
-                    terms[mid][c] = weights[c] * sc.get("gate", 1.0) * sc[c]
+                    terms[mid][c] = weights[c] * sc[c]
         norm = 1.0 + sum(weights[c] for c in ("ngram", "exact") if c in present)
     ranked = []
     for mid, sc in merged.items():
         rec = mem.get(mid)
         t = terms[mid]
-        source = max(t, key=t.get) if t else "hopfield"
+        source = max(t, key=lambda c: (t[c], SOURCE_PRIORITY[c])) if t else "hopfield"
         score = sum(t.values()) / norm + recency_bonus(mem, rec.created_at, at)
         ranked.append((score, mid, source, sc))
     ranked.sort(key=lambda t: -t[0])

@@ -105,7 +105,7 @@ class EngramComponent:
 
     def _gated(self, memory: "Memory", qv: np.ndarray, namespace: str, ids: list[str],
                strength: np.ndarray, name: str, extra: list[dict]) -> dict[str, dict[str, float]]:
-        cfg = self.cfg
+        cfg = memory.config.engram  # read at query time: gate settings may change between recalls
         cos = self._cosines(memory, qv, ids, namespace)
         out: dict[str, dict[str, float]] = {}
         g = gate_fn(cos, strength, cfg.gate_alpha, cfg.gate_tau, cfg.gate_gamma) if cfg.gate else np.ones(len(ids))
@@ -126,6 +126,8 @@ class EngramComponent:
         ids, raw, strength, _ = index.search(query, limit, before=at)
         if not ids:
             return {}
+        if memory.config.engram.ngram_norm == "max":
+            strength = raw / float(raw[0])
         return self._gated(memory, qv, namespace, ids, strength, "ngram", [{"ngram_raw": float(r)} for r in raw])
 
     def exact_channel(self, memory: "Memory", query: str, qv: np.ndarray, namespace: str,
@@ -142,18 +144,22 @@ class EngramComponent:
     # --- inspection ------------------------------------------------------------------------------
     def stats(self, memory: "Memory") -> dict[str, Any]:
         ks = self.keys.stats()
-        grams = {"docs": 0, "ngrams": 0, "postings": 0, "buckets": 0, "collisions": 0, "overflow": 0}
-        nbytes = 0
+        grams = {"docs": 0, "ngrams": 0, "delta_ngrams": 0, "postings": 0, "buckets": 0, "collisions": 0,
+                 "overflow": 0}
+        nbytes = tabled = 0
         for index in self.ngrams.values():
             st = index.stats()
             grams["docs"] += st["docs"]
-            grams["ngrams"] += st["items"]
+            tabled += st["items"]
+            grams["ngrams"] += st["items"] + st["delta_grams"]
+            grams["delta_ngrams"] += st["delta_grams"]
             grams["postings"] += st["postings"]
             grams["buckets"] += st["buckets"]
             grams["collisions"] += st["collisions"]
             grams["overflow"] += st["overflow"]
             nbytes += index.nbytes()
-        grams["load_factor"] = round(grams["ngrams"] / grams["buckets"], 4) if grams["buckets"] else 0.0
+        # load of the bulk-built tables; n-grams added since (the delta) wait in a dict until the next build
+        grams["load_factor"] = round(tabled / grams["buckets"], 4) if grams["buckets"] else 0.0
         grams["bytes"] = nbytes
         return {"engram": {"heads": self.cfg.heads, "keys": ks["keys"], "key_buckets": ks["buckets"],
                            "key_load_factor": ks["load_factor"], "key_collisions": ks["collisions"],

@@ -16,8 +16,10 @@ Score of document d for query n-grams Q (BM25 over n-grams, Robertson & Zaragoza
 
 with ``w_n`` the weight of n-gram order n, ``N`` the number of live documents and ``|d|`` the
 token count. N-grams in more than ``max_df`` · N documents are skipped (their idf is near zero
-and their postings long). ``S_max = Σ_g w_n idf(g) (k_1 + 1)`` (every query n-gram matched,
-saturated) bounds S, so ``S / S_max ∈ [0, 1]`` is the *match strength* the gate and fusion use.
+and their postings long). ``S_max = Σ_{g ∈ Q, 0 < df_g ≤ max_df·N} w_n idf(g) (k_1 + 1)`` (every
+matchable query n-gram matched, saturated) bounds S, so ``S / S_max ∈ [0, 1]`` is the *match
+strength* the gate and fusion use. Query n-grams no memory contains are left out of S_max: a
+chatty query ("which day did I …") must not dilute the one rare code it shares with a memory.
 
 Writes: documents added after the last bulk build go to a small delta (a dict of postings);
 when the delta or the dead rows pass a fraction of the index, it is rebuilt in bulk (vectorised).
@@ -215,8 +217,8 @@ class NgramIndex:
         idf = np.log1p((N - df + 0.5) / (df + 0.5))
         w = np.array(p.order_weights + (p.order_weights[-1],) * 8, np.float64)[orders.astype(np.int64) - 1]
         gram_weight = w * idf
-        s_max = float((gram_weight * (p.k1 + 1)).sum()) or 1.0
         use = (df > 0) & (df <= max(1.0, p.max_df * N))
+        s_max = float((gram_weight[use] * (p.k1 + 1)).sum()) or 1.0
         avg_len = self.length_sum / N if N else 1.0
         rows_n = len(self.ids)
         acc = np.zeros(rows_n, np.float64)
@@ -255,5 +257,4 @@ class NgramIndex:
 
     def stats(self) -> dict:
         st = self.table.stats()
-        st["items"] += len(self.delta)  # n-grams first seen since the last bulk build
         return {"docs": self.n_alive, "postings": int(len(self.post_doc)), "delta_grams": len(self.delta), **st}

@@ -357,13 +357,15 @@ class AssociationMemory:
         return out
 
     # --- recall -------------------------------------------------------------------------------------
-    def follow(self, memory: "Memory", mid: str, namespace: str, exclude: set[str],
-               at: float | None = None) -> list[tuple[str, float]]:
-        """One hop: ``h = W · cue(x_mid)``, cleaned up to the ``breadth`` best stored targets."""
+    def follow(self, memory: "Memory", mid: str | None, namespace: str, exclude: set[str],
+               at: float | None = None, qv: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """One hop: ``h = W · cue(x_mid)`` (or ``W · cue(q)`` for a query vector), cleaned up to
+        the ``breadth`` best stored targets."""
         ix = self.targets.get(namespace)
         if ix is None or len(ix) == 0:
             return []
-        h = self.W.field(self.cue_code(memory, mid))
+        code = self.proj.cue_codes(qv)[0] if qv is not None else self.cue_code(memory, mid)
+        h = self.W.field(code)
         out = []
         for tid, s in ix.score(h, self.cfg.breadth + len(exclude & set(ix.slot)), self.cfg.min_strength, exclude):
             rec = memory._records.get(tid)
@@ -374,12 +376,16 @@ class AssociationMemory:
                 break
         return out
 
-    def expand(self, memory: "Memory", ranked: list, namespace: str, at: float | None, k: int) -> list:
+    def expand(self, memory: "Memory", ranked: list, namespace: str, at: float | None, k: int,
+               qv: np.ndarray | None = None) -> list:
         """Breadth-limited multi-hop expansion from the best direct hits, fused into the ranking.
 
         A memory reached after h hops from a direct hit with score p, along links of strength
         s_1…s_h, scores ``p · Π_i min(1, s_i) · decay^h``. It replaces a direct entry for the same
-        memory only when higher. At most ``from_top · breadth^hops`` W look-ups per recall."""
+        memory only when higher. At most ``from_top · breadth^hops`` W look-ups per recall.
+        The query's own cue code is followed too (``h = W · cue(q)``): that is how the extra
+        cue patterns of sleep (paraphrases, questions) reach their memory; such a hit scores
+        ``p_1 · min(1, s)`` (p_1: the best direct score), with path ``[id]``."""
         cfg = self.cfg
         self.last_activity = time.time()
         if cfg.enabled and ranked:
@@ -388,6 +394,9 @@ class AssociationMemory:
             return ranked
         frontier = [(e[0], e[1], [e[1]]) for e in ranked[:cfg.from_top]]
         best: dict[str, tuple[float, int, list[str], float]] = {}
+        if qv is not None and cfg.query_cues:
+            for tid, s in self.follow(memory, None, namespace, set(), at, qv=qv):
+                best[tid] = (ranked[0][0] * min(1.0, s), 1, [tid], s)
         for hop in range(1, cfg.hops + 1):
             nxt = []
             for score, mid, path in frontier:

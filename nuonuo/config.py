@@ -84,6 +84,7 @@ class HebbianConfig:
     from_top: int = 3  # expand from this many best direct hits
     hop_decay: float = 0.8  # a hit h hops away scores parent · decay^h · link strength
     min_strength: float = 0.25  # ignore links weaker than this (s(b) in nuonuo.hebbian)
+    query_cues: bool = True  # also follow W from the query's own code (reaches paraphrase cues)
     session_links: bool = True  # link consecutive memories of one metadata["session"]
     session_weight: float = 1.0
     corecall_links: bool = True  # weakly link memories recalled together
@@ -99,7 +100,7 @@ class SleepConfig:
     replay_epochs: int = 3  # replay passes over the sampled associations
     replay_sample: int = 20000  # at most this many associations replayed per run
     recent_days: float = 7.0  # replay links made within this many days (plus priority ones)
-    replay_noise: float = 0.05  # std of the noise added to replayed cues (0 = clean replay)
+    replay_noise: float = 0.05  # share of a replayed cue's units swapped for random ones (0 = clean)
     learning_rate: float = 0.1  # η of the contrastive update ΔW = η (nudged − free) ⊗ cue
     priority_replays: int = 4  # extra replays for an importance-1 memory (scaled by importance)
     homeostasis: float = 0.95  # W ← γ·W each run

@@ -6,7 +6,8 @@ Steps (seed 002's experiment set, with seed 000's local rule):
 2. replay — a sample of recent links, plus extra replays for important targets (priority
    replay: ``1 + round(R · max(0, 2·importance − 1))`` passes), each pass the error-correcting
    contrastive update ``ΔW = η (t − WTA_k(W c̃)) ⊗ c̃`` (c̃: the cue code, optionally noised:
-   ``c̃ = WTA_k(c + N(0, σ²))``). Memory is bounded by one batch, whatever the epochs.
+   each active unit swapped for a random one with probability ρ = ``replay_noise``). Memory is
+   bounded by one batch, whatever the epochs.
    Replay runs after homeostasis and pruning so that it repairs what they broke.
 3. decay — memories not recalled for ``decay_after_days`` lose importance (× factor);
 4. merge — near-duplicate memories of a namespace (cosine ≥ threshold, found by random
@@ -89,11 +90,13 @@ def replay_recall(w: SparseW, cues: np.ndarray, targets: np.ndarray, k: int, bat
     return ok / len(cues)
 
 
-def noisy_codes(cues: np.ndarray, n_units: int, k: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """``c̃ = WTA_k(c + N(0, σ²))`` for binary codes given by their units."""
-    field = rng.standard_normal((len(cues), n_units), dtype=np.float32) * np.float32(sigma)
-    np.put_along_axis(field, cues.astype(np.int64), field[np.arange(len(cues))[:, None], cues] + 1.0, axis=1)
-    return wta(field, k)
+def noisy_codes(cues: np.ndarray, n_units: int, k: int, rho: float, rng: np.random.Generator) -> np.ndarray:
+    """A noisy replay cue: each active unit of c is swapped, with probability ρ, for a random unit
+    (the code-space analogue of a noisy cue vector; cheap: no N-dimensional noise)."""
+    out = cues.copy()
+    swap = rng.random(out.shape) < rho
+    out[swap] = rng.integers(0, n_units, int(swap.sum()), dtype=out.dtype)
+    return out
 
 
 def replay(w: SparseW, cues: np.ndarray, targets: np.ndarray, repeats: np.ndarray, k: int, epochs: int,

@@ -325,23 +325,18 @@ def contrastive_update(w: SparseW, cue_units: np.ndarray, target_units: np.ndarr
     update. Memory use is bounded by the batch, not by the number of epochs or pairs."""
     c = np.atleast_2d(noise_cues if noise_cues is not None else cue_units)
     t = np.atleast_2d(target_units)
-    h = w.fields(c)
-    free = wta(h, k)
-    wrong = 0
+    free = wta(w.fields(c), k)
+    plus = ~(t[:, :, None] == free[:, None, :]).any(axis=2)   # units of t − f = +1
+    minus = ~(free[:, :, None] == t[:, None, :]).any(axis=2)  # units of t − f = −1
+    kc = c.shape[1]
     rows, cols, vals = [], [], []
-    for i in range(len(c)):
-        plus = np.setdiff1d(t[i], free[i], assume_unique=True)  # nudged − free = +1
-        minus = np.setdiff1d(free[i], t[i], assume_unique=True)  # = −1
-        if len(plus) == 0:
-            continue
-        wrong += 1
-        for units, sign in ((plus, 1.0), (minus, -1.0)):
-            rows.append(np.repeat(units, len(c[i])))
-            cols.append(np.tile(c[i], len(units)))
-            vals.append(np.full(len(units) * len(c[i]), sign * rate, dtype=np.float32))
-    if rows:
-        w.add_entries(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals))
-    return wrong
+    for mask, units, sign in ((plus, t, 1.0), (minus, free, -1.0)):
+        pi, pj = np.nonzero(mask)
+        rows.append(np.repeat(units[pi, pj], kc))
+        cols.append(c[pi].reshape(-1))
+        vals.append(np.full(len(pi) * kc, sign * rate, dtype=np.float32))
+    w.add_entries(np.concatenate(rows), np.concatenate(cols), np.concatenate(vals))
+    return int(plus.any(axis=1).sum())
 
 
 class PairMemory:

@@ -126,11 +126,13 @@ def fuse(mem: "Memory", channels: dict[str, dict[str, dict[str, float]]], at: fl
     return ranked
 
 
-def expand_associations(mem: "Memory", ranked: list, namespace: str, at: float | None, k: int) -> list:
-    """Hebbian multi-hop expansion from the best direct hits (``nuonuo.associations``): entries
-    reached by links get ``source="hebbian"`` and ``(hops, path)`` as 5th/6th elements."""
+def expand_associations(mem: "Memory", ranked: list, namespace: str, at: float | None, k: int,
+                        qv: np.ndarray | None = None) -> list:
+    """Hebbian multi-hop expansion from the best direct hits and from the query's own code
+    (``nuonuo.associations``): entries reached by links get ``source="hebbian"`` and
+    ``(hops, path)`` as 5th/6th elements."""
     comp = getattr(mem, "hebbian", None)
-    return comp.expand(mem, ranked, namespace, at, k) if comp is not None else ranked
+    return comp.expand(mem, ranked, namespace, at, k, qv) if comp is not None else ranked
 
 
 def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, **options: Any) -> list[Hit]:
@@ -140,7 +142,7 @@ def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, 
     with mem._lock:
         channels = gather(mem, query, qv, namespace, at, k)
         ranked = fuse(mem, channels, at, k)
-        ranked = expand_associations(mem, ranked, namespace, at, k)
+        ranked = expand_associations(mem, ranked, namespace, at, k, qv=qv)
         hits = []
         for entry in ranked[:k]:
             score, mid, source, sc = entry[:4]

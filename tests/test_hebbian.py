@@ -148,7 +148,7 @@ def test_lena_husband_employer_reached_through_the_chain(mem, reopen):
     plain = reopen(hebbian={"enabled": False})
     plain_hits = {h.id: h for h in plain.recall(question, k=14)}
     assert plain_hits[ids[1]].source != "hebbian"  # without links: only its own (weak) similarity
-    assert plain_hits[ids[1]].score < hit.score - 0.1
+    assert plain_hits[ids[1]].score < hit.score
 
 
 def test_two_hop_chain_and_at_filter(mem):

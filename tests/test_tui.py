@@ -337,6 +337,13 @@ def test_slash_command_parsing():
         commands.parse("/re x")  # ambiguous: recall, remember, resume
 
 
+def test_chain_texts_name_the_memories_on_a_hebbian_path(mem):
+    from nuonuo_tui.app import chain_texts
+
+    first, second = mem.remember_many(["Lena is married to Tomás", "Tomás works at the aquarium in Porto"])
+    assert chain_texts(mem, [first, second, "gone"]) == ["Lena is married to Tomás", "Tomás works at the aquarium…", "?"]
+
+
 def test_small_helpers():
     assert next_sleep_text({"sleep": {"next_run": "2026-11-26T03:00:00"}}) == "11-26 03:00"
     assert next_sleep_text({"sleep": {"next_run": None}}) == "not scheduled"

@@ -73,7 +73,7 @@ def test_memory_detail_modal(snap_compare, mem, nuonuo_home):
         await chat_turn(pilot)
         listview = pilot.app.chat.query_one("#recalled-list", ListView)
         listview.focus()
-        listview.index = 0
+        listview.index = 3  # the Hebbian hit: its badge, channel scores and association chain
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, MemoryDetailScreen))
         await pilot.pause(0.2)

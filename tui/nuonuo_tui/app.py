@@ -23,6 +23,7 @@ from nuonuo_tui.screens.chat import ChatScreen
 from nuonuo_tui.screens.detail import DetailOutcome, MemoryDetailScreen
 from nuonuo_tui.screens.missing import Choice, daemon_screen, missing_model_screen, store_problem_screen
 from nuonuo_tui.screens.sleep import SleepScreen
+from nuonuo_tui.widgets.recalled import one_line
 
 
 class NuonuoApp(App):
@@ -110,7 +111,8 @@ class NuonuoApp(App):
         except NuonuoError as exc:
             self.notify(exc.message, severity="error")
             return
-        outcome = await self.push_screen_wait(MemoryDetailScreen(record, hit))
+        chain = await asyncio.to_thread(chain_texts, self.engine.memory, hit.path) if hit and hit.path else None
+        outcome = await self.push_screen_wait(MemoryDetailScreen(record, hit, chain))
         await self.apply_outcome(outcome)
         if after is not None and outcome.action != "close":
             await after()
@@ -140,6 +142,17 @@ class NuonuoApp(App):
         if self.engine is not None:
             engine, self.engine = self.engine, None
             await asyncio.to_thread(engine.close)
+
+
+def chain_texts(memory: Any, path: list[str], width: int = 28) -> list[str]:
+    """The association chain of a Hebbian hit as short texts ("?" for a memory gone since)."""
+    out = []
+    for memory_id in path:
+        try:
+            out.append(one_line(memory.get(memory_id).text, width))
+        except NuonuoError:
+            out.append("?")
+    return out
 
 
 def run(home: str | Path | None = None, session_id: str | None = None, **chat_options: Any) -> None:

@@ -26,7 +26,7 @@ class DetailOutcome:
     text: str | None = None  # the new text, for "edit"
 
 
-def describe(rec: MemoryRecord, hit: Hit | None) -> str:
+def describe(rec: MemoryRecord, hit: Hit | None, chain: list[str] | None = None) -> str:
     rows = [("id", rec.id), ("namespace", rec.namespace)]
     if rec.key:
         rows.append(("key", rec.key))
@@ -40,7 +40,7 @@ def describe(rec: MemoryRecord, hit: Hit | None) -> str:
         if hit.scores:
             rows.append(("channels", ", ".join(f"{k} {v:.3f}" for k, v in hit.scores.items())))
         if hit.path:
-            rows.append(("chain", " → ".join(p[:8] for p in hit.path)))
+            rows.append(("chain", " → ".join(chain or [p[:8] for p in hit.path])))
     return "\n".join(f"[b]{name:>10}[/b]  {escape(str(value))}" for name, value in rows)
 
 
@@ -53,10 +53,12 @@ class MemoryDetailScreen(ModalScreen[DetailOutcome]):
         Binding("ctrl+s", "save", "save edit", show=False),
     ]
 
-    def __init__(self, record: MemoryRecord, hit: Hit | None = None) -> None:
+    def __init__(self, record: MemoryRecord, hit: Hit | None = None, chain: list[str] | None = None) -> None:
+        """``chain``: short texts of the memories on a Hebbian hit's path (ids are shown without it)."""
         super().__init__()
         self.record = record
         self.hit = hit
+        self.chain = chain
         self.editing = False
         self.forget_armed = False
 
@@ -67,7 +69,7 @@ class MemoryDetailScreen(ModalScreen[DetailOutcome]):
             with VerticalScroll(id="detail-text-box"):
                 yield Static(escape(self.record.text), id="detail-text")
             yield TextArea(self.record.text, id="detail-editor", soft_wrap=True)
-            yield Static(describe(self.record, self.hit), id="detail-facts")
+            yield Static(describe(self.record, self.hit, self.chain), id="detail-facts")
             yield Static("", id="detail-hint")
             with Horizontal(id="detail-buttons"):
                 yield Button("Pin (p)", id="pin", variant="primary")

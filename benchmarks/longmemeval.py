@@ -37,6 +37,12 @@ METRICS = ["turn_recall@5", "turn_recall@10", "recall_any@1", "recall_any@5", "r
 SYSTEMS: dict[str, dict[str, Any]] = {
     "nuonuo": {"overrides": {}},
     "dense-only": {"overrides": {"recall": {"settle_mix": 0.0}}},
+    # Hebbian association memory (issue 4): session-neighbour links followed by recall, or not;
+    # and paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops.
+    "no-hops": {"overrides": {"hebbian": {"enabled": False}}},
+    "hops": {"overrides": {"hebbian": {"enabled": True, "query_cues": False}}},
+    "hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
+                        "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},
 }
 DEFAULT_SYSTEMS = ["nuonuo"]
 

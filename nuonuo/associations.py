@@ -21,6 +21,7 @@ import math
 import re
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -333,12 +334,20 @@ class AssociationMemory:
                                f"{target.namespace!r}: links stay inside one namespace")
         self._commit(memory, [self._make_edge(memory, cue.id, target.id, float(weight), kind)])
 
-    def add_cue_patterns(self, memory: "Memory", target_id: str, texts: Sequence[str], vectors: np.ndarray,
-                         weight: float = 1.0) -> int:
-        """Extra cues (questions, paraphrases) that point to a memory: ``W += w·target ⊗ cue(text)``."""
-        edges = [self._make_edge(memory, "para:" + target_id + ":" + str(abs(hash(t)) % 10**12), target_id,
-                                 weight, "paraphrase", vec_cue=v, cue_text=t) for t, v in zip(texts, vectors)]
-        edges = [e for e in edges if (e.cue, e.target, e.kind) not in self.edges]
+    def add_cue_patterns_many(self, memory: "Memory", target_ids: Sequence[str], texts: Sequence[str],
+                              vectors: np.ndarray, weight: float = 1.0) -> int:
+        """Extra cues (questions, paraphrases) pointing to memories: ``W += w·target ⊗ cue(text)``,
+        one cue per (target, text), committed in one write."""
+        cues = self.proj.cue_codes(vectors)
+        now, edges, tcache = time.time(), [], {}
+        for tid, text, cu in zip(target_ids, texts, cues):
+            key = ("para:" + tid + ":" + uuid.uuid5(uuid.NAMESPACE_OID, text).hex[:12], tid, "paraphrase")
+            if key in self.edges:
+                continue
+            if tid not in tcache:
+                tcache[tid] = self.target_code(memory, tid)
+            edges.append(Edge(key[0], tid, "paraphrase", weight, now, memory._records[tid].namespace, cu,
+                              tcache[tid], text))
         if edges:
             self._commit(memory, edges)
         return len(edges)

@@ -198,6 +198,25 @@ def model_paraphrases(memory: "Memory", text: str, limit: int = 3) -> list[str]:
     return [ln for ln in lines if len(ln) > 8][:limit] or rule_paraphrases(text, limit)
 
 
+def augment_cues(memory: "Memory", namespace: str, per_memory: int = 2) -> int:
+    """Paraphrase cue augmentation for one namespace outside a sleep run (benchmarks, imports):
+    rule-made questions for every active memory without cues yet, committed in one write."""
+    comp = memory.hebbian
+    with memory._lock:
+        have = {e.target for e in comp.edges.values() if e.kind == "paraphrase"}
+        recs = [r for r in memory._records.values()
+                if r.namespace == namespace and r.status == "active" and r.id not in have]
+        texts, owners = [], []
+        for r in recs:
+            qs = rule_paraphrases(r.text, per_memory)
+            texts += qs
+            owners += [r.id] * len(qs)
+        if not texts:
+            return 0
+        vecs = memory.encoder.embed_many(texts, memory.config.encoder.batch_size)
+        return comp.add_cue_patterns_many(memory, owners, texts, vecs)
+
+
 # --- the run ------------------------------------------------------------------------------------------
 def consolidate(memory: "Memory", *, epochs: int | None = None, noise: float | None = None,
                 paraphrase: str | None = None, now: float | None = None, seed: int | None = None) -> dict[str, Any]:

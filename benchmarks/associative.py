@@ -27,6 +27,7 @@ import tracemalloc
 import numpy as np
 import psutil
 
+from nuonuo.config import SleepConfig
 from nuonuo.hebbian import PairMemory
 from nuonuo.hopfield import hopfield_settle
 
@@ -128,11 +129,12 @@ def main() -> None:
             out[f"rss_growth_mb_{size}"] = (rss - rss0) / 2**20
             out[f"w_mb_{size}"] = m.W.nbytes() / 2**20
             row(f"RSS at {size} pairs (process / growth)", f"{rss / 2**20:.0f} MB", f"{(rss - rss0) / 2**20:.0f} MB", "~1 GB VRAM")
-            # one consolidation at this size: homeostasis + pruning over all of W, replay of a
-            # 20K sample (the [sleep] replay_sample default), 3 epochs
-            m.buffer = rng.choice(size, min(size, 20000), replace=False).tolist()
+            # one consolidation at this size: homeostasis + pruning over all of W, then replay
+            sl = SleepConfig()  # the [sleep] defaults: replay_sample links, replay_epochs, noise, …
+            m.buffer = rng.choice(size, min(size, sl.replay_sample), replace=False).tolist()
             t0 = time.perf_counter()
-            m.consolidate(epochs=3, homeostasis=0.95, prune=0.01, noise=0.05, rng=rng)  # the [sleep] defaults
+            m.consolidate(epochs=sl.replay_epochs, homeostasis=sl.homeostasis, prune=sl.prune_threshold,
+                          rate=sl.learning_rate, noise=sl.replay_noise, rng=rng)
             cons_s = time.perf_counter() - t0
             rec_after = float((m.recall(c[sample]) == sample).mean())
             out[f"consolidation_s_{size}"] = cons_s

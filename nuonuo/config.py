@@ -98,7 +98,7 @@ class SleepConfig:
     schedule: str = "03:00"  # local time of the nightly run (HH:MM); "" = no nightly run
     idle_minutes: float = 0.0  # also run after this many minutes without writes/recalls (0 = off)
     replay_epochs: int = 3  # replay passes over the sampled associations
-    replay_sample: int = 20000  # at most this many associations replayed per run
+    replay_sample: int = 10000  # at most this many associations replayed per run
     recent_days: float = 7.0  # replay links made within this many days (plus priority ones)
     replay_noise: float = 0.05  # share of a replayed cue's units swapped for random ones (0 = clean)
     learning_rate: float = 0.1  # η of the contrastive update ΔW = η (nudged − free) ⊗ cue

@@ -101,17 +101,21 @@ def noisy_codes(cues: np.ndarray, n_units: int, k: int, rho: float, rng: np.rand
 
 def replay(w: SparseW, cues: np.ndarray, targets: np.ndarray, repeats: np.ndarray, k: int, epochs: int,
            rate: float, noise: float, rng: np.random.Generator, batch: int = 256) -> int:
-    """Epochs of contrastive replay over the pairs (each pair ``repeats[i]`` times per epoch).
-    Returns the number of corrective updates made."""
+    """Epochs of contrastive replay over the pairs (each pair ``repeats[i]`` times per epoch),
+    stopping early after an epoch without errors. Returns the number of corrective updates made."""
     order = np.repeat(np.arange(len(cues)), repeats)
     updates = 0
     for _ in range(epochs):
         rng.shuffle(order)
+        epoch_updates = 0
         for s in range(0, len(order), batch):
             idx = order[s:s + batch]
             c = cues[idx]
             cn = noisy_codes(c, w.n, k, noise, rng) if noise > 0 else None
-            updates += contrastive_update(w, c, targets[idx], k, rate, cn)
+            epoch_updates += contrastive_update(w, c, targets[idx], k, rate, cn)
+        updates += epoch_updates
+        if epoch_updates == 0:  # every pair recalled right: further epochs would change nothing
+            break
     return updates
 
 
@@ -260,13 +264,14 @@ def consolidate(memory: "Memory", *, epochs: int | None = None, noise: float | N
             targets = np.stack([e.target_units for e in sample])
             repeats = 1 + np.round(cfg.priority_replays * np.clip(
                 2 * np.array([importance(e) for e in sample]) - 1, 0, 1)).astype(np.int64)
-            report["replay_recall_before"] = replay_recall(W, cues, targets, k)
+            probe = rng.choice(len(sample), min(len(sample), 1000), replace=False)  # the replay sample
+            report["replay_recall_before"] = replay_recall(W, cues[probe], targets[probe], k)
         # 2. homeostasis and pruning, then replay repairs what they broke -----------------------------
         W.scale(cfg.homeostasis)
         report["pruned"] = W.prune(cfg.prune_threshold)
         if sample:
             report["replay_updates"] = replay(W, cues, targets, repeats, k, epochs, cfg.learning_rate, noise, rng)
-            report["replay_recall_after"] = replay_recall(W, cues, targets, k)
+            report["replay_recall_after"] = replay_recall(W, cues[probe], targets[probe], k)
         new_edges: dict[tuple[str, str, str], Edge] = {}
         pruned_links = 0
         for key, e in comp.edges.items():

@@ -118,6 +118,18 @@ async def test_escape_stops_the_reply(mem, nuonuo_home):
         assert loop.cancelled
 
 
+async def test_quitting_while_a_reply_streams_stops_it(mem, nuonuo_home):
+    app = make_app(mem, nuonuo_home)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.chat.loop is not None)
+        loop = app.chat.loop
+        loop.hold.clear()
+        await type_line(pilot, "a reply that never ends")
+        await until(pilot, lambda: app.chat.busy)
+        await pilot.press("ctrl+q")
+    assert loop.cancelled and app.engine is None  # the engine was closed on the way out
+
+
 async def test_chat_error_is_shown_and_the_chat_goes_on(mem, nuonuo_home):
     app = make_app(mem, nuonuo_home, fail_on="crash")
     async with app.run_test() as pilot:

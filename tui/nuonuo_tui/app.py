@@ -44,13 +44,16 @@ class NuonuoApp(App):
         self.load_error: str | None = None
         self.last_sleep_report: Any = None
         self.sleep_now = sleep_now  # fixed clock for the sleep chart (tests)
+        self._chat: ChatScreen | None = None
 
     def get_default_screen(self) -> ChatScreen:
-        return ChatScreen(history_file=self.home / "chat_input_history")
+        self._chat = ChatScreen(history_file=self.home / "chat_input_history")
+        return self._chat
 
     @property
     def chat(self) -> ChatScreen:
-        return self.screen_stack[0]  # type: ignore[return-value]  (the default screen)
+        """The chat screen (the default screen, under any other)."""
+        return self._chat
 
     def on_mount(self) -> None:
         self.load_engine()
@@ -139,6 +142,9 @@ class NuonuoApp(App):
 
     # --- shutting down ----------------------------------------------------------------------------
     async def on_unmount(self) -> None:
+        chat = self.chat
+        if chat.busy and chat.loop is not None:
+            chat.loop.cancel()  # a reply still streaming stops before the store closes
         if self.engine is not None:
             engine, self.engine = self.engine, None
             await asyncio.to_thread(engine.close)

@@ -196,6 +196,9 @@ class ChatScreen(Screen):
             await reply.finish()
             reply.set_note("failed")
             await self.add_message("error", exc.message)
+        except asyncio.CancelledError:  # the app is closing: stop the model too
+            self.loop.cancel()
+            raise
         finally:
             self.reply = None
             self.busy = False

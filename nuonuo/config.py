@@ -159,7 +159,7 @@ class EngramConfig:
     gate_alpha: float = 3.6  # gate g = σ(α (cos − τ) + γ s), fitted on LongMemEval: see nuonuo/engram/gate.py
     gate_tau: float = 1.76
     gate_gamma: float = 11.7
-    gate_threshold: float = 0.032  # hits whose gate is below this do not join (keeps 95% of evidence)
+    gate_threshold: float = 0.01  # hits whose gate is below this do not join (keeps ~99% of evidence)
     rrf_k: float = 60.0  # fusion = "rrf": Σ_channel 1 / (rrf_k + rank)
 
 

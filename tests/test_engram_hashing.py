@@ -66,9 +66,11 @@ def test_multihead_table_finds_every_item_and_rejects_absent(n):
     for fp in fps[len(fps) // 2:]:
         table.insert(int(fp))
     assert (table.find(fps) == np.arange(len(fps))).all()
+    assert [table.find_one(int(f)) for f in fps[:200]] == list(range(min(200, len(fps))))
     absent = rng.integers(0, 2**63, size=500, dtype=np.int64).astype(np.uint64)
     absent = absent[~np.isin(absent, fps)]
     assert (table.find(absent) == -1).all()
+    assert all(table.find_one(int(f)) == -1 for f in absent[:200])
     st = table.stats()
     assert st["items"] == len(fps) and 0 < st["load_factor"] <= 0.5 + 1e-9
 

@@ -74,20 +74,21 @@ def test_ngram_channel_finds_rare_codes_dense_misses(mem):
 def test_gate_keeps_a_stray_ngram_out(mem):
     mem.remember_many(["My flight to Lisbon leaves Tuesday at 7am from gate B12",
                        "I booked a hotel near the Alfama district for the Lisbon trip",
-                       "Inventory sheet: part ZQ17 ZQ17 ZQ17, quantity 40, shelf 3",
+                       "The knitting pattern ZQ17 uses two skeins of merino wool",
                        "Dinner with Ana on Friday", "I need to renew my passport"])
     query = "when does my flight to Lisbon leave? booking ref ZQ17"
-    for fusion in ("rrf", "sum"):
-        mem.config.engram.fusion = fusion
-        mem.config.engram.ngram_weight = 4.0 if fusion == "sum" else 1.0
-        mem.config.engram.gate = False
-        ungated = mem.recall(query, k=3)
-        stray = [h for h in ungated if h.text.startswith("Inventory")]
-        assert stray and stray[0].source == "ngram"  # the rare n-gram pushed an off-topic memory in
-        mem.config.engram.gate = True
+    qv = mem.encoder.embed(query)
+    stray = next(r.id for r in mem.records() if r.text.startswith("The knitting"))
+    mem.config.engram.gate = False
+    ungated = mem.engram.ngram_channel(mem, query, qv, "default", None, 10)
+    assert stray in ungated and "gate" not in ungated[stray]  # a lexical hit on the rare "zq17" …
+    mem.config.engram.gate = True  # … that the gate rejects: low cosine, one weak match
+    assert stray not in mem.engram.ngram_channel(mem, query, qv, "default", None, 10)
+    for fusion, weight in (("sum", 4.0), ("rrf", 1.0)):
+        mem.config.engram.fusion, mem.config.engram.ngram_weight = fusion, weight
         gated = mem.recall(query, k=3)
         assert gated[0].text.startswith("My flight to Lisbon")
-        assert all(not h.text.startswith("Inventory") for h in gated)
+        assert all(h.id != stray for h in gated)
         assert gated[0].scores["gate"] >= mem.config.engram.gate_threshold
 
 
@@ -128,7 +129,7 @@ def test_tables_rebuilt_on_reopen(mem, reopen):
     again = reopen()
     st = again.stats()["engram"]
     assert st["keys"] == before["keys"] == 1
-    assert st["ngram"]["docs"] == before["ngram"]["docs"] == 100  # 100 notes + 1 key value − 1 forgotten
+    assert st["ngram_docs"] == before["ngram_docs"] == 100  # 100 notes + 1 key value − 1 forgotten
     assert again.lookup("USER.TIMEZONE").text == "America/New_York"
     assert again.recall(f"locker {codes[8]}", k=1)[0].text == texts[8]
     assert all(h.text != texts[7] for h in again.recall(f"locker {codes[7]}", k=5))
@@ -140,8 +141,8 @@ def test_stats_report_tables(mem):
     st = mem.stats()["engram"]
     assert st["keys"] == 50 and st["key_buckets"] >= 100 and 0 < st["key_load_factor"] <= 0.5
     assert st["key_collisions"] >= 0 and st["key_bytes"] > 0
-    g = st["ngram"]
-    assert g["docs"] == 350 and g["ngrams"] > 300 and 0 < g["load_factor"] <= 0.5 and g["collisions"] >= 0
+    assert st["ngram_docs"] == 350 and st["ngram_ngrams"] > 300 and 0 < st["ngram_load_factor"] <= 0.5
+    assert st["ngram_collisions"] >= 0 and st["ngram_bytes"] > 0
 
 
 def test_ngram_index_rebuild_is_fast(mem):

@@ -164,4 +164,4 @@ class EngramComponent:
         return {"engram": {"heads": self.cfg.heads, "keys": ks["keys"], "key_buckets": ks["buckets"],
                            "key_load_factor": ks["load_factor"], "key_collisions": ks["collisions"],
                            "key_overflow": ks["overflow"], "key_bytes": self.keys.nbytes(),
-                           "ngram": grams}}
+                           **{f"ngram_{k}": v for k, v in grams.items()}}}

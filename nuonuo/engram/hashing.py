@@ -59,6 +59,16 @@ def mix64(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
+_MASK = (1 << 64) - 1
+
+
+def mix64_int(z: int) -> int:
+    """μ on one Python int (the same function as ``mix64``, without numpy's per-call overhead)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+    return z ^ (z >> 31)
+
+
 def is_prime(n: int) -> bool:
     if n < 2:
         return False
@@ -122,8 +132,9 @@ class TokenHasher:
         return np.fromiter((self.token(t) for t in toks), dtype=np.uint64, count=len(toks))
 
     def string(self, text: str) -> int:
-        """Fingerprint of a whole string (an exact key): ``f`` applied to the full text."""
-        return self.token("\x1f" + text)
+        """Fingerprint of a whole string (an exact key): ``f`` applied to the full text (no memo)."""
+        return int.from_bytes(hashlib.blake2b(("\x1f" + text).encode("utf-8"), digest_size=8,
+                                              key=self._key).digest(), "little")
 
 
 def ngram_fingerprints(token_fps: np.ndarray, max_n: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -162,6 +173,7 @@ class MultiHeadTable:
         self.heads = heads
         self.load = load
         self.seeds = [np.uint64(int(mix64(np.array([seed + j + 1], np.uint64))[0])) for j in range(heads)]
+        self._seed_ints = [int(s) for s in self.seeds]
         self.fps = np.zeros(0, np.uint64)      # slot → fingerprint
         self.sizes: list[int] = []
         self.tables: list[np.ndarray] = []     # head j: bucket → slot (−1 empty)
@@ -222,6 +234,16 @@ class MultiHeadTable:
                 self.collisions += 1
         self.overflow[int(fp)] = slot
         return slot
+
+    def find_one(self, fp: int) -> int:
+        """Slot of one fingerprint or −1: the scalar path of ``find`` (≤ H probes, verified)."""
+        if self._n == 0:
+            return -1
+        for j in range(self.heads):
+            slot = int(self.tables[j][mix64_int(fp ^ self._seed_ints[j]) % self.sizes[j]])
+            if slot >= 0 and int(self.fps[slot]) == fp:
+                return slot
+        return self.overflow.get(fp, -1)
 
     def find(self, fps: np.ndarray) -> np.ndarray:
         """Slot of each fingerprint, −1 where absent (≤ H probes each, fingerprint verified)."""

@@ -45,13 +45,14 @@ class KeyTable:
 
     def _slot(self, namespace: str, canon: str) -> int:
         s = f"{namespace}{SEP}{canon}"
-        slot = int(self.table.find(np.array([self.fingerprint(namespace, canon)], np.uint64))[0])
+        slot = self.table.find_one(self.fingerprint(namespace, canon))
         if slot >= 0 and self.strings[slot] != s:  # a 64-bit fingerprint collision: not this key
             return -2
         return slot
 
-    def build(self, entries: Iterable[tuple[str, str, str]]) -> None:
-        """Bulk load ``(namespace, canonical key, id)`` triples (later ones win)."""
+    def build(self, entries: Iterable[tuple[str, str, str]], index_tokens: bool = True) -> None:
+        """Bulk load ``(namespace, canonical key, id)`` triples (later ones win). ``index_tokens``
+        False skips the key-token postings of the exact recall channel (lookups only)."""
         latest: dict[tuple[str, str], str] = {}
         for ns, canon, mid in entries:
             latest[(ns, canon)] = mid
@@ -61,7 +62,10 @@ class KeyTable:
         self.table.build(fps)
         self.by_ns, self.token_posts, self.slot_tokens = {}, {}, []
         for slot, (ns, canon) in enumerate(latest):
-            self._index_tokens(slot, ns, canon)
+            if index_tokens:
+                self._index_tokens(slot, ns, canon)
+            else:
+                self.by_ns.setdefault(ns, {})[slot] = 1
 
     def _index_tokens(self, slot: int, ns: str, canon: str) -> None:
         toks = np.unique(self.hasher.tokens(canonical_tokens(canon)))
@@ -96,7 +100,7 @@ class KeyTable:
         self.current[slot] = None
         self.by_ns.get(namespace, {}).pop(slot, None)
         posts = self.token_posts.get(namespace, {})
-        for t in self.slot_tokens[slot].tolist():
+        for t in (self.slot_tokens[slot].tolist() if slot < len(self.slot_tokens) else []):
             s = posts.get(t)
             if s is not None:
                 s.discard(slot)

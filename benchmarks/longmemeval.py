@@ -36,7 +36,12 @@ METRICS = ["turn_recall@5", "turn_recall@10", "recall_any@1", "recall_any@5", "r
 # optional "prepare": a function (memory, namespace) run after ingest (e.g. a sleep pass).
 SYSTEMS: dict[str, dict[str, Any]] = {
     "nuonuo": {"overrides": {}},
-    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0}}},
+    # Engram ablation (issue 3): dense top-k, + Hopfield settle, + the n-gram/exact channels, + the gate
+    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram": False, "exact": False}}},
+    "hopfield": {"overrides": {"engram": {"ngram": False, "exact": False}}},
+    "+ngram": {"overrides": {"engram": {"gate": False}}},
+    "+gate": {"overrides": {"engram": {"gate": True}}},
+    "+ngram(sum)": {"overrides": {"engram": {"gate": True, "fusion": "sum"}}},
     # Hebbian association memory (issue 4): session-neighbour links followed by recall, or not;
     # and paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops.
     "no-hops": {"overrides": {"hebbian": {"enabled": False}}},

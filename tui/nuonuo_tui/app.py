@@ -30,6 +30,7 @@ class NuonuoApp(App):
     CSS_PATH = "nuonuo.tcss"
     TITLE = "nuonuo"
     BINDINGS = [Binding("ctrl+q", "quit", "quit", priority=True)]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # screen classes for the stylesheet
 
     def __init__(self, home: str | Path | None = None, engine_loader: Callable[[], Engine] | None = None,
                  sleep_now: float | None = None, session_id: str | None = None,

@@ -81,7 +81,7 @@ class MemoryBrowser(Screen):
         yield Static("Memories", id="browser-title")
         with Horizontal(id="browser-filters"):
             yield Input(placeholder="search (Enter) — empty lists everything", id="search")
-            yield Select([("all namespaces", ALL)], value=ALL, allow_blank=False, id="namespace")
+            yield Select([("any namespace", ALL)], value=ALL, allow_blank=False, id="namespace")
             yield Select([("any source", ALL), ("stored (no query)", "stored")] + [(s, s) for s in SOURCES],
                          value=ALL, allow_blank=False, id="source")
             yield Select([("relevance", "relevance"), ("recency", "recency"), ("importance", "importance")],
@@ -96,7 +96,7 @@ class MemoryBrowser(Screen):
         if self.app.engine is not None:
             names = await asyncio.to_thread(self.app.engine.memory.namespaces)
             self.query_one("#namespace", Select).set_options(
-                [("all namespaces", ALL)] + [(f"{ns} ({n})", ns) for ns, n in names.items()])
+                [("any namespace", ALL)] + [(f"{ns} ({n})", ns) for ns, n in names.items()])
         await self.reload()
         table.focus()
 

@@ -39,10 +39,17 @@ class StatusBar(Static):
             parts[0] = f"[b yellow]● {i.stage}…[/]"
         if i.queued:
             parts.append(f"[yellow]{i.queued} queued[/]")
+        memories = "—" if i.memories is None else i.memories
+        if self.size.width < 110:  # compact: every figure, fewer words
+            model = i.model.split(".")[0][:14]
+            sleep = i.next_sleep[-5:] if i.next_sleep[:2].isdigit() else i.next_sleep
+            parts += [f"[b]{model}[/]", f"ctx {i.context_tokens}/{i.n_ctx or '—'}", f"ev {i.evicted}",
+                      f"mem {memories}", i.mode[:5], f"sleep {sleep}"]
+            return " │ ".join(parts)
         parts.append(f"model [b]{i.model}[/]")
         parts.append(f"ctx {i.context_tokens}/{i.n_ctx or '—'}")
         parts.append(f"evicted {i.evicted}")
-        parts.append(f"memories {'—' if i.memories is None else i.memories}")
+        parts.append(f"memories {memories}")
         parts.append(i.mode)
         parts.append(f"sleep {i.next_sleep}")
         return " │ ".join(parts)

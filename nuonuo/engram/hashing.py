@@ -129,7 +129,11 @@ class TokenHasher:
         return fp
 
     def tokens(self, toks: Sequence[str]) -> np.ndarray:
-        return np.fromiter((self.token(t) for t in toks), dtype=np.uint64, count=len(toks))
+        memo = self._memo
+        vals = [memo.get(t) for t in toks]
+        if None in vals:
+            vals = [v if v is not None else self.token(t) for v, t in zip(vals, toks)]
+        return np.array(vals, dtype=np.uint64) if vals else np.zeros(0, np.uint64)
 
     def string(self, text: str) -> int:
         """Fingerprint of a whole string (an exact key): ``f`` applied to the full text (no memo)."""

@@ -42,6 +42,8 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "+ngram": {"overrides": {"engram": {"gate": False}}},
     "+gate": {"overrides": {"engram": {"gate": True}}},
     "+ngram(sum)": {"overrides": {"engram": {"gate": True, "fusion": "sum"}}},
+    # best on the cached part of the quick loop (34 questions): dense cosine (no settle) + gated n-grams, w 1.5
+    "+gate(no-settle)": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram_weight": 1.5}}},
     # Hebbian association memory (issue 4): session-neighbour links followed by recall, or not;
     # and paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops.
     "no-hops": {"overrides": {"hebbian": {"enabled": False}}},

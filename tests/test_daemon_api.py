@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, settings
 import daemon_support as ds
 from nuonuo import Memory
 from nuonuo.config import load_config
-from nuonuo.daemon import server
 from nuonuo.daemon.paths import DaemonPaths, read_token
 from nuonuo.daemon.server import check_tcp, is_loopback
 from nuonuo.errors import (ConfigError, DaemonError, InvalidInput, NotFound, PayloadTooLarge, StoreLocked,
@@ -41,7 +40,9 @@ def home(tmp_path_factory):
         tcp_port = 0
         max_body_bytes = {MAX_BODY}
     """)
-    ds.start(home)
+    r = ds.run_cli(home, "daemon", "start", "--json", timeout=300)  # as a user starts it
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["socket"] == str(home / "nuonuo.sock")
     yield home
     ds.stop(home)
     assert not DaemonPaths.of(load_config(home)).socket.exists(), "a stopped daemon left its socket behind"
@@ -212,6 +213,7 @@ def test_socket_and_token_file_are_private(home):
     assert stat.S_ISSOCK(paths.socket.stat().st_mode)
     assert stat.S_IMODE(paths.socket.stat().st_mode) == 0o600
     assert stat.S_IMODE(paths.token.stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths.log.stat().st_mode) == 0o600
 
 
 def test_tcp_needs_the_token(home):
@@ -359,7 +361,8 @@ def test_stop_lets_an_in_flight_write_finish(home, encoder):
     t.start()
     while client.status()["idle_s"] > time.time() - t0:  # wait until the daemon has the request body
         time.sleep(0.01)
-    server.stop(home)  # SIGTERM while the 300 texts are being encoded and committed
+    r = ds.run_cli(home, "daemon", "stop")  # SIGTERM while the 300 texts are being encoded and committed
+    assert r.returncode == 0 and r.stdout.startswith("daemon stopped (pid"), r
     t.join(timeout=120)
     assert "error" not in result, result.get("error")
     assert len(result["ids"]) == 300

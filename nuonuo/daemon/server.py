@@ -205,7 +205,7 @@ def start(home: str | Path | None = None, wait_s: float = 180.0) -> dict[str, An
         state = paths.state() or {}
         raise DaemonError(f"a nuonuo daemon is already running for {paths.home} (pid {state.get('pid', '?')})")
     cfg.home.mkdir(parents=True, exist_ok=True)
-    with open(paths.log, "ab") as log_fh:
+    with os.fdopen(os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log_fh:
         proc = subprocess.Popen([sys.executable, "-m", "nuonuo.daemon.server", "--home", str(cfg.home)],
                                 stdin=subprocess.DEVNULL, stdout=log_fh, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=str(cfg.home))

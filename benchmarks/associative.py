@@ -226,7 +226,7 @@ def main() -> None:
         gc.collect()
         tracemalloc.start()
         t0 = time.perf_counter()
-        m.consolidate(epochs=epochs, homeostasis=0.95, noise=0.05, rng=rng)
+        m.consolidate(epochs=epochs, homeostasis=0.95, noise=0.05, rng=rng, early_stop=False)  # every epoch runs
         secs = time.perf_counter() - t0
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()

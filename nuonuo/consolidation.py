@@ -100,7 +100,7 @@ def noisy_codes(cues: np.ndarray, n_units: int, k: int, rho: float, rng: np.rand
 
 
 def replay(w: SparseW, cues: np.ndarray, targets: np.ndarray, repeats: np.ndarray, k: int, epochs: int,
-           rate: float, noise: float, rng: np.random.Generator, batch: int = 256) -> int:
+           rate: float, noise: float, rng: np.random.Generator, batch: int = 256, early_stop: bool = True) -> int:
     """Epochs of contrastive replay over the pairs (each pair ``repeats[i]`` times per epoch),
     stopping early after an epoch without errors. Returns the number of corrective updates made."""
     order = np.repeat(np.arange(len(cues)), repeats)
@@ -114,7 +114,7 @@ def replay(w: SparseW, cues: np.ndarray, targets: np.ndarray, repeats: np.ndarra
             cn = noisy_codes(c, w.n, k, noise, rng) if noise > 0 else None
             epoch_updates += contrastive_update(w, c, targets[idx], k, rate, cn)
         updates += epoch_updates
-        if epoch_updates == 0:  # every pair recalled right: further epochs would change nothing
+        if early_stop and epoch_updates == 0:  # every pair recalled right: further epochs would change nothing
             break
     return updates
 

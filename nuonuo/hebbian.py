@@ -386,7 +386,8 @@ class PairMemory:
         return out
 
     def consolidate(self, epochs: int = 5, homeostasis: float = 0.95, prune: float = 0.01, rate: float = 0.1,
-                    noise: float = 0.0, priority_replays: int = 4, rng: np.random.Generator | None = None) -> int:
+                    noise: float = 0.0, priority_replays: int = 4, rng: np.random.Generator | None = None,
+                    early_stop: bool = True) -> int:
         from nuonuo.consolidation import replay
 
         self.W.scale(homeostasis)
@@ -395,7 +396,7 @@ class PairMemory:
             ids = np.asarray(self.buffer)
             repeats = 1 + np.round(priority_replays * np.clip(2 * self.importance[ids] - 1, 0, 1)).astype(np.int64)
             replay(self.W, self.cue_units[ids], self.target_units[ids], repeats, self.k, epochs, rate, noise,
-                   rng or np.random.default_rng(0))
+                   rng or np.random.default_rng(0), early_stop=early_stop)
         return pruned
 
     def keep_fraction(self, fraction: float, rng: np.random.Generator) -> None:

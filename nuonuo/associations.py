@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 import pyarrow as pa
 
-from nuonuo.errors import InvalidInput, NotFound
+from nuonuo.errors import InvalidInput
 from nuonuo.hebbian import Projections, SparseW, TargetIndex
 from nuonuo.store import _sql_str
 
@@ -376,7 +376,8 @@ class AssociationMemory:
         code = self.proj.cue_codes(qv)[0] if qv is not None else self.cue_code(memory, mid)
         h = self.W.field(code)
         out = []
-        for tid, s in ix.score(h, self.cfg.breadth + len(exclude & set(ix.slot)), self.cfg.min_strength, exclude):
+        for tid, s in ix.score(h, self.cfg.breadth + sum(1 for x in exclude if x in ix.slot), self.cfg.min_strength,
+                                exclude):
             rec = memory._records.get(tid)
             if rec is None or rec.status != "active" or (at is not None and rec.created_at > at):
                 continue

@@ -38,7 +38,6 @@ import pyarrow as pa
 from nuonuo.hebbian import SparseW, contrastive_update, wta
 
 if TYPE_CHECKING:
-    from nuonuo.associations import Edge
     from nuonuo.memory import Memory
 
 TABLES = ("memories", "associations", "hebbian_w")

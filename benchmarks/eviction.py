@@ -115,7 +115,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--facts", type=int, default=len(FACTS))
     ap.add_argument("--lag", type=int, default=14, help="steps between planting a fact and asking for it")
-    ap.add_argument("--distract-every", type=int, default=2, help="a distractor question every N steps")
+    ap.add_argument("--distract-every", type=int, default=1, help="a distractor question every N steps")
     ap.add_argument("--n-ctx", type=int, default=1024)
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)

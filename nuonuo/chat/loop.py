@@ -2,13 +2,14 @@
 
 One user turn (``send``), in order:
 
-1. recall with the turn (and, second, the turn with the last exchange) as the query; drop memories
+1. plan the budget, reserving the memory block's whole budget: the oldest exchanges that no
+   longer fit leave the window and are consolidated at once (``nuonuo.chat.consolidate``:
+   remembered, weighed, associated), so that a turn leaving now can be recalled now;
+2. recall with the turn (and, second, the turn with the last exchange) as the query; drop memories
    already in the window and those under ``min_score``; fit the rest into the memory block
    (``nuonuo.chat.context``) → ``Recalled``;
-2. plan the budget: the oldest exchanges that no longer fit leave the window;
 3. stream the reply from llama.cpp in a worker thread through an asyncio queue → ``Token``…;
-4. consolidate the turns that left (``nuonuo.chat.consolidate``): remember, weigh, associate
-   → ``Evicted``;
+4. report the turns that left → ``Evicted``;
 5. persist the session → ``Usage`` → ``Done`` (or ``ChatError`` instead when the turn failed).
 
 ``cancel()`` stops generation between two tokens; the stream then ends with ``Done(cancelled=True)``
@@ -127,11 +128,10 @@ class ChatLoop:
         cancelled = self._cancel.is_set()
         reply = "".join(pieces).strip()
 
-        consolidate_started = time.perf_counter()
-        evicted = plan["evict"]
+        after_started = time.perf_counter()
+        evicted, ids, weights = plan["evicted"]
         new_turns = self._append(text, reply, plan["hits"])
-        ids, weights = await asyncio.to_thread(self._consolidate, evicted)
-        memory_ms += (time.perf_counter() - consolidate_started) * 1000
+        memory_ms += (time.perf_counter() - after_started) * 1000
         if evicted:
             yield Evicted(list(evicted), ids, weights)
         await asyncio.to_thread(self._save, new_turns)
@@ -185,34 +185,49 @@ class ChatLoop:
                 + [{"role": t.role, "content": t.text} for t in window]
                 + notes + [{"role": "user", "content": text}])
 
-    def _prepare(self, text: str) -> dict[str, Any]:
+    def block_budget(self) -> int:
+        """Tokens reserved for the memory block: ``memory_block_tokens``, at most a third of the
+        room left by the reply; 0 when memory is off."""
         cfg = self.config
-        hits = self.recall_for(text)
-        budget = min(cfg.memory_block_tokens, max(0, (self.n_ctx - cfg.max_tokens) // 3))
-        block, kept = memory_block(hits, budget, self.model.count)
-        sink_prompt, _ = self.model.render([{"role": "system", "content": cfg.system_prompt}])
-        sink_tokens = self.model.count(sink_prompt)  # includes the generation prompt
-        if block:
-            sink_tokens += self.model.message_tokens("system", block)
+        if cfg.recall_k <= 0:
+            return 0
+        return min(cfg.memory_block_tokens, max(0, (self.n_ctx - cfg.max_tokens) // 3))
+
+    def _prepare(self, text: str) -> dict[str, Any]:
+        """Budget first (the block's whole budget is reserved), then consolidate what leaves, so that
+        a turn evicted now can already be recalled now; then recall and build the prompt."""
+        cfg = self.config
+        budget = self.block_budget()
+        sys_prompt, _ = self.model.render([{"role": "system", "content": cfg.system_prompt}])
+        sys_tokens = self.model.count(sys_prompt)  # includes the generation prompt
+        reserve = sys_tokens + (budget + self.model.message_tokens("system", "") if budget else 0)
         new_turn = self.model.message_tokens("user", text)
         window = self.window
-        drop, _ = plan_eviction(window, self._turn_tokens, self.n_ctx, cfg.max_tokens, sink_tokens,
-                                new_turn, 0)
+        drop, _ = plan_eviction(window, self._turn_tokens, self.n_ctx, cfg.max_tokens, reserve, new_turn, 0)
+        evicted = list(window[:drop])
+        ids, weights = self._consolidate(evicted)
+        hits = self.recall_for(text)
+        block, kept = memory_block(hits, budget, self.model.count)
+        sink_tokens = sys_tokens + (self.model.message_tokens("system", block) if block else 0)
         while True:  # the per-message sums are exact for ChatML; verify on the rendered prompt anyway
-            prompt, stop = self.model.render(self._messages(window[drop:], block, text))
+            window = self.window
+            prompt, stop = self.model.render(self._messages(window, block, text))
             prompt_tokens = self.model.count(prompt)
-            if prompt_tokens + cfg.max_tokens <= self.n_ctx or drop >= len(window):
+            if prompt_tokens + cfg.max_tokens <= self.n_ctx or not window:
                 break
-            drop += 1
-            while drop < len(window) and window[drop].role != "user":
-                drop += 1
+            more = 1
+            while more < len(window) and window[more].role != "user":
+                more += 1
+            extra_ids, extra_weights = self._consolidate(window[:more])
+            evicted += window[:more]
+            ids, weights = ids + extra_ids, weights + extra_weights
         if prompt_tokens + cfg.max_tokens > self.n_ctx:
             raise InvalidInput(f"the message and the notes take {prompt_tokens} tokens, too many for a "
                                f"context of {self.n_ctx} with {cfg.max_tokens} for the reply; send a "
                                "shorter message or raise [chat] n_ctx")
         self.last_hits, self.last_block = kept, block
         return {"hits": kept, "prompt": prompt, "stop": stop, "prompt_tokens": prompt_tokens,
-                "sink_tokens": sink_tokens, "evict": list(window[:drop])}
+                "sink_tokens": sink_tokens, "evicted": (evicted, ids, weights)}
 
     # --- 3: generation in a worker thread ---------------------------------------------------------------
     async def _generate(self, prompt: str, stop: Sequence[str]) -> AsyncIterator[str]:

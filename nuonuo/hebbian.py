@@ -102,7 +102,7 @@ class SparseW:
     contiguous slice). Additions go to the buffer and are merged (duplicates summed) when it
     grows past ``merge_every`` entries or on ``compact()``."""
 
-    def __init__(self, n: int, merge_every: int = 2_000_000):
+    def __init__(self, n: int, merge_every: int = 500_000):
         self.n = n
         self.merge_every = merge_every
         self._csc = sp.csc_matrix((n, n), dtype=np.float32)
@@ -110,6 +110,7 @@ class SparseW:
         self._cols: list[np.ndarray] = []
         self._vals: list[np.ndarray] = []
         self._pending = 0
+        self._by_col: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # pending, sorted by column
 
     # --- learning ---------------------------------------------------------------------------------
     def add_outer(self, target_units: np.ndarray, cue_units: np.ndarray, weights: np.ndarray | float) -> None:
@@ -132,6 +133,7 @@ class SparseW:
         self._cols.append(np.asarray(cols, dtype=np.int32))
         self._vals.append(np.asarray(vals, dtype=np.float32))
         self._pending += len(rows)
+        self._by_col = None
         if self._pending >= self.merge_every:
             self.compact()
 
@@ -141,7 +143,7 @@ class SparseW:
             return
         add = sp.csc_matrix((np.concatenate(self._vals), (np.concatenate(self._rows), np.concatenate(self._cols))),
                             shape=(self.n, self.n), dtype=np.float32)
-        self._rows, self._cols, self._vals, self._pending = [], [], [], 0
+        self._rows, self._cols, self._vals, self._pending, self._by_col = [], [], [], 0, None
         merged = self._csc + add
         merged.sum_duplicates()
         self._csc = merged.tocsc()
@@ -157,10 +159,15 @@ class SparseW:
             sel = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
             np.add.at(h, m.indices[sel], m.data[sel])
         if self._pending:
-            cols = np.concatenate(self._cols)
-            hit = np.isin(cols, c)
-            if hit.any():
-                np.add.at(h, np.concatenate(self._rows)[hit], np.concatenate(self._vals)[hit])
+            if self._by_col is None:  # built once per batch of additions, not per look-up
+                cols = np.concatenate(self._cols)
+                order = np.argsort(cols, kind="stable")
+                self._by_col = (cols[order], np.concatenate(self._rows)[order], np.concatenate(self._vals)[order])
+            cols, rows, vals = self._by_col
+            lo, hi = np.searchsorted(cols, c, "left"), np.searchsorted(cols, c, "right")
+            if (hi - lo).sum():
+                sel = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
+                np.add.at(h, rows[sel], vals[sel])
         return h
 
     def fields(self, cue_units: np.ndarray) -> np.ndarray:

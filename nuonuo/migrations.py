@@ -24,16 +24,16 @@ def _v3_associations(store) -> None:
     store.ensure_table("associations", ASSOCIATION_SCHEMA)
 
 
-def _v5_sleep(store) -> None:
-    from nuonuo.associations import W_SNAPSHOT_SCHEMA
-
-    store.ensure_table("hebbian_w", W_SNAPSHOT_SCHEMA)
-
-
 def _v4_chat_sessions(store) -> None:
     from nuonuo.chat.sessions import create_tables
 
     create_tables(store)
+
+
+def _v5_sleep(store) -> None:
+    from nuonuo.associations import W_SNAPSHOT_SCHEMA
+
+    store.ensure_table("hebbian_w", W_SNAPSHOT_SCHEMA)
 
 
 MIGRATIONS: dict[int, Callable] = {

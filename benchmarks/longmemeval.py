@@ -34,22 +34,25 @@ METRICS = ["turn_recall@5", "turn_recall@10", "recall_any@1", "recall_any@5", "r
 
 # name → config overrides applied to a nuonuo store for recall ({section: {key: value}}), plus
 # optional "prepare": a function (memory, namespace) run after ingest (e.g. a sleep pass).
+NO_HOPS = {"enabled": False}
 SYSTEMS: dict[str, dict[str, Any]] = {
+    # the shipped defaults: Hopfield + gated n-gram/exact channels + Hebbian hops
     "nuonuo": {"overrides": {}},
-    # Engram ablation (issue 3): dense top-k, + Hopfield settle, + the n-gram/exact channels, + the gate
-    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram": False, "exact": False}}},
-    "hopfield": {"overrides": {"engram": {"ngram": False, "exact": False}}},
-    "+ngram": {"overrides": {"engram": {"gate": False}}},
-    "+gate": {"overrides": {"engram": {"gate": True}}},
-    "+ngram(sum)": {"overrides": {"engram": {"gate": True, "fusion": "sum"}}},
-    # best on the cached part of the quick loop (34 questions): dense cosine (no settle) + gated n-grams, w 1.5
-    "+gate(no-settle)": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram_weight": 1.5}}},
-    # Hebbian association memory (issue 4): session-neighbour links followed by recall, or not;
-    # and paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops.
-    "no-hops": {"overrides": {"hebbian": {"enabled": False}}},
-    "hops": {"overrides": {"hebbian": {"enabled": True, "query_cues": False}}},
-    "hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
-                        "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},
+    # ablation ladder, each row adds one mechanism to the one above
+    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram": False, "exact": False},
+                                 "hebbian": NO_HOPS}},
+    "hopfield": {"overrides": {"engram": {"ngram": False, "exact": False}, "hebbian": NO_HOPS}},
+    "+ngram": {"overrides": {"engram": {"gate": False}, "hebbian": NO_HOPS}},
+    "+gate": {"overrides": {"engram": {"gate": True}, "hebbian": NO_HOPS}},
+    "+hops": {"overrides": {"hebbian": {"enabled": True, "query_cues": False}}},
+    # variants: fusion by score sum; no Hopfield settle with a heavier n-gram channel
+    "+gate(sum)": {"overrides": {"engram": {"gate": True, "fusion": "sum"}, "hebbian": NO_HOPS}},
+    "+gate(no-settle)": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram_weight": 1.5},
+                                       "hebbian": NO_HOPS}},
+    "+hops(no-settle)": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram_weight": 1.5}}},
+    # paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops
+    "+hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
+                         "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},
 }
 DEFAULT_SYSTEMS = ["nuonuo"]
 

@@ -76,7 +76,7 @@ class Memory:
         self._closed = False
         self._file_lock: StoreLock | None = None
         if "://" not in self.config.store_uri:
-            self.config.home.mkdir(parents=True, exist_ok=True)
+            self.config.home.mkdir(mode=0o700, parents=True, exist_ok=True)  # private by default
             self._file_lock = StoreLock(self.config.home / "store.lock")
             self._file_lock.acquire(self.config.store.lock_timeout_s)
         try:

@@ -1,13 +1,20 @@
-"""Recall: encode the query, gather candidates from each channel, fuse them into one ranking.
+"""Recall: encode the query, gather candidates from each channel, fuse them into one ranking,
+then follow association links from the best hits.
 
-Channels (each returns ``{id: channel score}``):
+Channels (each returns ``{id: {score name: value}}``):
 - ``hopfield``: stage-1 top-K cosine over the namespace's patterns, then the modern-Hopfield
   settle (``nuonuo.hopfield``). Its score is
   ``(1 − m)·cos(q, x) + m·cos(ξ*, x)``: the query's own cosine blended (``m = settle_mix``)
   with the cosine to the settled state ξ*, which cleans noisy or partial cues.
+- ``ngram``: memories sharing rare hashed n-grams with the query, BM25-weighted
+  (``nuonuo.engram``), admitted by the context gate;
+- ``exact``: keyed facts whose canonical key the query covers, admitted by the same gate.
 
-Fusion: the final ``Hit.score`` is the hopfield score clipped to [0, 1], plus an optional recency
-bonus ``w · 2^(−age / half_life)`` when ``at`` is given and ``recency_weight > 0``.
+Fusion (``fuse``): reciprocal-rank fusion of the channels by default, or a normalised score sum
+(``[engram] fusion``), plus an optional recency bonus ``w · 2^(−age / half_life)``.
+Expansion (``expand_associations``): Hebbian hops from the best hits (``nuonuo.associations``).
+Every hit keeps each channel's figure in ``Hit.scores`` and names its strongest channel in
+``Hit.source``.
 """
 
 from __future__ import annotations
@@ -66,11 +73,10 @@ def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float 
     cfg = mem.config.recall
     channels = {"hopfield": hopfield_channel(mem, qv, namespace, at, max(cfg.candidates, k))}
     eng = mem.config.engram
-    engram = getattr(mem, "engram", None)
-    if engram is not None and eng.ngram:
-        channels["ngram"] = engram.ngram_channel(mem, query, qv, namespace, at, max(eng.candidates, k))
-    if engram is not None and eng.exact:
-        channels["exact"] = engram.exact_channel(mem, query, qv, namespace, at)
+    if eng.ngram:
+        channels["ngram"] = mem.engram.ngram_channel(mem, query, qv, namespace, at, max(eng.candidates, k))
+    if eng.exact:
+        channels["exact"] = mem.engram.exact_channel(mem, query, qv, namespace, at)
     return channels
 
 
@@ -131,8 +137,7 @@ def expand_associations(mem: "Memory", ranked: list, namespace: str, at: float |
     """Hebbian multi-hop expansion from the best direct hits and from the query's own code
     (``nuonuo.associations``): entries reached by links get ``source="hebbian"`` and
     ``(hops, path)`` as 5th/6th elements."""
-    comp = getattr(mem, "hebbian", None)
-    return comp.expand(mem, ranked, namespace, at, k, qv) if comp is not None else ranked
+    return mem.hebbian.expand(mem, ranked, namespace, at, k, qv)
 
 
 def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, **options: Any) -> list[Hit]:

@@ -78,8 +78,10 @@ class StoreLock:
                     holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
                     os.close(fd)
                     raise StoreLocked(
-                        f"the store in {self.path.parent} is in use by pid {holder}; "
-                        "stop that process, or run `nuonuo daemon start` so that every client shares it"
+                        f"the store in {self.path.parent} is in use by pid {holder}. If that is the nuonuo "
+                        "daemon, go through it (the CLI and plugins do so by themselves) or run "
+                        "`nuonuo daemon stop`; otherwise stop that process, or run `nuonuo daemon start` "
+                        "so that every client shares the store"
                     ) from None
                 time.sleep(0.05)
         os.ftruncate(fd, 0)

@@ -21,7 +21,7 @@ def test_remember_then_recall_finds_the_paraphrased_fact(mem):
         mem.remember(fact)
     hits = mem.recall("where does my sister live?", k=3)
     assert hits[0].text == FACTS[0]
-    assert hits[0].source == "hopfield" and 0 < hits[0].score <= 1
+    assert hits[0].source in {"hopfield", "ngram"} and 0 < hits[0].score <= 1
     assert hits[0].score > hits[1].score
     assert "cosine" in hits[0].scores and "hopfield" in hits[0].scores
     hits = mem.recall("which medicine must I avoid?", k=1)

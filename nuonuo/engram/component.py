@@ -53,19 +53,17 @@ class EngramComponent:
         active = [r for r in memory.records() if r.status == "active"]
         active.sort(key=lambda r: r.created_at)
         self.keys.build((r.namespace, _canon(r), r.id) for r in active if _canon(r))
-        if not self.cfg.enabled:
-            return
-        by_ns: dict[str, list] = {}
-        for r in active:
-            by_ns.setdefault(r.namespace, []).append(r)
-        for ns, recs in by_ns.items():
-            self._index(ns).add([r.id for r in recs], [r.text for r in recs], [r.created_at for r in recs])
+        self._index_texts(active)
 
     def added(self, memory: "Memory", records: Sequence["MemoryRecord"], vectors: np.ndarray) -> None:
         active = [r for r in records if r.status == "active"]
         for r in active:
             if _canon(r):
                 self.keys.put(r.namespace, _canon(r), r.id)
+        self._index_texts(active)
+
+    def _index_texts(self, active: Sequence["MemoryRecord"]) -> None:
+        """Add active memories' texts to their namespaces' n-gram tables (one batch per namespace)."""
         if not self.cfg.enabled:
             return
         by_ns: dict[str, list] = {}

@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--cached-only", action="store_true",
                     help="only questions whose haystack is already in the embedding cache (for tuning)")
+    ap.add_argument("--fill-only", action="store_true",
+                    help="encode the questions' haystacks into the embedding cache and stop (resumable)")
     args = ap.parse_args(argv)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     for s in systems:
@@ -145,9 +147,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      if not cache.missing([t[4] for t in lme_data.turns(q)] + [q["question"]])]
     t_fill = time.time()
     texts = [t[4] for q in questions for t in lme_data.turns(q)] + [q["question"] for q in questions]
-    n_new = cache.fill(texts, progress=None)
+    todo = len(cache.missing(texts))
+    done = [0]
+
+    def progress(n: int) -> None:
+        done[0] += n
+        rate = done[0] / max(1e-9, time.time() - t_fill)
+        print(f"  encoded {done[0]}/{todo} ({rate:.0f}/s)", file=sys.stderr, flush=True)
+
+    n_new = cache.fill(texts, progress=progress)
     print(f"{len(questions)} questions; encoded {n_new} new texts in {time.time() - t_fill:.0f}s "
           f"({len(cache)} cached)", file=sys.stderr)
+    if args.fill_only:
+        return {"questions": len(questions), "encoded": n_new, "cached": len(cache)}
 
     per_system: dict[str, list[dict]] = defaultdict(list)
     per_type: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))

@@ -184,14 +184,19 @@ class Store:
         return self.memories.count_rows()
 
     def compact(self) -> None:
-        """Merge small fragments and drop old versions (LanceDB ``optimize``)."""
+        """Merge small fragments and drop old versions (LanceDB ``optimize``).
+
+        A local store has one process (the store lock), so every old version can go at once. An
+        object-storage store may be read by other daemons at the same moment: versions younger
+        than an hour stay, so a reader in the middle of a query never loses its files."""
+        import warnings
         from datetime import timedelta
 
+        keep = timedelta(hours=1) if "://" in self.uri else timedelta(seconds=0)
         for name in self.table_names():
-            try:
-                self.db.open_table(name).optimize(cleanup_older_than=timedelta(seconds=0))
-            except TypeError:
-                self.db.open_table(name).optimize()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"optimize\(cleanup_older_than=0\)")
+                self.db.open_table(name).optimize(cleanup_older_than=keep)
 
 
 def record_from_row(row: dict[str, Any]) -> MemoryRecord:

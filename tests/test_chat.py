@@ -158,6 +158,30 @@ def test_sessions_persist_and_resume(nuonuo_home, reopen, model):
         ChatLoop.resume(second, model, chat_config(), "no-such-session")
 
 
+def test_a_session_that_ends_leaves_its_window_in_memory(mem, model):
+    first = ChatLoop(mem, model, chat_config(n_ctx=200, memory_block_tokens=60))
+    run(first, "My locker code at the gym is ALPHA7.")
+    assert first.evicted_total == 0 and mem.stats()["memories"] == 0  # still only in the window
+    written = first.remember_window()
+    assert len(written) == 2 and [t.memory_id for t in first.window] == written
+    assert first.remember_window() == []  # ending twice writes nothing more
+    user, answer = written
+    assert any(a["target"] == answer for a in mem.associations(user))  # linked to the turn that answered it
+
+    second = ChatLoop(mem, model, chat_config())  # a new session: its window is empty
+    recalled = of(run(second, "What is my locker code?"), Recalled)[0]
+    assert user in [h.id for h in recalled.hits]
+    assert "ALPHA7" in second.last_block
+    # the first session, resumed and evicted later, keeps the memories it already wrote
+    for text in ["How do bees make honey?", "Why is the sky blue?", "What makes bread rise?",
+                 "How do solar panels work?", "Why do cats purr?", "What is a haiku?"]:
+        run(first, text)
+        if first.evicted_total >= 2:
+            break
+    assert first.evicted_total >= 2 and first.turns[0].memory_id == user
+    assert mem.stats()["memories"] == len({t.memory_id for t in first.turns + second.turns if t.memory_id})
+
+
 def test_plain_mode_in_a_pipe(monkeypatch):
     from nuonuo.cli import main
 

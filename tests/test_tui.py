@@ -213,9 +213,15 @@ async def test_new_and_resume_sessions(mem, nuonuo_home):
         await until(pilot, lambda: "resumed session" in messages(app)[-1].text)
         assert [m.text for m in messages(app)[:2]] == ["my locker code is ALPHA7", "Got it."]
         assert app.chat.loop.session_id == "session-0001"
+        await type_line(pilot, "Lena lives in Porto")
+        await until(pilot, lambda: not app.chat.busy and messages(app)[-1].role == "assistant")
+        resumed = app.chat.loop
         await pilot.press("ctrl+n")
         await until(pilot, lambda: "new session started" in messages(app)[-1].text)
         assert len(messages(app)) == 1 and len(app.engine.loops) == 3
+        # the window of the session that ended went to memory
+        assert all(t.memory_id for t in resumed.window) and len(resumed.window) == 2
+        assert mem.get(resumed.window[0].memory_id).text == "Lena lives in Porto"
 
 
 async def test_recalled_memory_detail_pin_edit_forget(mem, nuonuo_home):

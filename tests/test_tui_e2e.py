@@ -44,6 +44,13 @@ async def test_chat_with_the_real_model_recalls_a_stored_fact(mem, nuonuo_home):
         assert app.chat.loop.turns[-1].role == "assistant" and app.chat.loop.turns[-1].text == reply.text
         sessions = app.engine.list_sessions()
         assert sessions and sessions[0]["id"] == app.chat.loop.session_id
+        # a new session: the turns still in the window are written to long-term memory first
+        before = mem.stats()["memories"]
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: "new session started" in app.chat.query(ChatMessage).last().text)
+        assert mem.stats()["memories"] == before + 2
+        hits = mem.recall("Where does my sister Lena live?", k=3)
+        assert "Where does my sister Lena live?" in [h.text for h in hits]
 
 
 async def test_a_missing_model_file_gives_the_readable_screen(mem, nuonuo_home, tmp_path):

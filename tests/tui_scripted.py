@@ -64,6 +64,12 @@ class ScriptedLoop:
         self.cancelled = True
         self.hold.set()
 
+    def remember_window(self) -> list[str]:
+        fresh = [t for t in self.window if not t.memory_id]
+        for t in fresh:
+            t.memory_id = self.memory.remember(t.text, namespace="chat").id
+        return [t.memory_id for t in fresh]
+
 
 def scripted_engine(memory: Any, **loop_kwargs: Any) -> Engine:
     """An Engine over a real memory whose loops are ScriptedLoops; ``engine.loops`` keeps them."""

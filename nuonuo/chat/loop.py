@@ -297,21 +297,45 @@ class ChatLoop:
         return out
 
     def _consolidate(self, evicted: Sequence[Turn]) -> tuple[list[str], list[float]]:
-        """Remember the turns that left the window and link them (see ``nuonuo.chat.consolidate``)."""
+        """Remember the turns that left the window and link them (see ``nuonuo.chat.consolidate``).
+        Turns already written by ``remember_window`` keep their memory and links."""
         if not evicted:
             return [], []
         weights = [importance(self.refs.attention_received(t.index)) for t in evicted]
-        items = [{"text": t.text, "importance": w,
+        self._write([t for t in evicted if not t.memory_id])
+        for turn in evicted:
+            self.refs.words.pop(turn.index, None)
+        self.window_start = max(self.window_start, evicted[-1].index + 1)
+        self.evicted_total += len(evicted)
+        return [t.memory_id for t in evicted], weights
+
+    def remember_window(self) -> list[str]:
+        """Write the turns still in the window to long-term memory, as eviction would, and keep them
+        in the window. Call it when the session ends (a new session, quitting): what was said and
+        never slid out is then not lost to the next session. Returns the new memories' ids."""
+        fresh = [t for t in self.window if not t.memory_id]
+        if not fresh:
+            return []
+        self._write(fresh)
+        self._save([])
+        return [t.memory_id for t in fresh]
+
+    def _write(self, turns: Sequence[Turn]) -> None:
+        """Remember ``turns`` (importance from the attention they received) and link each to the turn
+        that answered it, to the memories its reply drew on, and to the earlier turns it referred to."""
+        if not turns:
+            return
+        items = [{"text": t.text, "importance": importance(self.refs.attention_received(t.index)),
                   "metadata": {"session": self.session_id, "role": t.role, "turn": t.index,
                                "source": "chat", "attention": round(self.refs.attention_received(t.index), 4)}}
-                 for t, w in zip(evicted, weights)]
+                 for t in turns]
         ids = self.memory.remember_many(items, namespace=self.namespace)
         by_index = {}
-        for turn, mid in zip(evicted, ids):
+        for turn, mid in zip(turns, ids):
             turn.memory_id = mid
             by_index[turn.index] = turn
         links: list[tuple[str, str, float, str]] = []
-        for turn in evicted:
+        for turn in turns:
             # the turn that answered it, both ways
             if turn.role == "user":
                 answer = by_index.get(turn.index + 1)
@@ -326,11 +350,6 @@ class ChatLoop:
                 if target and target != turn.memory_id:
                     links.append((turn.memory_id, target, score, "referred_by"))
         self._associate(links)
-        for turn in evicted:
-            self.refs.words.pop(turn.index, None)
-        self.window_start = max(self.window_start, evicted[-1].index + 1)
-        self.evicted_total += len(evicted)
-        return list(ids), weights
 
     def _references_made(self, index: int) -> dict[int, float]:
         return {t: refs[index] for t, refs in self.refs.received.items() if index in refs}

@@ -140,6 +140,11 @@ def chat(obj: Context, plain: bool, session_id: str | None, list_sessions_: bool
     _memory, _model, loop = open_chat(obj, session_id, namespace, model_path, max_tokens)
     interactive = sys.stdin.isatty() and not plain
     click.echo(f"session {loop.session_id}" + (" (resumed)" if session_id else ""), err=True)
-    failed = run_plain(loop, sys.stdin, sys.stdout, sys.stderr, verbose, prompt="you> " if interactive else "")
+    try:
+        failed = run_plain(loop, sys.stdin, sys.stdout, sys.stderr, verbose, prompt="you> " if interactive else "")
+    finally:
+        written = loop.remember_window()  # the window's turns outlive the session
+        if verbose and written:
+            click.echo(f"[session ended: {len(written)} turns from the window → memory]", err=True)
     if failed:
         sys.exit(1)

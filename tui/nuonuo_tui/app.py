@@ -146,6 +146,8 @@ class NuonuoApp(App):
         chat = self.chat
         if chat.busy and chat.loop is not None:
             chat.loop.cancel()  # a reply still streaming stops before the store closes
+        else:
+            await chat.end_session(refresh=False)
         if self.engine is not None:
             engine, self.engine = self.engine, None
             await asyncio.to_thread(engine.close)

@@ -307,6 +307,7 @@ class ChatScreen(Screen):
         if self.busy:
             await self.add_message("error", "a reply is streaming: Esc stops it, then try again")
             return
+        await self.end_session()
         self.loop = await asyncio.to_thread(self.engine.new_loop, session_id)
         await self.log_view.remove_children()
         await self.panel.show([])
@@ -315,6 +316,19 @@ class ChatScreen(Screen):
         else:
             await self.show_turns(self.loop)
         self.status.set(evicted=self.loop.evicted_total, context_tokens=0)
+
+    async def end_session(self, refresh: bool = True) -> None:
+        """The turns still in the context window go to long-term memory (as if they slid out), so a
+        new session, a resumed one or the next start of the app can recall them."""
+        if self.loop is None or self.busy:
+            return
+        try:
+            written = await asyncio.to_thread(self.loop.remember_window)
+        except NuonuoError as exc:
+            self.notify(f"the session's last turns were not saved to memory: {exc.message}", severity="error")
+            return
+        if written and refresh:
+            self.refresh_memory_status()
 
     async def show_turns(self, loop: Any) -> None:
         for turn in loop.turns:

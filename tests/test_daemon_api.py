@@ -214,6 +214,20 @@ def test_socket_and_token_file_are_private(home):
     assert stat.S_IMODE(paths.socket.stat().st_mode) == 0o600
     assert stat.S_IMODE(paths.token.stat().st_mode) == 0o600
     assert stat.S_IMODE(paths.log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths.pidfile.stat().st_mode) == 0o600
+
+
+def test_a_home_the_daemon_creates_is_private(tmp_path):
+    import os
+
+    from nuonuo.daemon.server import take_daemon_lock
+
+    fresh = tmp_path / "fresh" / "home"
+    fd = take_daemon_lock(DaemonPaths.of(load_config(fresh)))
+    try:
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o700
+    finally:
+        os.close(fd)
 
 
 def test_tcp_needs_the_token(home):

@@ -39,7 +39,7 @@ log = logging.getLogger("nuonuo.daemon")
 # --- listeners ------------------------------------------------------------------------------------------
 def bind_unix(path: Path) -> socket.socket:
     """A listening Unix socket at ``path`` with mode 0600 from birth (umask, then chmod to be sure)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.exists() or path.is_symlink():
         path.unlink()  # stale: we hold daemon.lock, so no live daemon owns it
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -83,7 +83,7 @@ def check_tcp(cfg: Config, paths: DaemonPaths) -> str | None:
     token = read_token(paths.token)
     if token is None:
         token = secrets.token_urlsafe(32)
-        paths.token.parent.mkdir(parents=True, exist_ok=True)
+        paths.token.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(paths.token, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(token + "\n")
@@ -110,7 +110,7 @@ def bind_tcp(host: str, port: int) -> socket.socket:
 
 # --- the daemon lock --------------------------------------------------------------------------------
 def take_daemon_lock(paths: DaemonPaths) -> int:
-    paths.home.mkdir(parents=True, exist_ok=True)
+    paths.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -155,7 +155,9 @@ def serve(home: str | Path | None = None, config: Config | None = None) -> None:
             tcp = f"{host}:{port}"
         state = {"pid": os.getpid(), "socket": str(paths.socket), "tcp": tcp, "store": cfg.store_uri,
                  "started": time.time(), "log": str(paths.log)}
-        paths.pidfile.write_text(json.dumps(state), encoding="utf-8")
+        fd = os.open(paths.pidfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(state))
         app = create_app(service, cfg, token)
         server = uvicorn.Server(uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="off",
@@ -204,7 +206,7 @@ def start(home: str | Path | None = None, wait_s: float = 180.0) -> dict[str, An
     if paths.running():
         state = paths.state() or {}
         raise DaemonError(f"a nuonuo daemon is already running for {paths.home} (pid {state.get('pid', '?')})")
-    cfg.home.mkdir(parents=True, exist_ok=True)
+    cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     with os.fdopen(os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log_fh:
         proc = subprocess.Popen([sys.executable, "-m", "nuonuo.daemon.server", "--home", str(cfg.home)],
                                 stdin=subprocess.DEVNULL, stdout=log_fh, stderr=subprocess.STDOUT,

@@ -160,6 +160,8 @@ class Memory:
         rows = table.drop_columns(["vector"]).to_pylist()
         recs = [record_from_row(r) for r in rows]
         self._index(recs, np.asarray(vectors, dtype=np.float32))
+        for ids in self._keys.values():  # a key's values oldest first (rows come in storage order)
+            ids.sort(key=lambda m: self._records[m].created_at)
 
     def _init_components(self) -> None:
         """Hook for the recall components; each rebuilds its cache from the records."""
@@ -167,6 +169,7 @@ class Memory:
             comp.rebuild(self)
 
     def _index(self, recs: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
+        """Put records (and the active ones' vectors) into the in-RAM caches."""
         by_ns: dict[str, list[int]] = {}
         for i, rec in enumerate(recs):
             self._records[rec.id] = rec
@@ -176,8 +179,6 @@ class Memory:
             if rec.status == "active":
                 self._by_hash[(rec.namespace, canon or "", rec.sha256)] = rec.id
                 by_ns.setdefault(rec.namespace, []).append(i)
-        for ids in self._keys.values():
-            ids.sort(key=lambda m: self._records[m].created_at)
         for ns, idx in by_ns.items():
             index = self._patterns.setdefault(ns, PatternIndex(self.encoder.dim))
             index.add([recs[i].id for i in idx], vectors[idx], np.array([recs[i].created_at for i in idx]))
@@ -335,17 +336,10 @@ class Memory:
     def _after_add(self, fresh: list[MemoryRecord], vectors: np.ndarray, superseded: list[MemoryRecord]) -> None:
         for rec in superseded:
             self._unindex_active(rec)
-        for comp in self.components:
-            comp.removed(self, superseded) if superseded else None
-        for i, rec in enumerate(fresh):
-            self._records[rec.id] = rec
-            canon = getattr(rec, "_key_canonical", None)
-            if canon:
-                self._keys.setdefault((rec.namespace, canon), []).append(rec.id)
-            if rec.status == "active":
-                self._by_hash[(rec.namespace, canon or "", rec.sha256)] = rec.id
-                index = self._patterns.setdefault(rec.namespace, PatternIndex(self.encoder.dim))
-                index.add([rec.id], vectors[i:i + 1], np.array([rec.created_at]))
+        if superseded:
+            for comp in self.components:
+                comp.removed(self, superseded)
+        self._index(fresh, vectors)
         for comp in self.components:
             comp.added(self, fresh, vectors)
 

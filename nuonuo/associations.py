@@ -101,8 +101,9 @@ class AssociationMemory:
         self.by_memory: dict[str, set[tuple[str, str, str]]] = {}
         self.targets: dict[str, TargetIndex] = {}
         self._cue_cache: dict[str, np.ndarray] = {}
+        self._target_cache: dict[str, np.ndarray] = {}  # target codes of memories not (yet) link targets
         self._last_in_session: dict[tuple[str, str], str] = {}
-        self._corecall: list[Edge] = []
+        self._corecall: list[tuple[str, str]] = []  # (cue, target) pairs recalled together, not yet linked
         self.W = SparseW(self.cfg.code_dim)
         self.proj: Projections | None = None
         self.scheduler_info: dict[str, Any] = {}  # set by nuonuo.scheduler while it runs
@@ -195,6 +196,7 @@ class AssociationMemory:
         for j, i in enumerate(linked):
             rec = records[i]
             self._cue_cache[rec.id] = cues[j]
+            self._target_cache.pop(rec.id, None)
             batch_targets[rec.id] = targets[j]
             if rec.id in self.by_memory:  # an updated memory: it is a target again, with its new code
                 ix = self.targets.setdefault(rec.namespace, TargetIndex(self.cfg.code_dim, self.cfg.k))
@@ -213,8 +215,7 @@ class AssociationMemory:
             if prev_target is None:
                 prev_target = self.target_code(memory, prev)
             new.append(Edge(rec.id, prev, "session", w, now, ns, cues[j], prev_target))
-        new.extend(self._corecall)
-        self._corecall = []
+        new.extend(self._corecall_edges(memory))
         if new:
             self._commit(memory, new)
 
@@ -225,6 +226,7 @@ class AssociationMemory:
             if ix is not None:
                 ix.remove(rec.id)
             self._cue_cache.pop(rec.id, None)
+            self._target_cache.pop(rec.id, None)
             if rec.id in memory._records:  # superseded or being updated: keep its links
                 continue
             for key in self.by_memory.pop(rec.id, set()):
@@ -238,9 +240,20 @@ class AssociationMemory:
             self._delete_edges(memory, gone, {r.id for r in records if r.id not in memory._records})
 
     def flush(self, memory: "Memory") -> None:
-        if self._corecall:
-            pending, self._corecall = self._corecall, []
+        pending = self._corecall_edges(memory)
+        if pending:
             self._commit(memory, pending)
+
+    def _corecall_edges(self, memory: "Memory") -> list[Edge]:
+        """The pending co-recall pairs as edges; pairs whose memory is gone meanwhile are dropped.
+        Their codes are computed here, in one batch, not on each recall."""
+        pairs, self._corecall = self._corecall, []
+        pairs = [(a, b) for a, b in pairs if a in memory._records and b in memory._records]
+        if not pairs:
+            return []
+        self._prefetch_codes(memory, list(dict.fromkeys(m for pair in pairs for m in pair)))
+        w = self.cfg.corecall_weight
+        return [self._make_edge(memory, a, b, w, "corecall") for a, b in pairs]
 
     # --- codes --------------------------------------------------------------------------------------
     def cue_code(self, memory: "Memory", mid: str) -> np.ndarray:
@@ -251,10 +264,40 @@ class AssociationMemory:
         return code
 
     def target_code(self, memory: "Memory", mid: str) -> np.ndarray:
+        """``target(x_mid)``: from the target index when ``mid`` is a link target, else computed once
+        (a 384×16K projection: co-recall links would otherwise pay it on every recall)."""
+        code = self._indexed_code(memory, mid)
+        if code is None:
+            code = self._target_cache.get(mid)
+        if code is None:
+            code = self.proj.target_codes(memory.vector(mid))[0]
+            self._target_cache[mid] = code
+        return code
+
+    def _prefetch_codes(self, memory: "Memory", ids: Sequence[str], targets: bool = True,
+                        query: np.ndarray | None = None) -> np.ndarray | None:
+        """Cue (and target) codes of ``ids`` not known yet, in one projection each: the 384×16K
+        matrices are read once per batch instead of once per memory. With ``query``, its cue code
+        rides in the same batch and is returned."""
+        need_cue = [m for m in ids if m not in self._cue_cache]
+        rows = [memory.vector(m) for m in need_cue] + ([query] if query is not None else [])
+        query_code = None
+        if rows:
+            codes = self.proj.cue_codes(np.stack(rows))
+            for m, code in zip(need_cue, codes):
+                self._cue_cache[m] = code
+            query_code = codes[-1] if query is not None else None
+        need_target = [m for m in ids if targets and m not in self._target_cache
+                       and self._indexed_code(memory, m) is None]
+        if need_target:
+            for m, code in zip(need_target, self.proj.target_codes(np.stack([memory.vector(m) for m in need_target]))):
+                self._target_cache[m] = code
+        return query_code
+
+    def _indexed_code(self, memory: "Memory", mid: str) -> np.ndarray | None:
         rec = memory._records.get(mid)
         ix = self.targets.get(rec.namespace) if rec else None
-        code = ix.code(mid) if ix is not None else None
-        return code if code is not None else self.proj.target_codes(memory.vector(mid))[0]
+        return ix.code(mid) if ix is not None else None
 
     # --- links --------------------------------------------------------------------------------------
     def _make_edge(self, memory: "Memory", cue: str, target: str, weight: float, kind: str,
@@ -367,13 +410,15 @@ class AssociationMemory:
 
     # --- recall -------------------------------------------------------------------------------------
     def follow(self, memory: "Memory", mid: str | None, namespace: str, exclude: set[str],
-               at: float | None = None, qv: np.ndarray | None = None) -> list[tuple[str, float]]:
-        """One hop: ``h = W · cue(x_mid)`` (or ``W · cue(q)`` for a query vector), cleaned up to
-        the ``breadth`` best stored targets."""
+               at: float | None = None, qv: np.ndarray | None = None,
+               code: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """One hop: ``h = W · cue(x_mid)`` (or ``W · cue(q)`` for a query vector; ``code``: that
+        cue code already computed), cleaned up to the ``breadth`` best stored targets."""
         ix = self.targets.get(namespace)
         if ix is None or len(ix) == 0:
             return []
-        code = self.proj.cue_codes(qv)[0] if qv is not None else self.cue_code(memory, mid)
+        if code is None:
+            code = self.proj.cue_codes(qv)[0] if qv is not None else self.cue_code(memory, mid)
         h = self.W.field(code)
         out = []
         for tid, s in ix.score(h, self.cfg.breadth + sum(1 for x in exclude if x in ix.slot), self.cfg.min_strength,
@@ -404,10 +449,15 @@ class AssociationMemory:
             return ranked
         frontier = [(e[0], e[1], [e[1]]) for e in ranked[:cfg.from_top]]
         best: dict[str, tuple[float, int, list[str], float]] = {}
-        if qv is not None and cfg.query_cues:
-            for tid, s in self.follow(memory, None, namespace, set(), at, qv=qv):
+        with_query = qv is not None and cfg.query_cues
+        query_code = self._prefetch_codes(memory, [mid for _, mid, _ in frontier], targets=False,
+                                          query=qv if with_query else None)
+        if with_query:
+            for tid, s in self.follow(memory, None, namespace, set(), at, code=query_code):
                 best[tid] = (ranked[0][0] * min(1.0, s), 1, [tid], s)
         for hop in range(1, cfg.hops + 1):
+            if hop > 1:
+                self._prefetch_codes(memory, [mid for _, mid, _ in frontier], targets=False)
             nxt = []
             for score, mid, path in frontier:
                 for tid, s in self.follow(memory, mid, namespace, set(path), at):
@@ -436,14 +486,14 @@ class AssociationMemory:
         return out
 
     def _note_corecall(self, memory: "Memory", ranked: list) -> None:
+        """Memories recalled together get a weak link both ways (linked in batches of 64 pairs)."""
         cfg = self.cfg
         if not cfg.corecall_links or cfg.corecall_top < 2:
             return
         top = [e[1] for e in ranked[:cfg.corecall_top] if e[0] >= cfg.corecall_min_score and len(e) <= 4]
         for i, a in enumerate(top):
             for b in top[i + 1:]:
-                for cue, tgt in ((a, b), (b, a)):
-                    self._corecall.append(self._make_edge(memory, cue, tgt, cfg.corecall_weight, "corecall"))
+                self._corecall.extend(((a, b), (b, a)))
         if len(self._corecall) >= 64:
             self.flush(memory)
 

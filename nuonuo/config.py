@@ -118,7 +118,8 @@ class HebbianConfig:
     from_top: int = 3  # expand from this many best direct hits
     hop_decay: float = 0.8  # a hit h hops away scores parent · decay^h · link strength
     min_strength: float = 0.25  # ignore links weaker than this (s(b) in nuonuo.hebbian)
-    query_cues: bool = True  # also follow W from the query's own code (reaches paraphrase cues)
+    query_cues: bool = False  # also follow W from the query's own code (reaches paraphrase cues); off:
+    # on LongMemEval it cost turn_recall@5 0.689 → 0.616 and paraphrase cues gave no gain (docs/sleep.md)
     session_links: bool = True  # link consecutive memories of one metadata["session"]
     session_weight: float = 1.0
     corecall_links: bool = True  # weakly link memories recalled together
@@ -142,7 +143,8 @@ class SleepConfig:
     decay_after_days: float = 30.0  # memories never recalled for this long lose importance …
     decay_factor: float = 0.9  # … multiplied by this each run
     merge_threshold: float = 0.97  # cosine at which two memories of a namespace are merged
-    paraphrase: str = "rules"  # extra cues per new memory: "rules", "model" (local chat model), "off"
+    paraphrase: str = "off"  # extra cues per new memory: "rules", "model" (local chat model), "off";
+    # they are followed only with [hebbian] query_cues = true
     paraphrase_max: int = 500  # new memories augmented per run
     compact: bool = True  # LanceDB optimize at the end of a run
 

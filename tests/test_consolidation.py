@@ -121,7 +121,7 @@ def test_consolidate_report_merge_decay_paraphrase(mem, reopen):
     ids = mem.remember_many([{"text": t, "metadata": {"session": "s"}} for t in
                              ("I started learning the cello.", "My teacher is called Ruth.")])
     mem.associate(ids[1], b.id)
-    report = mem.consolidate(seed=0)
+    report = mem.consolidate(seed=0, paraphrase="rules")
     for key in ("run_id", "pruned", "merged", "decayed", "w_norm_before", "w_norm_after", "w_sparsity_before",
                 "w_sparsity_after", "replay_recall_before", "replay_recall_after", "seconds", "paraphrase_cues"):
         assert key in report
@@ -134,7 +134,7 @@ def test_consolidate_report_merge_decay_paraphrase(mem, reopen):
     assert any(l["other"] == ids[1] for l in mem.associations(keep.id))  # links moved to the survivor
     para = [l for l in mem.associations(ids[0]) if l["kind"] == "paraphrase"]
     assert para and all(l.get("cue_text") for l in para)
-    again = mem.consolidate(seed=0)
+    again = mem.consolidate(seed=0, paraphrase="rules")
     assert again["merged"] == 0 and again["paraphrase_cues"] == 0  # nothing new to do
     w_nnz = mem.hebbian.W.nnz
     mem.close()

@@ -52,6 +52,10 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "+hops(no-settle)": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram_weight": 1.5}}},
     "+hops(no-settle;decay.5)": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram_weight": 1.5},
                                                "hebbian": {"hop_decay": 0.5}}},
+    "w1.5": {"overrides": {"engram": {"ngram_weight": 1.5}}},
+    "w1.5;decay.5": {"overrides": {"engram": {"ngram_weight": 1.5}, "hebbian": {"hop_decay": 0.5}}},
+    "settle.15;w1.5;decay.5": {"overrides": {"recall": {"settle_mix": 0.15}, "engram": {"ngram_weight": 1.5},
+                                             "hebbian": {"hop_decay": 0.5}}},
     # paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops
     "+hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
                          "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},

@@ -78,7 +78,7 @@ class EngramConfig:
     max_df: float = 0.5  # skip n-grams found in more than this share of a namespace's memories
     candidates: int = 48  # n-gram candidates handed to fusion
     ngram_norm: str = "query"  # n-gram strength s = S / S_max ("query": all query n-grams matched) or S / max S ("max")
-    ngram_weight: float = 1.0  # channel weight w_ng in fusion (rrf: w / (rrf_k + rank); sum: see nuonuo/recall.py)
+    ngram_weight: float = 1.5  # (quick loop: 1.5 > 1.0) channel weight w_ng in fusion (rrf: w / (rrf_k + rank); sum: see nuonuo/recall.py)
     exact_weight: float = 1.0
     gate_alpha: float = 3.6  # gate g = σ(α (cos − τ) + γ s), fitted on LongMemEval: see nuonuo/engram/gate.py
     gate_tau: float = 1.76

@@ -80,6 +80,11 @@ def model_folder(model: str) -> Path:
     return path
 
 
+def encoder_name(model: str, path: Path) -> str:
+    """The name embeddings are tagged with (stores check it): the bundled model's, else the folder's."""
+    return "all-MiniLM-L6-v2" if model in ("", "bundled") else path.name
+
+
 def plain_pooling(path: Path) -> tuple[str, bool] | None:
     """``(pooling, normalize)`` when a sentence-transformers folder is just a transformer, a mean or
     CLS pooling and an optional Normalize (MiniLM, BGE, E5, GTE, …); None for anything else."""
@@ -166,7 +171,7 @@ class SentenceTransformerEncoder(Encoder):
             raise ModelMissing(f"could not load the encoder from {path}: {exc}. {BUNDLED_HINT}") from None
         self._model.max_seq_length = max_seq_length
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads
-        self.name = "all-MiniLM-L6-v2" if model in ("", "bundled") else path.name
+        self.name = encoder_name(model, path)
         self.dim = int(self._model.get_embedding_dimension())
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -186,8 +191,7 @@ def make_encoder(model: str = "bundled", max_seq_length: int = 256, threads: int
     plain = plain_pooling(path)
     if plain is None:
         return SentenceTransformerEncoder(model, max_seq_length, threads)
-    name = "all-MiniLM-L6-v2" if model in ("", "bundled") else path.name
-    return TransformerEncoder(path, plain[0], plain[1], max_seq_length, threads, name)
+    return TransformerEncoder(path, plain[0], plain[1], max_seq_length, threads, encoder_name(model, path))
 
 
 _shared: dict[tuple, Encoder] = {}

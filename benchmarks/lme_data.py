@@ -45,6 +45,20 @@ def sample(questions: list[dict], n: int | None, seed: int = 0) -> list[dict]:
     return chosen
 
 
+def asking_time(q: dict, strict: bool = False) -> str:
+    """When the question is asked, as an ISO-8601 string.
+
+    LongMemEval's dates are meaningful to the day: the times of day are not ordered between a question
+    and its sessions (40 of the 469 non-abstention questions of LongMemEval_S have an evidence session
+    timestamped later on the question's own day, none on a later day). So the question is asked at the
+    end of its ``question_date``'s day; ``strict`` asks at the exact time given."""
+    day, _, clock = q["question_date"].partition(" (")
+    y, m, d = day.split("/")
+    if strict:
+        return f"{y}-{m}-{d}T{clock.split(') ')[-1]}:00"
+    return f"{y}-{m}-{d}T23:59:59"
+
+
 def turns(q: dict):
     """(session_id, session_date, turn_index, role, content, has_answer) for every haystack turn."""
     for sid, date, session in zip(q["haystack_session_ids"], q["haystack_dates"], q["haystack_sessions"]):

@@ -447,7 +447,9 @@ class AssociationMemory:
             self._note_corecall(memory, ranked)
         if not cfg.enabled or cfg.hops <= 0 or not ranked or not self.edges:
             return ranked
-        frontier = [(e[0], e[1], [e[1]]) for e in ranked[:cfg.from_top]]
+        # only memories with links of their own are followed: for a memory that is no link's cue,
+        # W · cue(x) is cross-talk from other cues' codes (and computing it is most of recall's cost)
+        frontier = [(e[0], e[1], [e[1]]) for e in ranked[:cfg.from_top] if self._is_cue(e[1])]
         best: dict[str, tuple[float, int, list[str], float]] = {}
         with_query = qv is not None and cfg.query_cues
         query_code = self._prefetch_codes(memory, [mid for _, mid, _ in frontier], targets=False,
@@ -466,7 +468,7 @@ class AssociationMemory:
                         best[tid] = (hs, hop, path + [tid], s)
                         nxt.append((hs, tid, path + [tid]))
             nxt.sort(key=lambda t: -t[0])
-            frontier = nxt[:cfg.from_top * cfg.breadth]
+            frontier = [f for f in nxt if self._is_cue(f[1])][:cfg.from_top * cfg.breadth]
             if not frontier:
                 break
         if not best:
@@ -485,8 +487,12 @@ class AssociationMemory:
         out.sort(key=lambda t: -t[0])
         return out
 
+    def _is_cue(self, mid: str) -> bool:
+        """Is ``mid`` the cue of at least one link?"""
+        return any(key[0] == mid for key in self.by_memory.get(mid, ()))
+
     def _note_corecall(self, memory: "Memory", ranked: list) -> None:
-        """Memories recalled together get a weak link both ways (linked in batches of 64 pairs)."""
+        """Memories recalled together get a weak link both ways (linked in batches of 256 pairs)."""
         cfg = self.cfg
         if not cfg.corecall_links or cfg.corecall_top < 2:
             return
@@ -494,7 +500,7 @@ class AssociationMemory:
         for i, a in enumerate(top):
             for b in top[i + 1:]:
                 self._corecall.extend(((a, b), (b, a)))
-        if len(self._corecall) >= 64:
+        if len(self._corecall) >= 256:  # one LanceDB commit and one projection per 256 pairs
             self.flush(memory)
 
     # --- inspection ---------------------------------------------------------------------------------

@@ -295,7 +295,7 @@ class TargetIndex:
 
     def candidates(self, units: np.ndarray) -> np.ndarray:
         """Slots (alive) whose code shares at least one unit with ``units``."""
-        if len(self.ids) - self._indexed > 4096 or self._order is None:
+        if self._order is None or len(self.ids) - self._indexed > max(256, self._indexed // 8):
             self._reindex()
         u = np.asarray(units, dtype=np.int64)
         parts = [self._order[self._indptr[x]:self._indptr[x + 1]] // self.k for x in u]

@@ -240,10 +240,10 @@ class NgramIndex:
             for r, c in posts:
                 norm = p.k1 * (1 - p.b + p.b * self.length[r] / avg_len)
                 acc[r] += gram_weight[i] * c * (p.k1 + 1) / (c + norm)
-        acc[~self.alive] = 0.0
-        if before is not None:
-            acc[self.times > before] = 0.0
         nz = np.flatnonzero(acc > 0)
+        nz = nz[self.alive[nz]]
+        if before is not None:
+            nz = nz[self.times[nz] <= before]
         if len(nz) == 0:
             return [], np.zeros(0), np.zeros(0), {"s_max": s_max}
         if len(nz) > limit:

@@ -17,6 +17,7 @@ import re
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -262,17 +263,31 @@ class Memory:
             except InvalidInput as exc:
                 raise InvalidInput(f"item {pos}: {exc.message}") from None
         size = batch_size or max(self.config.encoder.batch_size * 16, 256)
-        ids: list[str] = []
-        for start in range(0, len(prepared), size):
-            ids.extend(self._write_prepared(prepared[start:start + size], progress))
+        self._check_open()
+        ids, fresh = self._dedupe(prepared)
+        if progress and len(fresh) < len(prepared):
+            progress(len(prepared) - len(fresh))
+        batches = [fresh[start:start + size] for start in range(0, len(fresh), size)]
+        if not batches:
+            return ids
+        # a pipeline: batch j+1 is encoded (torch, outside the GIL) while batch j is written
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nuonuo-encode") as pool:
+            pending = pool.submit(self._encode, batches[0])
+            for j, batch in enumerate(batches):
+                vectors = pending.result()
+                if j + 1 < len(batches):
+                    pending = pool.submit(self._encode, batches[j + 1])
+                self._commit(batch, vectors)
+                if progress:
+                    progress(len(batch))
         return ids
 
     def _write(self, items: list[Any], namespace: str) -> list[str]:
         return self._write_prepared([self._prepare(it, namespace) for it in items], None)
 
-    def _write_prepared(self, prepared: list[tuple[MemoryRecord, str | None]], progress: Any) -> list[str]:
-        self._check_open()
-        # dedupe against the store and within the batch, before paying for encoding
+    def _dedupe(self, prepared: list[tuple[MemoryRecord, str | None]]) -> tuple[list[str], list[MemoryRecord]]:
+        """Ids in input order (the stored id for an exact duplicate in the namespace under the same
+        key, in the store or earlier in ``prepared``) and the records still to store."""
         ids: list[str] = []
         fresh: list[MemoryRecord] = []
         seen: dict[tuple[str, str, str], str] = {}
@@ -286,11 +301,13 @@ class Memory:
                 seen[dkey] = rec.id
                 fresh.append(rec)
                 ids.append(rec.id)
-        if not fresh:
-            if progress:
-                progress(len(prepared))
-            return ids
-        vectors = self.encoder.embed_many([r.text for r in fresh], self.config.encoder.batch_size)
+        return ids, fresh
+
+    def _encode(self, fresh: list[MemoryRecord]) -> np.ndarray:
+        return self.encoder.embed_many([r.text for r in fresh], self.config.encoder.batch_size)
+
+    def _commit(self, fresh: list[MemoryRecord], vectors: np.ndarray) -> None:
+        """Write encoded records to the store (durable on return) and to every in-RAM index."""
         with self._lock:
             self._check_open()
             superseded = self._supersede(fresh)
@@ -298,6 +315,13 @@ class Memory:
             if superseded:
                 self.store.upsert(superseded, np.stack([self._vector_of(r) for r in superseded]))
             self._after_add(fresh, vectors, superseded)
+
+    def _write_prepared(self, prepared: list[tuple[MemoryRecord, str | None]], progress: Any) -> list[str]:
+        self._check_open()
+        # dedupe against the store and within the batch, before paying for encoding
+        ids, fresh = self._dedupe(prepared)
+        if fresh:
+            self._commit(fresh, self._encode(fresh))
         if progress:
             progress(len(prepared))
         return ids

@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable
 
@@ -62,7 +63,39 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "+hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
                          "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},
 }
-DEFAULT_SYSTEMS = ["nuonuo"]
+DEFAULT_SYSTEMS = ["dense-only", "hopfield", "+ngram", "+gate", "nuonuo"]
+
+# Settings read at recall time (the rest shape what ingest builds: index parameters, links). Systems
+# whose overrides touch only these share one store, each recalled with its overrides applied, so the
+# ablation ladder costs one ingest per question instead of one per system.
+RECALL_TIME = {
+    "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "recency_weight",
+               "recency_half_life_days"},
+    "engram": {"ngram", "exact", "gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
+               "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},
+    "hebbian": {"enabled", "hops", "breadth", "from_top", "hop_decay", "min_strength", "query_cues"},
+}
+
+
+def recall_time_only(system: dict[str, Any]) -> bool:
+    return "prepare" not in system and all(
+        key in RECALL_TIME.get(section, ()) for section, values in system["overrides"].items() for key in values)
+
+
+@contextmanager
+def overridden(config, overrides: dict[str, dict[str, Any]]):
+    """``config`` with ``overrides`` applied for the duration of the block."""
+    saved = []
+    try:
+        for section, values in overrides.items():
+            sec = getattr(config, section)
+            for key, value in values.items():
+                saved.append((sec, key, getattr(sec, key)))
+                setattr(sec, key, value)
+        yield config
+    finally:
+        for sec, key, value in reversed(saved):
+            setattr(sec, key, value)
 
 
 def session_order(turn_keys: list[tuple[str, int]]) -> list[str]:
@@ -173,10 +206,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     per_type: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     timing: dict[str, float] = defaultdict(float)
     with tempfile.TemporaryDirectory(prefix="nuonuo-lme-") as tmp:
+        # systems that differ only in recall-time settings share the "shared" store; the shipped
+        # defaults (Hebbian co-recall links) are recalled last in each namespace, so their links
+        # cannot touch another system's recall
+        systems.sort(key=lambda name: name == "nuonuo")
         stores: dict[str, Memory] = {}
+        store_of: dict[str, str] = {}
         for name in systems:
-            cfg = load_config(Path(tmp) / name, overrides=SYSTEMS[name].get("overrides") or None, env={})
-            stores[name] = Memory(cfg, encoder)
+            store = "shared" if recall_time_only(SYSTEMS[name]) else name
+            store_of[name] = store
+            if store not in stores:
+                cfg = load_config(Path(tmp) / store, overrides=(SYSTEMS[name].get("overrides") or None)
+                                  if store == name else None, env={})
+                stores[store] = Memory(cfg, encoder)
         try:
             for n, q in enumerate(questions, start=1):
                 turns = [t for t in lme_data.turns(q) if t[4].strip()]  # a few turns are empty
@@ -185,18 +227,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 items = [{"text": t[4], "timestamp": t[1],
                           "metadata": {"session": t[0], "turn": t[2], "role": t[3]}} for t in turns]
                 rankings: dict[str, list[list[tuple[str, int]]]] = {}
-                for name, mem in stores.items():
+                owners: dict[str, dict[str, list[tuple[str, int]]]] = {}
+                for store, mem in stores.items():
                     t0 = time.perf_counter()
                     ids = mem.remember_many(items, namespace=ns)
-                    prepare: Callable | None = SYSTEMS[name].get("prepare")
+                    prepare: Callable | None = SYSTEMS[store].get("prepare") if store in SYSTEMS else None
                     if prepare:
                         prepare(mem, ns)
-                    timing[f"{name}_ingest_s"] += time.perf_counter() - t0
-                    owner: dict[str, list[tuple[str, int]]] = defaultdict(list)
+                    timing[f"{store}_ingest_s"] += time.perf_counter() - t0
+                    owners[store] = defaultdict(list)
                     for mid, t in zip(ids, turns):
-                        owner[mid].append((t[0], t[2]))
+                        owners[store][mid].append((t[0], t[2]))
+                at = lme_data.asking_time(q, args.strict_time)
+                for name in systems:
+                    mem, owner = stores[store_of[name]], owners[store_of[name]]
                     t0 = time.perf_counter()
-                    hits = mem.recall(q["question"], k=K_HITS, namespace=ns, at=lme_data.asking_time(q, args.strict_time))
+                    with overridden(mem.config, SYSTEMS[name]["overrides"] if store_of[name] == "shared" else {}):
+                        hits = mem.recall(q["question"], k=K_HITS, namespace=ns, at=at)
                     timing[f"{name}_recall_s"] += time.perf_counter() - t0
                     rankings[name] = [owner.get(h.id, []) for h in hits]
                 if not args.no_baselines:

@@ -492,7 +492,7 @@ class AssociationMemory:
         return any(key[0] == mid for key in self.by_memory.get(mid, ()))
 
     def _note_corecall(self, memory: "Memory", ranked: list) -> None:
-        """Memories recalled together get a weak link both ways (linked in batches of 256 pairs)."""
+        """Memories recalled together get a weak link both ways (linked in batches, see below)."""
         cfg = self.cfg
         if not cfg.corecall_links or cfg.corecall_top < 2:
             return
@@ -500,7 +500,9 @@ class AssociationMemory:
         for i, a in enumerate(top):
             for b in top[i + 1:]:
                 self._corecall.extend(((a, b), (b, a)))
-        if len(self._corecall) >= 256:  # one LanceDB commit and one projection per 256 pairs
+        # linked at the next write, sleep, flush or close, or here once 4096 pairs wait: the codes are
+        # projected in one batch and committed in one LanceDB write, off the typical recall
+        if len(self._corecall) >= 4096:
             self.flush(memory)
 
     # --- inspection ---------------------------------------------------------------------------------

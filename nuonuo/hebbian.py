@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from nuonuo.linalg import matmul
+
 
 def wta(field: np.ndarray, k: int) -> np.ndarray:
     """Winner-take-all: the indices of the k largest entries (sorted), for one vector or a batch
@@ -80,8 +82,8 @@ class Projections:
 
     def _codes(self, vectors: np.ndarray, proj: np.ndarray, chunk: int = 2048) -> np.ndarray:
         x = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        if x.shape[0] <= 64:  # a recall's few rows: numpy's BLAS call costs a third of torch's here
-            return wta(x @ proj, self.k)
+        if x.shape[0] <= 64:  # a recall's few rows: WTA by numpy (no torch.topk start-up)
+            return wta(matmul(x, proj), self.k)
         out = np.empty((x.shape[0], self.k), dtype=np.int32)
         import torch
 

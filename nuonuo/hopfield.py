@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nuonuo.linalg import matmul
+
 
 def softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max()
@@ -143,8 +145,8 @@ class PatternIndex:
         return mid in self._pos
 
     def cosines(self, query: np.ndarray) -> np.ndarray:
-        """s = X q for every stored pattern."""
-        return self.matrix @ query
+        """s = X q for every stored pattern (on torch's thread pool: see ``nuonuo.linalg``)."""
+        return matmul(self.matrix, query)
 
     def top_k(self, query: np.ndarray, k: int, before: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Positions and cosines of the k best patterns (created at or before ``before``, if given)."""
@@ -174,5 +176,5 @@ class PatternIndex:
         if n > self._ivf.built:
             tail = np.arange(self._ivf.built, n)
             positions = np.concatenate([positions, tail])
-            sims = np.concatenate([sims, self._x[self._ivf.built:n] @ query])
+            sims = np.concatenate([sims, matmul(self._x[self._ivf.built:n], query)])
         return positions, sims

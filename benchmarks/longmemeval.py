@@ -169,7 +169,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="encode the questions' haystacks into the embedding cache and stop (resumable)")
     ap.add_argument("--strict-time", action="store_true",
                     help="ask at the exact question_date time instead of the end of its day")
+    ap.add_argument("--shard", default=None, metavar="I/N",
+                    help="only questions I, I+N, I+2N, … (run N shards side by side, then --merge)")
+    ap.add_argument("--rows-out", type=Path, default=None, help="also write per-question rows (JSON lines)")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="report from the --rows-out files of shards instead of running")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, args.data)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     for s in systems:
         if s not in SYSTEMS:
@@ -183,6 +190,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     abstentions = 0 if args.sample else sum(lme_data.is_abstention(q) for q in lme_data.load(args.data))
     cache = EmbeddingCache(load_encoder())
     encoder = CachedEncoder(cache)
+    if args.shard:
+        i, n = (int(x) for x in args.shard.split("/"))
+        questions = questions[i::n]
     if args.cached_only:
         questions = [q for q in questions
                      if not cache.missing([t[4] for t in lme_data.turns(q)] + [q["question"]])]
@@ -205,6 +215,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     per_system: dict[str, list[dict]] = defaultdict(list)
     per_type: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     timing: dict[str, float] = defaultdict(float)
+    rows_out = open(args.rows_out, "w", encoding="utf-8") if args.rows_out else None
     with tempfile.TemporaryDirectory(prefix="nuonuo-lme-") as tmp:
         # systems that differ only in recall-time settings share the "shared" store; the shipped
         # defaults (Hebbian co-recall links) are recalled last in each namespace, so their links
@@ -256,31 +267,65 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     t0 = time.perf_counter()
                     rankings["bm25"] = [keys[i] for i in bm25_rank(q["question"], texts, K_HITS)]
                     timing["bm25_recall_s"] += time.perf_counter() - t0
+                scored = {}
                 for name, ranked in rankings.items():
                     row = score_question(ranked, q)
                     if row is not None:
+                        scored[name] = row
                         per_system[name].append(row)
                         per_type[q["question_type"]][name].append(row)
+                if rows_out is not None:
+                    rows_out.write(json.dumps({"question_id": q["question_id"], "question_type": q["question_type"],
+                                               "rows": scored}) + "\n")
+                    rows_out.flush()
                 if n % 25 == 0:
                     live = {s: summarise(r)["turn_recall@10"] for s, r in per_system.items()}
                     print(f"  {n}/{len(questions)} turn_recall@10 so far: {live}", file=sys.stderr, flush=True)
         finally:
             for mem in stores.values():
                 mem.close()
+    if rows_out is not None:
+        rows_out.write(json.dumps({"timing": timing, "questions": len(questions), "abstentions": abstentions}) + "\n")
+        rows_out.close()
+    return report(per_system, per_type, timing, len(questions), abstentions)
 
+
+def merge(paths: list[Path], data: Path) -> dict[str, Any]:
+    """One report from the per-question rows of several shards."""
+    per_system: dict[str, list[dict]] = defaultdict(list)
+    per_type: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    timing: dict[str, float] = defaultdict(float)
+    n = abstentions = 0
+    for path in paths:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            rec = json.loads(line)
+            if "timing" in rec:
+                for k, v in rec["timing"].items():
+                    timing[k] += v
+                n += rec["questions"]
+                abstentions = rec["abstentions"]
+                continue
+            for name, row in rec["rows"].items():
+                per_system[name].append(row)
+                per_type[rec["question_type"]][name].append(row)
+    return report(per_system, per_type, timing, n, abstentions)
+
+
+def report(per_system: dict[str, list[dict]], per_type: dict[str, dict[str, list[dict]]],
+           timing: dict[str, float], n_questions: int, abstentions: int) -> dict[str, Any]:
     overall = {name: summarise(rows) for name, rows in per_system.items()}
-    print_table(f"LongMemEval_S, {len(questions)} questions (abstention questions excluded: {abstentions})",
+    print_table(f"LongMemEval_S, {n_questions} questions (abstention questions excluded: {abstentions})",
                 overall)
     for qtype in sorted(per_type):
         print_table(f"{qtype} ({len(next(iter(per_type[qtype].values())))} questions)",
                     {name: summarise(rows) for name, rows in per_type[qtype].items()})
-    nq = max(1, len(questions))
+    nq = max(1, n_questions)
     print("\nper-question time (ms): " + ", ".join(f"{k[:-2]}={v / nq * 1000:.1f}" for k, v in sorted(timing.items())))
     if "dense" in overall:
         print("turn_recall@10 ratio vs dense: " + ", ".join(
             f"{name}={overall[name]['turn_recall@10'] / overall['dense']['turn_recall@10']:.3f}" for name in overall))
     result = dict(overall)
-    result["questions"] = len(questions)
+    result["questions"] = n_questions
     print(json.dumps(result))
     return result
 

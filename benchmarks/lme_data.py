@@ -45,18 +45,17 @@ def sample(questions: list[dict], n: int | None, seed: int = 0) -> list[dict]:
     return chosen
 
 
-def asking_time(q: dict, strict: bool = False) -> str:
-    """When the question is asked, as an ISO-8601 string.
+def asking_time(q: dict, strict: bool = False) -> float:
+    """When the question is asked, in epoch seconds (``nuonuo.records.to_epoch`` reads the date).
 
     LongMemEval's dates are meaningful to the day: the times of day are not ordered between a question
     and its sessions (40 of the 469 non-abstention questions of LongMemEval_S have an evidence session
     timestamped later on the question's own day, none on a later day). So the question is asked at the
     end of its ``question_date``'s day; ``strict`` asks at the exact time given."""
-    day, _, clock = q["question_date"].partition(" (")
-    y, m, d = day.split("/")
-    if strict:
-        return f"{y}-{m}-{d}T{clock.split(') ')[-1]}:00"
-    return f"{y}-{m}-{d}T23:59:59"
+    from nuonuo.records import to_epoch
+
+    at = to_epoch(q["question_date"], "question_date")
+    return at if strict else at - at % 86400 + 86399
 
 
 def turns(q: dict):

@@ -262,28 +262,34 @@ class Memory:
                 prepared.append(self._prepare(item, namespace))
             except InvalidInput as exc:
                 raise InvalidInput(f"item {pos}: {exc.message}") from None
-        size = batch_size or max(self.config.encoder.batch_size * 16, 256)
+        return self._store(prepared, batch_size or max(self.config.encoder.batch_size * 16, 256), progress)
+
+    def _write(self, items: list[Any], namespace: str) -> list[str]:
+        prepared = [self._prepare(it, namespace) for it in items]
+        return self._store(prepared, max(1, len(prepared)), None)
+
+    def _store(self, prepared: list[tuple[MemoryRecord, str | None]], size: int, progress: Any) -> list[str]:
+        """Dedupe, then encode and commit in batches of ``size``; returns the ids in input order."""
         self._check_open()
-        ids, fresh = self._dedupe(prepared)
+        ids, fresh = self._dedupe(prepared)  # before paying for encoding
         if progress and len(fresh) < len(prepared):
             progress(len(prepared) - len(fresh))
         batches = [fresh[start:start + size] for start in range(0, len(fresh), size)]
-        if not batches:
-            return ids
-        # a pipeline: batch j+1 is encoded (torch, outside the GIL) while batch j is written
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nuonuo-encode") as pool:
-            pending = pool.submit(self._encode, batches[0])
-            for j, batch in enumerate(batches):
-                vectors = pending.result()
-                if j + 1 < len(batches):
-                    pending = pool.submit(self._encode, batches[j + 1])
-                self._commit(batch, vectors)
-                if progress:
-                    progress(len(batch))
+        if len(batches) == 1:
+            self._commit(batches[0], self._encode(batches[0]))
+            if progress:
+                progress(len(batches[0]))
+        elif batches:  # a pipeline: batch j+1 is encoded (torch, outside the GIL) while batch j is written
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nuonuo-encode") as pool:
+                pending = pool.submit(self._encode, batches[0])
+                for j, batch in enumerate(batches):
+                    vectors = pending.result()
+                    if j + 1 < len(batches):
+                        pending = pool.submit(self._encode, batches[j + 1])
+                    self._commit(batch, vectors)
+                    if progress:
+                        progress(len(batch))
         return ids
-
-    def _write(self, items: list[Any], namespace: str) -> list[str]:
-        return self._write_prepared([self._prepare(it, namespace) for it in items], None)
 
     def _dedupe(self, prepared: list[tuple[MemoryRecord, str | None]]) -> tuple[list[str], list[MemoryRecord]]:
         """Ids in input order (the stored id for an exact duplicate in the namespace under the same
@@ -315,16 +321,6 @@ class Memory:
             if superseded:
                 self.store.upsert(superseded, np.stack([self._vector_of(r) for r in superseded]))
             self._after_add(fresh, vectors, superseded)
-
-    def _write_prepared(self, prepared: list[tuple[MemoryRecord, str | None]], progress: Any) -> list[str]:
-        self._check_open()
-        # dedupe against the store and within the batch, before paying for encoding
-        ids, fresh = self._dedupe(prepared)
-        if fresh:
-            self._commit(fresh, self._encode(fresh))
-        if progress:
-            progress(len(prepared))
-        return ids
 
     def _supersede(self, fresh: list[MemoryRecord]) -> list[MemoryRecord]:
         """A new value for a key makes the key's active value 'superseded' (kept as history)."""

@@ -9,11 +9,14 @@ PY := $(VENV)/bin/python
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml plugins/langchain-nuonuo/pyproject.toml
+$(VENV)/.installed: pyproject.toml plugins/langchain-nuonuo/pyproject.toml scripts/install-llama-cpp.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# the CPU build of torch (an unpinned torch would pull a multi-GB CUDA build)
 	$(PY) -m pip install -q torch==2.13.0
+	# llama.cpp for this CPU without its AMX kernels (they segfault on Xeons with AMX), from a wheel
+	# cache keyed by version, flags and CPU (pip's own cache ignores both): scripts/install-llama-cpp.sh
+	scripts/install-llama-cpp.sh $(PY)
 	$(PY) -m pip install -q -e ".[dev]" -e plugins/langchain-nuonuo
 	touch $@
 

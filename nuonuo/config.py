@@ -57,6 +57,7 @@ class RecallConfig:
     settle_steps: int = 5  # at most this many Hopfield updates
     settle_eps: float = 1e-4  # stop when ‖ξ_{t+1} − ξ_t‖ < eps
     settle_mix: float = 0.3  # weight of cos(ξ*, x) against cos(q, x) in the Hopfield score
+    context_weight: float = 0.5  # γ: a conversation turn is scored also by its neighbours (nuonuo.conversation)
     recency_weight: float = 0.0  # score bonus for recent memories (0 = off), needs at=
     recency_half_life_days: float = 30.0
 
@@ -76,6 +77,7 @@ class EngramConfig:
     b: float = 0.75  # BM25 length normalisation
     order_weights: list = field(default_factory=lambda: [1.0, 0.5, 0.5])  # weight per n-gram order
     max_df: float = 0.5  # skip n-grams found in more than this share of a namespace's memories
+    stem: str = "english"  # Snowball stemming of the n-gram channel's tokens (PyStemmer language); "" = off
     candidates: int = 48  # n-gram candidates handed to fusion
     ngram_norm: str = "query"  # n-gram strength s = S / S_max ("query": all query n-grams matched) or S / max S ("max")
     ngram_weight: float = 1.5  # (quick loop: 1.5 > 1.0) channel weight w_ng in fusion (rrf: w / (rrf_k + rank); sum: see nuonuo/recall.py)
@@ -117,6 +119,7 @@ class HebbianConfig:
     breadth: int = 3  # links followed per memory and hop
     from_top: int = 3  # expand from this many best direct hits
     hop_decay: float = 0.8  # a hit h hops away scores parent · decay^h · link strength
+    weight: float = 1.0  # w_hebbian: weight of the hop channel in fusion (nuonuo.recall.fuse)
     min_strength: float = 0.25  # ignore links weaker than this (s(b) in nuonuo.hebbian)
     query_cues: bool = False  # also follow W from the query's own code (reaches paraphrase cues); off:
     # on LongMemEval it cost turn_recall@5 0.689 → 0.616 and paraphrase cues gave no gain (docs/sleep.md)
@@ -261,4 +264,16 @@ def load_config(home: str | Path | None = None, overrides: Mapping[str, Mapping[
         if name not in sections:
             raise ConfigError(f"unknown config section {name!r}")
         _apply(sections[name], values, f"override [{name}]")
+    _check_stem(cfg.engram.stem)
     return cfg
+
+
+def _check_stem(language: str) -> None:
+    if not language:
+        return
+    import Stemmer
+
+    known = Stemmer.algorithms()
+    if language not in known:
+        raise ConfigError(f"[engram] stem: no Snowball stemmer {language!r} (known: {', '.join(known)}; "
+                          f"\"\" turns stemming off)")

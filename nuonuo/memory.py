@@ -101,6 +101,10 @@ class Memory:
             recover_interrupted_run(self.store)  # a sleep run killed halfway: back to before it
             self.hebbian = AssociationMemory(self)
             self.components.append(self.hebbian)
+            from nuonuo.conversation import ConversationIndex
+
+            self.conversations = ConversationIndex()
+            self.components.append(self.conversations)
             self._load()
             self._init_components()
         except BaseException:

@@ -1,25 +1,37 @@
-"""Recall: encode the query, gather candidates from each channel, fuse them into one ranking,
-then follow association links from the best hits.
+"""Recall: encode the query, gather candidates from each channel, key each conversation turn also
+by its neighbours, fuse the channels into one ranking, then let Hebbian hops join that ranking
+as one more channel.
 
 Channels (each returns ``{id: {score name: value}}``):
 - ``hopfield``: stage-1 top-K cosine over the namespace's patterns, then the modern-Hopfield
-  settle (``nuonuo.hopfield``). Its score is
-  ``(1 − m)·cos(q, x) + m·cos(ξ*, x)``: the query's own cosine blended (``m = settle_mix``)
-  with the cosine to the settled state ξ*, which cleans noisy or partial cues.
-- ``ngram``: memories sharing rare hashed n-grams with the query, BM25-weighted
-  (``nuonuo.engram``), admitted by the context gate;
+  settle (``nuonuo.hopfield``). Its own score is ``h(x) = (1 − m)·cos(q, x) + m·cos(ξ*, x)``: the
+  query's cosine blended (``m = settle_mix``) with the cosine to the settled state ξ*, which
+  cleans noisy or partial cues.
+- ``ngram``: memories sharing (stemmed) n-grams with the query, BM25-weighted
+  (``nuonuo.engram``); hits the context gate rejects do not join (``[engram] gate``).
 - ``exact``: keyed facts whose canonical key the query covers, admitted by the same gate.
 
-Fusion (``fuse``): reciprocal-rank fusion of the channels by default, or a normalised score sum
-(``[engram] fusion``), plus an optional recency bonus ``w · 2^(−age / half_life)``.
-Expansion (``expand_associations``): Hebbian hops from the best hits (``nuonuo.associations``).
+Context keys (``smooth``, ``nuonuo.conversation``): for memories that belong to a conversation
+(``metadata["session"]``), the hopfield and ngram channels score x by
+``(s(x) + γ · mean_{y ∈ N(x)} s(y)) / (1 + γ)`` over its neighbours N(x), and the neighbours of
+the channel's candidates become candidates too: a reply is found through the question it
+answers, and the other way round. γ = ``[recall] context_weight``; each hit keeps ``context``
+(the neighbours' mean) in its scores.
+
+Fusion (``fuse``): weighted reciprocal-rank fusion (default) or a normalised score sum
+(``[engram] fusion``), plus an optional recency bonus. Hebbian hops (``nuonuo.associations``)
+from the best fused hits form the ``hebbian`` channel, ranked by hop strength, and the channels
+are fused again with it: a memory reached by a link enters the ranking on the same scale as the
+direct hits, so it displaces a direct hit only where its fused score is higher.
+
 Every hit keeps each channel's figure in ``Hit.scores`` and names its strongest channel in
-``Hit.source``.
+``Hit.source``; hop hits carry ``hops`` and ``path``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -29,9 +41,45 @@ from nuonuo.records import Hit
 if TYPE_CHECKING:
     from nuonuo.memory import Memory
 
+Channels = dict[str, dict[str, dict[str, float]]]
+CHANNELS = ("hopfield", "ngram", "exact", "hebbian")
+SOURCE_PRIORITY = {"hopfield": 0, "ngram": 1, "hebbian": 2, "exact": 3}  # ties: the more specific names the hit
+
+
+@dataclass
+class Candidate:
+    """One entry of a ranking: fused score, memory id, strongest channel, per-channel figures."""
+
+    score: float
+    id: str
+    source: str
+    scores: dict[str, float]
+    hops: int = 0
+    path: list[str] = field(default_factory=list)
+
+
+def smooth(own: dict[str, float], score_of: Callable[[list[str]], np.ndarray],
+           neighbours: Callable[[str], list[str]], gamma: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Context keys: ``s̃(x) = (s(x) + γ · mean_{y ∈ N(x)} s(y)) / (1 + γ)`` for x in the candidates
+    and their neighbours (``score_of`` gives s of memories the channel did not propose).
+
+    Returns (s̃ for every scored memory, the neighbours' mean for those that have neighbours)."""
+    if gamma <= 0:
+        return own, {}
+    nbrs = {x: neighbours(x) for x in own}
+    ring = list(dict.fromkeys(y for ys in nbrs.values() for y in ys if y not in own))
+    for y in ring:
+        nbrs[y] = neighbours(y)
+    scores = dict(own)
+    need = list(dict.fromkeys([*ring, *(z for y in ring for z in nbrs[y] if z not in own)]))
+    if need:
+        scores.update(zip(need, score_of(need).tolist()))
+    context = {x: sum(scores[y] for y in ys) / len(ys) for x, ys in nbrs.items() if ys}
+    return {x: (scores[x] + gamma * context.get(x, 0.0)) / (1 + gamma) for x in nbrs}, context
+
 
 def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | None,
-                     candidates: int) -> dict[str, dict[str, float]]:
+                     candidates: int, neighbours: Callable[[str], list[str]]) -> dict[str, dict[str, float]]:
     cfg = mem.config.recall
     index = mem.pattern_index(namespace)
     if index is None or len(index) == 0:
@@ -41,13 +89,26 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
         return {}
     patterns = index.matrix[pos]
     settled = hopfield_settle(qv, patterns, cfg.beta, cfg.settle_steps, cfg.settle_eps)
-    norm = float(np.linalg.norm(settled.state)) or 1.0
-    cos_settled = patterns @ (settled.state / norm)
-    blended = (1 - cfg.settle_mix) * cos + cfg.settle_mix * cos_settled
+    xi = settled.state / (float(np.linalg.norm(settled.state)) or 1.0)
+    blend = lambda c, c_settled: (1 - cfg.settle_mix) * c + cfg.settle_mix * c_settled  # noqa: E731
+    ids = [index.ids[p] for p in pos]
+    own = dict(zip(ids, blend(cos, patterns @ xi).tolist()))
+    cosine = dict(zip(ids, cos.tolist()))
+    attention = dict(zip(ids, settled.attention.tolist()))
+
+    def score_of(more: list[str]) -> np.ndarray:
+        vecs = np.stack([index.vector(m) for m in more])
+        c = vecs @ qv
+        cosine.update(zip(more, c.tolist()))
+        return blend(c, vecs @ xi)
+
+    known = lambda m: [y for y in neighbours(m) if y in index]  # noqa: E731
+    scored, context = smooth(own, score_of, known, cfg.context_weight)
     out: dict[str, dict[str, float]] = {}
-    for j, p in enumerate(pos):
-        out[index.ids[p]] = {"cosine": float(cos[j]), "hopfield": float(blended[j]),
-                             "attention": float(settled.attention[j])}
+    for mid, s in scored.items():
+        out[mid] = {"cosine": cosine[mid], "hopfield": s, "attention": attention.get(mid, 0.0)}
+        if mid in context:
+            out[mid]["context"] = context[mid]
     return out
 
 
@@ -59,49 +120,46 @@ def recency_bonus(mem: "Memory", created: float, at: float | None) -> float:
     return cfg.recency_weight * 2.0 ** (-age_days / cfg.recency_half_life_days)
 
 
-def make_hit(mem: "Memory", mid: str, score: float, source: str, scores: dict[str, float],
-             hops: int = 0, path: list[str] | None = None) -> Hit:
-    rec = mem.get(mid)
-    return Hit(id=mid, text=rec.text, score=float(min(1.0, max(0.0, score))), source=source, hops=hops,
+def make_hit(mem: "Memory", c: Candidate) -> Hit:
+    rec = mem.get(c.id)
+    return Hit(id=c.id, text=rec.text, score=float(min(1.0, max(0.0, c.score))), source=c.source, hops=c.hops,
                key=rec.key, metadata=rec.metadata, timestamp=rec.timestamp, namespace=rec.namespace,
-               scores=scores, path=path or [])
+               scores=c.scores, path=c.path)
 
 
-def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float | None,
-           k: int) -> dict[str, dict[str, dict[str, float]]]:
-    """Every channel's candidates: ``{channel: {id: {score name: value}}}``."""
+def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float | None, k: int) -> Channels:
+    """Every direct channel's candidates: ``{channel: {id: {score name: value}}}``."""
     cfg = mem.config.recall
-    channels = {"hopfield": hopfield_channel(mem, qv, namespace, at, max(cfg.candidates, k))}
+    neighbours = lambda mid: mem.conversations.neighbours(mid, at)  # noqa: E731
+    channels = {"hopfield": hopfield_channel(mem, qv, namespace, at, max(cfg.candidates, k), neighbours)}
     eng = mem.config.engram
     if eng.ngram:
-        channels["ngram"] = mem.engram.ngram_channel(mem, query, qv, namespace, at, max(eng.candidates, k))
+        context = lambda own, score_of: smooth(own, score_of, neighbours, cfg.context_weight)  # noqa: E731
+        channels["ngram"] = mem.engram.ngram_channel(mem, query, qv, namespace, at, max(eng.candidates, k),
+                                                     context=context)
     if eng.exact:
         channels["exact"] = mem.engram.exact_channel(mem, query, qv, namespace, at)
     return channels
 
 
-SOURCE_PRIORITY = {"hopfield": 0, "ngram": 1, "exact": 2}  # on a tie the more specific channel names the hit
+def fuse(mem: "Memory", channels: Channels, at: float | None) -> list[Candidate]:
+    """One ranking from the channels, best first.
 
-
-def fuse(mem: "Memory", channels: dict[str, dict[str, dict[str, float]]], at: float | None,
-         k: int) -> list[tuple[float, str, str, dict[str, float]]]:
-    """One ranking from the channels: ``[(score, id, source, scores)]``, best first.
-
-    ``[engram] fusion = "sum"``, for the channel figures of memory x (0 where a channel
-    did not propose x; ``d`` is x's hopfield score, or its plain cosine if only a hash channel
-    proposed it; ``s`` the match strength; hash hits the gate rejected never reach fusion):
+    ``[engram] fusion = "rrf"`` (default): weighted reciprocal-rank fusion, normalised to [0, 1],
 
     .. math::
 
-        F(x) = \\frac{d(x) + w_{ng}\\, s_{ng}(x) + w_{ex}\\, s_{ex}(x)}{1 + w_{ng} + w_{ex}}
+        F(x) = \\frac{\\sum_c w_c / (r + \\mathrm{rank}_c(x))}{\\sum_c w_c / (r + 1)}
 
-    ``fusion = "rrf"`` (default; best on the LongMemEval quick loop, see docs/engram.md):
-    ``F(x) = Σ_c w_c / (r + rank_c(x)) / Σ_c w_c / (r + 1)`` with w_hopfield = 1 and rank_c(x) the
-    rank of x in channel c by that channel's score (a channel that did not propose x adds 0).
-    ``source`` is the channel whose term contributes most to F(x) (ties: exact, ngram, hopfield)."""
+    with rank_c(x) the rank of x in channel c by that channel's score (a channel that did not
+    propose x adds 0), r = ``rrf_k``, w_hopfield = 1, w_ngram / w_exact from ``[engram]`` and
+    w_hebbian = ``[hebbian] weight``. ``fusion = "sum"``: ``F(x) = (d(x) + Σ_c w_c s_c(x)) /
+    (1 + Σ_c w_c)`` with d the hopfield score (or the plain cosine) and s_c the other channels'
+    strengths. ``source`` is the channel whose term contributes most to F(x)."""
     eng = mem.config.engram
-    weights = {"hopfield": 1.0, "ngram": eng.ngram_weight, "exact": eng.exact_weight}
-    present = [c for c in ("hopfield", "ngram", "exact") if c in channels]
+    weights = {"hopfield": 1.0, "ngram": eng.ngram_weight, "exact": eng.exact_weight,
+               "hebbian": mem.config.hebbian.weight}
+    present = [c for c in CHANNELS if channels.get(c)]
     merged: dict[str, dict[str, float]] = {}
     for c in present:
         for mid, sc in channels[c].items():
@@ -109,35 +167,41 @@ def fuse(mem: "Memory", channels: dict[str, dict[str, dict[str, float]]], at: fl
     terms: dict[str, dict[str, float]] = {mid: {} for mid in merged}
     if eng.fusion == "rrf":
         for c in present:
-            key = {"hopfield": "hopfield", "ngram": "ngram", "exact": "exact"}[c]
-            order = sorted(channels[c], key=lambda m: -channels[c][m][key])
+            order = sorted(channels[c], key=lambda m: -channels[c][m][c])
             for rank, mid in enumerate(order, start=1):
                 terms[mid][c] = weights[c] / (eng.rrf_k + rank)
         norm = sum(weights[c] / (eng.rrf_k + 1) for c in present) or 1.0
     else:
         for mid, sc in merged.items():
             terms[mid]["hopfield"] = sc.get("hopfield", sc.get("cosine", 0.0))
-            for c in ("ngram", "exact"):
+            for c in ("ngram", "exact", "hebbian"):
                 if c in sc:
                     terms[mid][c] = weights[c] * sc[c]
-        norm = 1.0 + sum(weights[c] for c in ("ngram", "exact") if c in present)
+        norm = 1.0 + sum(weights[c] for c in ("ngram", "exact", "hebbian") if c in present)
     ranked = []
     for mid, sc in merged.items():
-        rec = mem.get(mid)
         t = terms[mid]
         source = max(t, key=lambda c: (t[c], SOURCE_PRIORITY[c])) if t else "hopfield"
-        score = sum(t.values()) / norm + recency_bonus(mem, rec.created_at, at)
-        ranked.append((score, mid, source, sc))
-    ranked.sort(key=lambda t: -t[0])
+        score = sum(t.values()) / norm + recency_bonus(mem, mem.get(mid).created_at, at)
+        ranked.append(Candidate(score, mid, source, sc))
+    ranked.sort(key=lambda c: -c.score)
     return ranked
 
 
-def expand_associations(mem: "Memory", ranked: list, namespace: str, at: float | None, k: int,
-                        qv: np.ndarray | None = None) -> list:
-    """Hebbian multi-hop expansion from the best direct hits and from the query's own code
-    (``nuonuo.associations``): entries reached by links get ``source="hebbian"`` and
-    ``(hops, path)`` as 5th/6th elements."""
-    return mem.hebbian.expand(mem, ranked, namespace, at, k, qv)
+def with_hops(mem: "Memory", channels: Channels, ranked: list[Candidate], namespace: str,
+              at: float | None, qv: np.ndarray) -> list[Candidate]:
+    """The ranking fused again with the ``hebbian`` channel: memories reached by association links
+    from the best direct hits (``AssociationMemory.hops``), ranked by hop strength."""
+    reached = mem.hebbian.hops(mem, [(c.score, c.id) for c in ranked], namespace, at, qv=qv)
+    if not reached:
+        return ranked
+    channels = dict(channels)
+    channels["hebbian"] = {tid: {"hebbian": hs, "link_strength": s} for tid, (hs, _, _, s) in reached.items()}
+    out = fuse(mem, channels, at)
+    for c in out:
+        if c.source == "hebbian":
+            _, c.hops, c.path, _ = reached[c.id]
+    return out
 
 
 def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, **options: Any) -> list[Hit]:
@@ -146,11 +210,6 @@ def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, 
         qv = mem.encoder.embed(query)
     with mem._lock:
         channels = gather(mem, query, qv, namespace, at, k)
-        ranked = fuse(mem, channels, at, k)
-        ranked = expand_associations(mem, ranked, namespace, at, k, qv=qv)
-        hits = []
-        for entry in ranked[:k]:
-            score, mid, source, sc = entry[:4]
-            hops, path = (entry[4], entry[5]) if len(entry) > 4 else (0, [])
-            hits.append(make_hit(mem, mid, score, source, sc, hops, path))
-        return hits
+        ranked = fuse(mem, channels, at)
+        ranked = with_hops(mem, channels, ranked, namespace, at, qv)
+        return [make_hit(mem, c) for c in ranked[:k]]

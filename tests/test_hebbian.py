@@ -129,12 +129,10 @@ def test_associate_rejects_bad_input(mem):
         mem.associate(a.id, mem.remember("delta note").id, kind="DROP TABLE")
 
 
-def test_lena_husband_employer_reached_through_the_chain(mem, reopen):
+def test_lena_husband_employer_reached_through_the_link(mem, reopen):
     mem.remember_many(DISTRACTORS)
-    ids = mem.remember_many([
-        {"text": "Lena's husband is Tomasz.", "metadata": {"session": "family"}},
-        {"text": "Tomasz drives a forklift for Brightwell Logistics.", "metadata": {"session": "family"}},
-    ])
+    ids = mem.remember_many(["Lena's husband is Tomasz.", "Tomasz drives a forklift for Brightwell Logistics."])
+    mem.associate(ids[0], ids[1])
     question = "who is Lena's husband's employer?"
     assert not set(question.lower().replace("?", "").replace("'s", "").split()) & set(
         "tomasz drives a forklift for brightwell logistics".split())
@@ -149,6 +147,27 @@ def test_lena_husband_employer_reached_through_the_chain(mem, reopen):
     plain_hits = {h.id: h for h in plain.recall(question, k=14)}
     assert plain_hits[ids[1]].source != "hebbian"  # without links: only its own (weak) similarity
     assert plain_hits[ids[1]].score < hit.score
+
+
+def test_conversation_neighbour_found_through_its_context(mem, reopen):
+    """Turns of one conversation are keyed also by their neighbours (nuonuo.conversation): the
+    reply that names the employer is found through the turn before it, without any link."""
+    mem.remember_many(DISTRACTORS)
+    ids = mem.remember_many([
+        {"text": "Lena's husband is Tomasz.", "metadata": {"session": "family"}},
+        {"text": "Tomasz drives a forklift for Brightwell Logistics.", "metadata": {"session": "family"}},
+    ])
+    question = "who is Lena's husband's employer?"
+    hits = mem.recall(question, k=5)
+    top = {h.id: (rank, h) for rank, h in enumerate(hits)}
+    assert ids[1] in top and top[ids[1]][0] <= 1
+    with_context = top[ids[1]][1].scores
+    assert with_context["context"] > with_context["cosine"]  # its neighbour matched the question
+    assert top[ids[1]][1].source != "hebbian" and top[ids[1]][1].hops == 0
+    mem.close()
+    plain = reopen(recall={"context_weight": 0.0}, hebbian={"enabled": False})
+    alone = {h.id: h for h in plain.recall(question, k=14)}[ids[1]].scores
+    assert "context" not in alone and alone["hopfield"] < with_context["hopfield"]
 
 
 def test_two_hop_chain_and_at_filter(mem):

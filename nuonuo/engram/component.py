@@ -43,7 +43,7 @@ class EngramComponent:
         self.params = NgramParams(
             max_n=config.max_n, heads=config.heads, load=config.load, k1=config.k1, b=config.b,
             order_weights=tuple(float(w) for w in config.order_weights) or (1.0,),
-            max_df=config.max_df, seed=seed)
+            max_df=config.max_df, seed=seed, stem=config.stem)
         self.keys = KeyTable(config.heads, config.load, seed, self.hasher)
         self.ngrams: dict[str, NgramIndex] = {}
 
@@ -117,16 +117,29 @@ class EngramComponent:
         return out
 
     def ngram_channel(self, memory: "Memory", query: str, qv: np.ndarray, namespace: str,
-                      at: float | None, limit: int) -> dict[str, dict[str, float]]:
+                      at: float | None, limit: int, context=None) -> dict[str, dict[str, float]]:
+        """The ``limit`` best memories by BM25 n-gram score. ``context(own, score_of)``, if given,
+        re-scores them (recall's context keys) and returns (scores, neighbours' means)."""
         index = self.ngrams.get(namespace)
         if index is None or not self.cfg.enabled:
             return {}
-        ids, raw, strength, _ = index.search(query, limit, before=at)
+        ids, raw, strength, info = index.search(query, limit, before=at)
         if not ids:
             return {}
+        extra: dict[str, dict[str, float]] = {mid: {"ngram_raw": float(r)} for mid, r in zip(ids, raw)}
+        if context is not None:
+            scored, ctx = context(dict(zip(ids, raw.tolist())), info["score_of"])
+            ids = sorted(scored, key=lambda m: -scored[m])[:limit]
+            ids = [m for m in ids if scored[m] > 0]
+            raw = np.array([scored[m] for m in ids])
+            strength = raw / info["s_max"]
+            for mid in ids:
+                extra.setdefault(mid, {"ngram_raw": 0.0})
+                if mid in ctx:
+                    extra[mid]["context_raw"] = float(ctx[mid])
         if memory.config.engram.ngram_norm == "max":
             strength = raw / float(raw[0])
-        return self._gated(memory, qv, namespace, ids, strength, "ngram", [{"ngram_raw": float(r)} for r in raw])
+        return self._gated(memory, qv, namespace, ids, strength, "ngram", [extra[m] for m in ids])
 
     def exact_channel(self, memory: "Memory", query: str, qv: np.ndarray, namespace: str,
                       at: float | None) -> dict[str, dict[str, float]]:

@@ -1,7 +1,8 @@
 """The lexical n-gram index of one namespace: hashed suffix n-grams → postings, BM25-weighted.
 
-Each document (a memory's text) is cut into canonical tokens (``nuonuo.canonical``) and its
-suffix n-grams (n = 1 … N) are fingerprinted (``nuonuo.engram.hashing``). Distinct n-grams are
+Each document (a memory's text) is cut into canonical tokens (``nuonuo.canonical``), stopwords
+dropped and the rest reduced to their Snowball stems (``stem = "english"``: "cats"/"cat",
+"studied"/"studies"; codes such as ``ALPHA7`` stay as they are), and its suffix n-grams (n = 1 … N) are fingerprinted (``nuonuo.engram.hashing``). Distinct n-grams are
 placed in a ``MultiHeadTable`` (H seeded heads, prime sizes); slot ``s`` owns the postings
 ``post_doc[indptr[s]:indptr[s+1]]`` with their term frequencies (CSR). A query n-gram costs ≤ H
 probes plus its posting list.
@@ -27,6 +28,7 @@ when the delta or the dead rows pass a fraction of the index, it is rebuilt in b
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -47,6 +49,7 @@ class NgramParams:
     max_df: float = 0.5
     seed: int = 0
     stopwords: str = "en"  # "en": drop STOPWORDS_EN and one-character tokens before n-gramming; "" keep all
+    stem: str = "english"  # Snowball stemmer language (PyStemmer) applied to tokens; "" = no stemming
 
 
 # Function words that carry no topic (BM25 practice; a superset of bm25s' English list).
@@ -54,6 +57,21 @@ STOPWORDS_EN = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
     "they this to was will with".split())
 STOPWORD_SETS = {"en": STOPWORDS_EN, "": frozenset()}
+
+
+_local = threading.local()  # PyStemmer's stemmers are not thread-safe: one per thread and language
+
+
+def stemmer(language: str):
+    """The Snowball stemmer for ``language`` (PyStemmer), one per thread."""
+    cache = getattr(_local, "stemmers", None)
+    if cache is None:
+        cache = _local.stemmers = {}
+    if language not in cache:
+        import Stemmer
+
+        cache[language] = Stemmer.Stemmer(language)
+    return cache[language]
 
 
 def _grams_of_many(token_fps: Sequence[np.ndarray], max_n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -108,6 +126,8 @@ class NgramIndex:
         if self.p.stopwords:
             stop = STOPWORD_SETS.get(self.p.stopwords, STOPWORDS_EN)
             toks = [t for t in toks if len(t) > 1 and t not in stop]
+        if self.p.stem and toks:
+            toks = stemmer(self.p.stem).stemWords(toks)
         return self.hasher.tokens(toks)
 
     def add(self, ids: Sequence[str], texts: Sequence[str], times: Sequence[float] | None = None) -> None:
@@ -198,7 +218,8 @@ class NgramIndex:
 
     def search(self, query: str, limit: int, before: float | None = None
                ) -> tuple[list[str], np.ndarray, np.ndarray, dict]:
-        """The ``limit`` best rows for ``query``: (ids, raw scores S, strengths S/S_max, info).
+        """The ``limit`` best rows for ``query``: (ids, raw scores S, strengths S/S_max, info);
+        ``info["score_of"](ids)`` gives S of any other rows (recall's context keys read neighbours).
 
         ``before``: only rows created at or before this time (recall's ``at``)."""
         if self.n_alive == 0:
@@ -240,16 +261,23 @@ class NgramIndex:
             for r, c in posts:
                 norm = p.k1 * (1 - p.b + p.b * self.length[r] / avg_len)
                 acc[r] += gram_weight[i] * c * (p.k1 + 1) / (c + norm)
+        row_of = self.row_of
+
+        def score_of(ids: Sequence[str]) -> np.ndarray:
+            """S of any memories of this index for the same query (0 where nothing matched)."""
+            return np.array([acc[row_of[m]] if m in row_of else 0.0 for m in ids], np.float64)
+
         nz = np.flatnonzero(acc > 0)
         nz = nz[self.alive[nz]]
         if before is not None:
             nz = nz[self.times[nz] <= before]
+        info = {"s_max": s_max, "score_of": score_of}
         if len(nz) == 0:
-            return [], np.zeros(0), np.zeros(0), {"s_max": s_max}
+            return [], np.zeros(0), np.zeros(0), info
         if len(nz) > limit:
             nz = nz[np.argpartition(-acc[nz], limit - 1)[:limit]]
         nz = nz[np.argsort(-acc[nz], kind="stable")]
-        return [self.ids[r] for r in nz], acc[nz], acc[nz] / s_max, {"s_max": s_max}
+        return [self.ids[r] for r in nz], acc[nz], acc[nz] / s_max, info
 
     def nbytes(self) -> int:
         return int(self.table.nbytes() + self.indptr.nbytes + self.post_doc.nbytes + self.post_tf.nbytes

@@ -1,0 +1,110 @@
+"""Conversation neighbours: the memories said just before and just after a memory in its
+conversation, so recall can key each turn also by its context.
+
+A turn of a conversation rarely stands alone: the answer ("Tuesday at the Lisbon office") sits
+next to the question that names the topic ("when is the team offsite?"), and a reply's words
+often come from the turn it answers. Memories that carry ``metadata["session"]`` (chat turns,
+imported conversations) form one ordered conversation per ``(namespace, session)``: by creation
+time, then ``metadata["turn"]`` when it is a number, then the order they were remembered in.
+A memory without a session has no neighbours, so notes remembered one by one are unaffected.
+
+Recall (``nuonuo.recall.smooth``) adds to a channel's score of x a share of its neighbours' scores:
+
+.. math::
+
+    \\tilde s(x) = s(x) + γ · \\frac{1}{|N(x)|} \\sum_{y ∈ N(x)} s(y)
+
+with N(x) the (at most two) neighbours of x created at or before the time of asking, and γ
+``[recall] context_weight``. This is the LongMemEval paper's key expansion ("each turn keyed also
+by its neighbours"), done on the scores instead of by re-encoding text: it costs no extra encoding
+or index, and it is the same rule for the dense and the lexical channel.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from nuonuo.memory import Memory
+    from nuonuo.records import MemoryRecord
+
+
+def session_of(rec: "MemoryRecord") -> str | None:
+    """The conversation a memory belongs to: ``metadata["session"]`` (a string or a whole number)."""
+    sess = rec.metadata.get("session")
+    if isinstance(sess, bool) or not isinstance(sess, (str, int)):
+        return None
+    return str(sess)
+
+
+def _turn(rec: "MemoryRecord") -> float:
+    turn = rec.metadata.get("turn")
+    return float(turn) if isinstance(turn, (int, float)) and not isinstance(turn, bool) else 0.0
+
+
+class ConversationIndex:
+    """Component: every conversation's memories in order, and each memory's neighbours."""
+
+    def __init__(self) -> None:
+        self._order: dict[tuple[str, str], list[tuple[float, float, int, str]]] = {}
+        self._entry: dict[str, tuple[tuple[str, str], tuple[float, float, int, str]]] = {}
+        self._created: dict[str, float] = {}
+        self._seq = itertools.count()
+
+    # --- Component hooks -------------------------------------------------------------------------
+    def rebuild(self, memory: "Memory") -> None:
+        self.__init__()
+        self._insert([r for r in memory.records() if r.status == "active"])
+
+    def added(self, memory: "Memory", records: Sequence["MemoryRecord"], vectors: np.ndarray) -> None:
+        self._insert([r for r in records if r.status == "active"])
+
+    def removed(self, memory: "Memory", records: Sequence["MemoryRecord"]) -> None:
+        for rec in records:
+            found = self._entry.pop(rec.id, None)
+            self._created.pop(rec.id, None)
+            if found is None:
+                continue
+            conv, entry = found
+            turns = self._order[conv]
+            i = bisect.bisect_left(turns, entry)
+            if i < len(turns) and turns[i] == entry:
+                turns.pop(i)
+            if not turns:
+                del self._order[conv]
+
+    def _insert(self, records: Sequence["MemoryRecord"]) -> None:
+        for rec in records:
+            sess = session_of(rec)
+            if sess is None or rec.id in self._entry:
+                continue
+            conv = (rec.namespace, sess)
+            entry = (rec.created_at, _turn(rec), next(self._seq), rec.id)
+            bisect.insort(self._order.setdefault(conv, []), entry)
+            self._entry[rec.id] = (conv, entry)
+            self._created[rec.id] = rec.created_at
+
+    # --- reading ---------------------------------------------------------------------------------
+    def neighbours(self, mid: str, at: float | None = None) -> list[str]:
+        """The memories just before and just after ``mid`` in its conversation (created at or
+        before ``at``, if given); [] for a memory outside any conversation."""
+        found = self._entry.get(mid)
+        if found is None:
+            return []
+        conv, entry = found
+        turns = self._order[conv]
+        i = bisect.bisect_left(turns, entry)
+        out = []
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(turns):
+                nid = turns[j][3]
+                if at is None or self._created[nid] <= at:
+                    out.append(nid)
+        return out
+
+    def stats(self, memory: "Memory") -> dict[str, Any]:
+        return {"conversations": len(self._order), "conversation_turns": len(self._entry)}

@@ -142,7 +142,8 @@ class NuonuoStore(BaseStore):
     def batch(self, ops: Iterable[Op]) -> list[Result]:
         ops = list(ops)
         puts = self._check(ops)
-        counts = self.memory.namespaces()
+        # namespace → memories: what searches, listings and writes start from (gets need none)
+        counts = self.memory.namespaces() if any(not isinstance(op, GetOp) for op in ops) else {}
         results: list[Result] = []
         for op in ops:
             if isinstance(op, GetOp):

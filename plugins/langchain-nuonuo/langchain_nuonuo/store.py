@@ -46,7 +46,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from langgraph.store.base import (BaseStore, GetOp, Item, ListNamespacesOp, Op, PutOp, Result, SearchItem,
                                   SearchOp, get_text_at_path, tokenize_path)
@@ -58,6 +58,7 @@ from langchain_nuonuo.store_names import (check_filter, check_labels, check_root
 ALL = 10**9
 MAX_K = 1000  # nuonuo's recall limit (nuonuo.memory.MAX_K)
 PAGE = 256
+COMMIT = 256
 LIST_ABOVE = 32  # a put batch of more keys than this into one namespace reads it once instead of key by key
 NEEDS = ("remember_many", "recall", "lookup", "history", "list", "forget", "update", "namespaces")
 
@@ -189,8 +190,8 @@ class NuonuoStore(BaseStore):
         return puts
 
     def _check_value(self, op: PutOp) -> None:
-        if not isinstance(op.value, dict) or not all(isinstance(k, str) for k in op.value):
-            raise ValueError(f"a store value is a dict with string keys, not {type(op.value).__name__}")
+        if not isinstance(op.value, Mapping) or not all(isinstance(k, str) for k in op.value):
+            raise ValueError(f"a store value is a mapping with string keys, not {type(op.value).__name__}")
         try:
             json.dumps(op.value, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -318,15 +319,15 @@ class NuonuoStore(BaseStore):
                     continue
                 text = self._text(op)
                 now = _now()
-                lg = {"key": op.key, "value": op.value, "indexed": text is not None, "updated_at": now,
+                lg = {"key": op.key, "value": dict(op.value), "indexed": text is not None, "updated_at": now,
                       "created_at": rec.metadata["langgraph"]["created_at"] if rec is not None else now}
                 text = text or f"(not indexed) {op.key}"
                 if rec is not None and rec.text == text:  # nuonuo keeps one copy of a text per key
                     self.memory.update(rec.id, metadata={**rec.metadata, "langgraph": lg})
                 else:
                     fresh.append({"text": text, "key": encode_key(op.key), "metadata": {"langgraph": lg}})
-            if fresh:
-                self.memory.remember_many(fresh, namespace=name)
+            if fresh:  # commits of 256: nuonuo's supersede check costs O(batch²) for keyed items
+                self.memory.remember_many(fresh, namespace=name, batch_size=COMMIT)
 
     def _current(self, name: str, keys: list[str], counts: dict[str, int]) -> dict[str, Any]:
         """The current record of each key that has one: none in a new namespace; one ``list`` of the

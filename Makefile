@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml plugins/langchain-nuonuo/pyproject.toml scrip
 	# llama.cpp for this CPU without its AMX kernels (they segfault on Xeons with AMX), from a wheel
 	# cache keyed by version, flags and CPU (pip's own cache ignores both): scripts/install-llama-cpp.sh
 	scripts/install-llama-cpp.sh $(PY)
-	$(PY) -m pip install -q -e ".[dev]" -e plugins/langchain-nuonuo
+	$(PY) -m pip install -q -e ".[dev]" -e "plugins/langchain-nuonuo[langgraph,langmem]"
 	touch $@
 
 chat: setup

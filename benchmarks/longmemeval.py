@@ -45,32 +45,30 @@ METRICS = ["turn_recall@5", "turn_recall@10", "recall_any@1", "recall_any@5", "r
 # name → config overrides applied to a nuonuo store for recall ({section: {key: value}}), plus
 # optional "prepare": a function (memory, namespace) run after ingest (e.g. a sleep pass).
 NO_HOPS = {"enabled": False}
+NO_CONTEXT = {"context_weight": 0.0}
 SYSTEMS: dict[str, dict[str, Any]] = {
-    # the shipped defaults: Hopfield + gated n-gram/exact channels + Hebbian hops
+    # the shipped defaults: Hopfield + context keys + stemmed n-gram/exact channels + Hebbian hops
     "nuonuo": {"overrides": {}},
     # ablation ladder, each row adds one mechanism to the one above
-    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram": False, "exact": False},
+    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0, **NO_CONTEXT}, "engram": {"ngram": False, "exact": False},
                                  "hebbian": NO_HOPS}},
-    "hopfield": {"overrides": {"engram": {"ngram": False, "exact": False}, "hebbian": NO_HOPS}},
-    "+ngram": {"overrides": {"engram": {"gate": False}, "hebbian": NO_HOPS}},
+    "hopfield": {"overrides": {"recall": NO_CONTEXT, "engram": {"ngram": False, "exact": False}, "hebbian": NO_HOPS}},
+    "+ngram": {"overrides": {"recall": NO_CONTEXT, "engram": {"gate": False}, "hebbian": NO_HOPS}},
+    "+context": {"overrides": {"engram": {"gate": False}, "hebbian": NO_HOPS}},
     "+gate": {"overrides": {"engram": {"gate": True}, "hebbian": NO_HOPS}},
-    "+hops": {"overrides": {"hebbian": {"enabled": True, "query_cues": False}}},
-    # variants: fusion by score sum; no Hopfield settle with a heavier n-gram channel
-    "+gate(sum)": {"overrides": {"engram": {"gate": True, "fusion": "sum"}, "hebbian": NO_HOPS}},
-    "+gate(no-settle)": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram_weight": 1.5},
-                                       "hebbian": NO_HOPS}},
-    "+hops(no-settle)": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram_weight": 1.5}}},
-    "+hops(no-settle;decay.5)": {"overrides": {"recall": {"settle_mix": 0.0}, "engram": {"ngram_weight": 1.5},
-                                               "hebbian": {"hop_decay": 0.5}}},
-    "w1.5": {"overrides": {"engram": {"ngram_weight": 1.5}}},
-    "w1.5;decay.5": {"overrides": {"engram": {"ngram_weight": 1.5}, "hebbian": {"hop_decay": 0.5}}},
-    "settle.15;w1.5;decay.5": {"overrides": {"recall": {"settle_mix": 0.15}, "engram": {"ngram_weight": 1.5},
-                                             "hebbian": {"hop_decay": 0.5}}},
+    "no-hops": {"overrides": {"hebbian": NO_HOPS}},
+    "+hops": {"overrides": {"hebbian": {"enabled": True}}},
+    # variants
+    "no-stem": {"overrides": {"engram": {"stem": ""}}},
+    "no-settle": {"overrides": {"recall": {"settle_mix": 0.0}}},
+    "gate-on": {"overrides": {"engram": {"gate": True}}},
+    "gate-off": {"overrides": {"engram": {"gate": False}}},
+    "fusion-sum": {"overrides": {"engram": {"fusion": "sum"}}},
     # paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops
     "+hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
                          "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},
 }
-DEFAULT_SYSTEMS = ["dense-only", "hopfield", "+ngram", "+gate", "nuonuo"]
+DEFAULT_SYSTEMS = ["dense-only", "hopfield", "+ngram", "+context", "no-hops", "nuonuo"]
 
 # Settings read at recall time (the rest shape what ingest builds: index parameters, links). Systems
 # whose overrides touch only these share one store, each recalled with its overrides applied, so the
@@ -79,7 +77,7 @@ RECALL_TIME = {
     "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "context_weight", "recency_weight",
                "recency_half_life_days"},
     "engram": {"ngram", "exact", "gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
-               "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},
+               "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},  # not "stem": built at ingest
     "hebbian": {"enabled", "hops", "breadth", "from_top", "hop_decay", "min_strength", "query_cues", "weight"},
 }
 

@@ -52,12 +52,12 @@ class EncoderConfig:
 @dataclass
 class RecallConfig:
     k: int = 10  # hits returned by default
-    candidates: int = 48  # stage-1 top-K handed to the Hopfield settle
+    candidates: int = 200  # stage-1 top-K handed to the Hopfield settle and to fusion (tuning split: 200 > 48)
     beta: float = 12.0  # inverse temperature β of the Hopfield softmax
     settle_steps: int = 5  # at most this many Hopfield updates
     settle_eps: float = 1e-4  # stop when ‖ξ_{t+1} − ξ_t‖ < eps
     settle_mix: float = 0.3  # weight of cos(ξ*, x) against cos(q, x) in the Hopfield score
-    context_weight: float = 0.5  # γ: a conversation turn is scored also by its neighbours (nuonuo.conversation)
+    context_weight: float = 0.6  # λ: a conversation turn is keyed also by its neighbours, discounted by λ (nuonuo.conversation)
     recency_weight: float = 0.0  # score bonus for recent memories (0 = off), needs at=
     recency_half_life_days: float = 30.0
 
@@ -78,7 +78,7 @@ class EngramConfig:
     order_weights: list = field(default_factory=lambda: [1.0, 0.5, 0.5])  # weight per n-gram order
     max_df: float = 0.5  # skip n-grams found in more than this share of a namespace's memories
     stem: str = "english"  # Snowball stemming of the n-gram channel's tokens (PyStemmer language); "" = off
-    candidates: int = 48  # n-gram candidates handed to fusion
+    candidates: int = 200  # n-gram candidates handed to fusion
     ngram_norm: str = "query"  # n-gram strength s = S / S_max ("query": all query n-grams matched) or S / max S ("max")
     ngram_weight: float = 1.5  # (quick loop: 1.5 > 1.0) channel weight w_ng in fusion (rrf: w / (rrf_k + rank); sum: see nuonuo/recall.py)
     exact_weight: float = 1.0

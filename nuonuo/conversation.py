@@ -8,16 +8,18 @@ imported conversations) form one ordered conversation per ``(namespace, session)
 time, then ``metadata["turn"]`` when it is a number, then the order they were remembered in.
 A memory without a session has no neighbours, so notes remembered one by one are unaffected.
 
-Recall (``nuonuo.recall.smooth``) adds to a channel's score of x a share of its neighbours' scores:
+Recall (``nuonuo.recall.smooth``) keys each such memory twice, by its own text and by its
+context, and a channel scores it by the better key, the context key discounted by λ:
 
 .. math::
 
-    \\tilde s(x) = s(x) + γ · \\frac{1}{|N(x)|} \\sum_{y ∈ N(x)} s(y)
+    \\tilde s(x) = \\max\\Big(s(x),\\; λ · \\frac{1}{|N(x)|} \\sum_{y ∈ N(x)} s(y)\\Big)
 
-with N(x) the (at most two) neighbours of x created at or before the time of asking, and γ
+with N(x) the (at most two) neighbours of x created at or before the time of asking, and λ
 ``[recall] context_weight``. This is the LongMemEval paper's key expansion ("each turn keyed also
 by its neighbours"), done on the scores instead of by re-encoding text: it costs no extra encoding
-or index, and it is the same rule for the dense and the lexical channel.
+or index, it is the same rule for the dense and the lexical channel, and it never lowers the score
+of a memory whose own text matches.
 """
 
 from __future__ import annotations

@@ -11,12 +11,12 @@ Channels (each returns ``{id: {score name: value}}``):
   (``nuonuo.engram``); hits the context gate rejects do not join (``[engram] gate``).
 - ``exact``: keyed facts whose canonical key the query covers, admitted by the same gate.
 
-Context keys (``smooth``, ``nuonuo.conversation``): for memories that belong to a conversation
-(``metadata["session"]``), the hopfield and ngram channels score x by
-``(s(x) + γ · mean_{y ∈ N(x)} s(y)) / (1 + γ)`` over its neighbours N(x), and the neighbours of
-the channel's candidates become candidates too: a reply is found through the question it
-answers, and the other way round. γ = ``[recall] context_weight``; each hit keeps ``context``
-(the neighbours' mean) in its scores.
+Context keys (``smooth``, ``nuonuo.conversation``): a memory that belongs to a conversation
+(``metadata["session"]``) is keyed by its own text and by its neighbours N(x): the hopfield and
+ngram channels score it ``max(s(x), λ · mean_{y ∈ N(x)} s(y))``, and the neighbours of the
+channel's candidates become candidates too: a reply is found through the question it answers,
+and the other way round. λ = ``[recall] context_weight``; each hit keeps ``context`` (the
+neighbours' mean) in its scores.
 
 Fusion (``fuse``): weighted reciprocal-rank fusion (default) or a normalised score sum
 (``[engram] fusion``), plus an optional recency bonus. Hebbian hops (``nuonuo.associations``)
@@ -59,12 +59,20 @@ class Candidate:
 
 
 def smooth(own: dict[str, float], score_of: Callable[[list[str]], np.ndarray],
-           neighbours: Callable[[str], list[str]], gamma: float) -> tuple[dict[str, float], dict[str, float]]:
-    """Context keys: ``s̃(x) = (s(x) + γ · mean_{y ∈ N(x)} s(y)) / (1 + γ)`` for x in the candidates
-    and their neighbours (``score_of`` gives s of memories the channel did not propose).
+           neighbours: Callable[[str], list[str]], weight: float) -> tuple[dict[str, float], dict[str, float]]:
+    """Context keys: each memory is keyed by its own text and by its conversation context, and
+    scores by the better of the two keys, the context key discounted by λ = ``weight``:
+
+    .. math::
+
+        \\tilde s(x) = \\max\\Big(s(x),\\; λ · \\frac{1}{|N(x)|} \\sum_{y ∈ N(x)} s(y)\\Big)
+
+    for x in the candidates and their neighbours N (``score_of`` gives s of memories the channel
+    did not propose). A strong match of the memory's own text is never lowered; a turn whose own
+    words miss the query but whose neighbours match it is raised.
 
     Returns (s̃ for every scored memory, the neighbours' mean for those that have neighbours)."""
-    if gamma <= 0:
+    if weight <= 0:
         return own, {}
     nbrs = {x: neighbours(x) for x in own}
     ring = list(dict.fromkeys(y for ys in nbrs.values() for y in ys if y not in own))
@@ -75,7 +83,7 @@ def smooth(own: dict[str, float], score_of: Callable[[list[str]], np.ndarray],
     if need:
         scores.update(zip(need, score_of(need).tolist()))
     context = {x: sum(scores[y] for y in ys) / len(ys) for x, ys in nbrs.items() if ys}
-    return {x: (scores[x] + gamma * context.get(x, 0.0)) / (1 + gamma) for x in nbrs}, context
+    return {x: max(scores[x], weight * context.get(x, -np.inf)) for x in nbrs}, context
 
 
 def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | None,

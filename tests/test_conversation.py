@@ -8,17 +8,17 @@ import pytest
 from nuonuo.recall import smooth
 
 
-def test_smooth_adds_a_share_of_the_neighbours_scores():
+def test_smooth_keys_each_memory_by_itself_and_by_its_neighbours():
     chain = {"a": ["b"], "b": ["a", "c"], "c": ["b", "d"], "d": ["c"]}
     own = {"a": 0.9, "b": 0.1}
     extra = {"c": 0.3, "d": 0.5}
-    scored, context = smooth(own, lambda ids: np.array([extra[i] for i in ids]), chain.__getitem__, 0.5)
-    # (s(x) + γ · mean of neighbours) / (1 + γ)
-    assert scored["a"] == pytest.approx((0.9 + 0.5 * 0.1) / 1.5)
-    assert scored["b"] == pytest.approx((0.1 + 0.5 * (0.9 + 0.3) / 2) / 1.5)
-    assert scored["c"] == pytest.approx((0.3 + 0.5 * (0.1 + 0.5) / 2) / 1.5)  # a neighbour becomes a candidate
+    scored, context = smooth(own, lambda ids: np.array([extra[i] for i in ids]), chain.__getitem__, 0.6)
+    # s̃(x) = max(s(x), λ · mean of the neighbours' s)
+    assert scored["a"] == pytest.approx(0.9)  # its own match is never lowered
+    assert scored["b"] == pytest.approx(0.6 * (0.9 + 0.3) / 2)  # raised by its neighbours
+    assert scored["c"] == pytest.approx(0.3)  # a neighbour becomes a candidate (0.6 · 0.3 < 0.3)
     assert "d" not in scored  # two steps away: read for c's context, not a candidate itself
-    assert context["b"] == pytest.approx(0.6)
+    assert context["b"] == pytest.approx(0.6) and context["c"] == pytest.approx(0.3)
     assert smooth(own, lambda ids: np.zeros(len(ids)), chain.__getitem__, 0.0) == (own, {})
 
 

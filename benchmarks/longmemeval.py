@@ -53,17 +53,18 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "dense-only": {"overrides": {"recall": {"settle_mix": 0.0, **NO_CONTEXT}, "engram": {"ngram": False, "exact": False},
                                  "hebbian": NO_HOPS}},
     "hopfield": {"overrides": {"recall": NO_CONTEXT, "engram": {"ngram": False, "exact": False}, "hebbian": NO_HOPS}},
-    "+ngram": {"overrides": {"recall": NO_CONTEXT, "engram": {"gate": False}, "hebbian": NO_HOPS}},
-    "+context": {"overrides": {"engram": {"gate": False}, "hebbian": NO_HOPS}},
-    "+gate": {"overrides": {"engram": {"gate": True}, "hebbian": NO_HOPS}},
+    "+ngram": {"overrides": {"recall": NO_CONTEXT, "hebbian": NO_HOPS}},
+    "+context": {"overrides": {"hebbian": NO_HOPS}},
     "no-hops": {"overrides": {"hebbian": NO_HOPS}},
-    "+hops": {"overrides": {"hebbian": {"enabled": True}}},
     # variants
     "no-stem": {"overrides": {"engram": {"stem": ""}}},
     "no-settle": {"overrides": {"recall": {"settle_mix": 0.0}}},
-    "gate-on": {"overrides": {"engram": {"gate": True}}},
-    "gate-off": {"overrides": {"engram": {"gate": False}}},
+    "ngram-gate": {"overrides": {"engram": {"ngram_gate": True}}},
     "fusion-sum": {"overrides": {"engram": {"fusion": "sum"}}},
+    "hops-w.1": {"overrides": {"hebbian": {"weight": 0.1}}},
+    "hops-w.25": {"overrides": {"hebbian": {"weight": 0.25}}},
+    "hops-w.5": {"overrides": {"hebbian": {"weight": 0.5}}},
+    "hops-w.25-noctx": {"overrides": {"recall": NO_CONTEXT, "hebbian": {"weight": 0.25}}},
     # paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops
     "+hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
                          "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},
@@ -76,7 +77,7 @@ DEFAULT_SYSTEMS = ["dense-only", "hopfield", "+ngram", "+context", "no-hops", "n
 RECALL_TIME = {
     "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "context_weight", "recency_weight",
                "recency_half_life_days"},
-    "engram": {"ngram", "exact", "gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
+    "engram": {"ngram", "exact", "gate", "ngram_gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
                "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},  # not "stem": built at ingest
     "hebbian": {"enabled", "hops", "breadth", "from_top", "hop_decay", "min_strength", "query_cues", "weight"},
 }

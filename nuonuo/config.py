@@ -67,7 +67,9 @@ class EngramConfig:
     enabled: bool = True  # keep the hashed key / n-gram tables (needed by the two channels below)
     exact: bool = True  # recall channel "exact": keyed facts whose key tokens the query covers
     ngram: bool = True  # recall channel "ngram": memories sharing rare n-grams with the query
-    gate: bool = True  # context gate on both channels (off = every hash hit joins at full weight)
+    gate: bool = True  # context gate on the exact-key channel (off = every key hit joins at full weight)
+    ngram_gate: bool = False  # the same gate on the n-gram channel: off, it dropped evidence that plain RRF
+    # keeps (LongMemEval tuning split: turn_recall@10 0.818 without, 0.786 with)
     fusion: str = "rrf"  # "rrf" (reciprocal-rank fusion) or "sum" (normalised score sum); hash hits gated first
     heads: int = 4  # H independent hash heads per table
     load: float = 0.5  # target items per bucket over all heads (bucket tables are prime-sized)
@@ -123,7 +125,9 @@ class HebbianConfig:
     min_strength: float = 0.25  # ignore links weaker than this (s(b) in nuonuo.hebbian)
     query_cues: bool = False  # also follow W from the query's own code (reaches paraphrase cues); off:
     # on LongMemEval it cost turn_recall@5 0.689 → 0.616 and paraphrase cues gave no gain (docs/sleep.md)
-    session_links: bool = True  # link consecutive memories of one metadata["session"]
+    session_links: bool = False  # link consecutive memories of one metadata["session"]; off: recall's context
+    # keys (nuonuo.conversation) score conversation neighbours on the channels' own scale, and hops along
+    # session links cost turn_recall@10 at every weight tried (LongMemEval tuning split, docs/recall.md)
     session_weight: float = 1.0
     corecall_links: bool = True  # weakly link memories recalled together
     corecall_weight: float = 0.1  # per co-recall; a pair's co-recall weight is capped at 1

@@ -185,7 +185,8 @@ def test_two_hop_chain_and_at_filter(mem):
     assert c.id not in early and early[b.id].source == "hebbian"
 
 
-def test_session_neighbours_are_linked_and_forget_unlinks(mem, reopen):
+def test_session_neighbours_are_linked_and_forget_unlinks(reopen):
+    mem = reopen(hebbian={"session_links": True})
     ids = mem.remember_many([{"text": t, "metadata": {"session": "s1"}} for t in
                              ("I adopted a dog.", "She is a beagle called Pip.", "Pip loves the beach.")])
     other = mem.remember("Unrelated: the boiler was serviced.", metadata={"session": "s2"})
@@ -197,7 +198,7 @@ def test_session_neighbours_are_linked_and_forget_unlinks(mem, reopen):
     mem.forget(ids[1])
     assert linked(ids[0]) == set() and linked(ids[2]) == {later.id}
     mem.close()
-    m2 = reopen()
+    m2 = reopen(hebbian={"session_links": True})
     assert {l["other"] for l in m2.associations(ids[2])} == {later.id}
 
 

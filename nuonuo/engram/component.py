@@ -106,12 +106,13 @@ class EngramComponent:
         cfg = memory.config.engram  # read at query time: gate settings may change between recalls
         cos = self._cosines(memory, qv, ids, namespace)
         out: dict[str, dict[str, float]] = {}
-        g = gate_fn(cos, strength, cfg.gate_alpha, cfg.gate_tau, cfg.gate_gamma) if cfg.gate else np.ones(len(ids))
+        gated = cfg.ngram_gate if name == "ngram" else cfg.gate
+        g = gate_fn(cos, strength, cfg.gate_alpha, cfg.gate_tau, cfg.gate_gamma) if gated else np.ones(len(ids))
         for i, mid in enumerate(ids):
-            if cfg.gate and g[i] < cfg.gate_threshold:
+            if gated and g[i] < cfg.gate_threshold:
                 continue
             sc = {name: float(strength[i]), "cosine": float(cos[i]), **extra[i]}
-            if cfg.gate:
+            if gated:
                 sc["gate"] = float(g[i])
             out[mid] = sc
         return out

@@ -1,0 +1,107 @@
+"""File-level checks of a local LanceDB store: damaged data files and orphaned files.
+
+A LanceDB table is a folder ``<name>.lance`` with ``data/*.lance`` (data files), ``_deletions/``
+(deletion vectors), ``_versions/*.manifest`` (one manifest per version, naming the files it uses)
+and ``_transactions/``. Two facts make cheap checks possible without a full read:
+
+- a Lance data file ends with the 4-byte magic ``LANC`` (after its footer): a file cut short (a
+  bad sector, a half-synced copy, a disk full during a write) lacks it;
+- a manifest is a protobuf that holds every file name it references as plain bytes, so a data or
+  deletion file named by no manifest belongs to no version: it is left over from a write that
+  failed before its commit (an orphan) and can be deleted.
+
+Object storage (``s3://…``) is not checked here (no local files); these functions return nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+MAGIC = b"LANC"
+
+
+def table_dir(uri: str, table: str) -> Path | None:
+    if "://" in uri:
+        return None
+    path = Path(uri) / f"{table}.lance"
+    return path if path.is_dir() else None
+
+
+def _files(folder: Path) -> list[Path]:
+    try:
+        return [p for p in folder.iterdir() if p.is_file()]
+    except OSError:
+        return []
+
+
+def damaged_files(uri: str, table: str) -> list[str]:
+    """Data files of ``table`` that are cut short (no trailing magic), as paths relative to the table."""
+    folder = table_dir(uri, table)
+    if folder is None:
+        return []
+    bad = []
+    for path in sorted(_files(folder / "data")):
+        if path.suffix != ".lance":
+            continue
+        try:
+            with path.open("rb") as fh:
+                size = fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, size - 4))
+                tail = fh.read(4)
+        except OSError:
+            bad.append(f"data/{path.name}")
+            continue
+        if tail != MAGIC and path.name.encode() in _manifest_bytes(folder):
+            bad.append(f"data/{path.name}")
+    return bad
+
+
+def _manifest_bytes(folder: Path) -> bytes:
+    chunks = []
+    for path in _files(folder / "_versions"):
+        if path.suffix == ".manifest":
+            try:
+                chunks.append(path.read_bytes())
+            except OSError:
+                pass
+    return b"\x00".join(chunks)
+
+
+def orphans(uri: str, table: str, min_age_s: float = 0.0) -> list[Path]:
+    """Data and deletion files of ``table`` that no version's manifest names (older than ``min_age_s``).
+
+    ``min_age_s`` > 0 keeps files a write in progress in this process may still commit."""
+    folder = table_dir(uri, table)
+    if folder is None:
+        return []
+    manifests = _manifest_bytes(folder)
+    if not manifests:  # no readable manifest: never guess
+        return []
+    now = time.time()
+    found = []
+    for sub in ("data", "_deletions"):
+        for path in _files(folder / sub):
+            if path.name.encode() in manifests:
+                continue
+            try:
+                if now - path.stat().st_mtime < min_age_s:
+                    continue
+            except OSError:
+                continue
+            found.append(path)
+    return sorted(found)
+
+
+def remove(paths: list[Path]) -> int:
+    """Delete files; returns the bytes freed (a file that cannot be removed is skipped)."""
+    freed = 0
+    for path in paths:
+        try:
+            size = path.stat().st_size
+            path.unlink()
+            freed += size
+        except OSError:
+            pass
+    return freed

@@ -6,9 +6,11 @@ and ``_transactions/``. Two facts make cheap checks possible without a full read
 
 - a Lance data file ends with the 4-byte magic ``LANC`` (after its footer): a file cut short (a
   bad sector, a half-synced copy, a disk full during a write) lacks it;
-- a manifest is a protobuf that holds every file name it references as plain bytes, so a data or
-  deletion file named by no manifest belongs to no version: it is left over from a write that
-  failed before its commit (an orphan) and can be deleted.
+- a manifest is a protobuf that holds the name of every data file it references as plain bytes,
+  so a data file named by no manifest belongs to no version: it is left over from a write that
+  failed before its commit (an orphan) and can be deleted. (Deletion files are named by numbers
+  inside the manifest, not by their file names, so they are never treated as orphans here; they
+  are small, and compaction removes the unused ones.)
 
 Object storage (``s3://…``) is not checked here (no local files); these functions return nothing.
 """
@@ -70,7 +72,7 @@ def _manifest_bytes(folder: Path) -> bytes:
 
 
 def orphans(uri: str, table: str, min_age_s: float = 0.0) -> list[Path]:
-    """Data and deletion files of ``table`` that no version's manifest names (older than ``min_age_s``).
+    """Data files of ``table`` that no version's manifest names (older than ``min_age_s``).
 
     ``min_age_s`` > 0 keeps files a write in progress in this process may still commit."""
     folder = table_dir(uri, table)
@@ -81,16 +83,15 @@ def orphans(uri: str, table: str, min_age_s: float = 0.0) -> list[Path]:
         return []
     now = time.time()
     found = []
-    for sub in ("data", "_deletions"):
-        for path in _files(folder / sub):
-            if path.name.encode() in manifests:
+    for path in _files(folder / "data"):
+        if path.suffix != ".lance" or path.name.encode() in manifests:
+            continue
+        try:
+            if now - path.stat().st_mtime < min_age_s:
                 continue
-            try:
-                if now - path.stat().st_mtime < min_age_s:
-                    continue
-            except OSError:
-                continue
-            found.append(path)
+        except OSError:
+            continue
+        found.append(path)
     return sorted(found)
 
 

@@ -317,9 +317,14 @@ class Memory:
         with self._lock:
             self._check_open()
             superseded = self._supersede(fresh)
-            self.store.add(fresh, vectors)
-            if superseded:
-                self.store.upsert(superseded, np.stack([self._vector_of(r) for r in superseded]))
+            try:
+                self.store.add(fresh, vectors)
+                if superseded:
+                    self.store.upsert(superseded, np.stack([self._vector_of(r) for r in superseded]))
+            except StoreError:  # a full disk: the caches stay as the store is (the old value active)
+                for rec in superseded:
+                    rec.status = "active"
+                raise
             self._after_add(fresh, vectors, superseded)
 
     def _supersede(self, fresh: list[MemoryRecord]) -> list[MemoryRecord]:

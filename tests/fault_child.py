@@ -4,7 +4,8 @@
     python tests/fault_child.py --serve      # a fork server: one line "HOME VECTORS OP FAULT OUT" per case
 
 
-OP: remember | remember_many | forget | update | associate | consolidate (see ``OPS``).
+OP: remember | remember_many | forget | update | associate | consolidate (see ``OPS``) | migrate
+(the fault is injected before the store opens, so it meets the migration to the latest schema).
 FAULT:
 - ``crash-before:N`` / ``crash-after:N``: kill -9 of this process just before / just after the
   N-th store write (a LanceDB add, delete, merge-insert, overwrite, restore or optimize);
@@ -123,14 +124,23 @@ def main(home: str, vectors: str, op: str, fault: str) -> int:
 
     base = json.loads((Path(home) / "base.json").read_text())
     kind, _, arg = fault.partition(":")
-    try:
-        mem = Memory(load_config(home), ReplayEncoder(vectors))
-        ack(id=mem.remember(WARM_UP).id, text=WARM_UP)
+
+    def inject() -> None:
         if kind in ("crash-before", "crash-after"):
             install_crash(kind.split("-")[1], int(arg))
         elif kind == "efbig":
             resource.setrlimit(resource.RLIMIT_FSIZE, (int(arg), resource.RLIM_INFINITY))
-        OPS[op](mem, base)
+
+    try:
+        if op == "migrate":  # the fault meets the schema migration that runs while the store opens
+            inject()
+            mem = Memory(load_config(home), ReplayEncoder(vectors))
+            ack(id=mem.remember(WARM_UP).id, text=WARM_UP)
+        else:
+            mem = Memory(load_config(home), ReplayEncoder(vectors))
+            ack(id=mem.remember(WARM_UP).id, text=WARM_UP)
+            inject()
+            OPS[op](mem, base)
         mem.close()
     except StoreError as exc:
         print(f"ERR {exc.kind} {exc.message}", flush=True)

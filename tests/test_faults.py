@@ -112,18 +112,31 @@ CASES = [
     ("associate", "crash-before:1"), ("associate", "efbig:512"),
     ("consolidate", "crash-after:1"), ("consolidate", "crash-after:3"), ("consolidate", "crash-after:4"),
     ("consolidate", "crash-before:7"), ("consolidate", "efbig:512"),
+    ("migrate", "crash-after:1"), ("migrate", "efbig:512"),
 ]
+
+
+def _make_old_schema(home: Path) -> None:
+    """Take the copy back to schema 4 (before the W snapshot table), as an older nuonuo left it."""
+    from nuonuo.store import Store
+
+    store = Store(str(home / "store"), 0, migrate=False)
+    store.db.drop_table("hebbian_w")
+    store.set_meta("schema_version", "4")
+    store.set_meta("hebbian_w_watermark", "")
 
 
 @pytest.mark.parametrize("op,fault", CASES)
 def test_fault_on_write_path(base, encoder, forks, tmp_path, op, fault):
     home = tmp_path / "home"
     shutil.copytree(base[0], home)
+    if op == "migrate":
+        _make_old_schema(home)
     code, output = forks(home, base[1], op, fault)
     assert "Traceback" not in output, output
     acks = [json.loads(line[4:]) for line in output.splitlines() if line.startswith("ACK ")]
     errs = [line for line in output.splitlines() if line.startswith("ERR ")]
-    assert acks and acks[0]["text"] == "a note written just before the fault"
+    assert op == "migrate" or (acks and acks[0]["text"] == "a note written just before the fault")
     if fault.startswith("crash"):
         assert code == -9, output
     else:
@@ -135,6 +148,11 @@ def test_fault_on_write_path(base, encoder, forks, tmp_path, op, fault):
     assert report["status"] in ("healthy", "repaired"), report
     assert _orphans(home) == []
     _verify(home, encoder, acks, op)
+    if op == "migrate":
+        from nuonuo.migrations import LATEST
+        from nuonuo.store import Store
+
+        assert Store(str(home / "store"), 0, migrate=False).get_meta("schema_version") == str(LATEST)
     ROWS.append({"op": op, "fault": fault, "exit": code, "acked": len(acks),
                  "orphans_left": len(left), "doctor": report["status"], "error": errs[0][:90] if errs else ""})
 
@@ -193,9 +211,7 @@ def test_damaged_file_cli_names_doctor_and_repair_recovers(base, encoder, tmp_pa
     assert name in proc.stderr
     with pytest.raises(StoreDamaged, match="nuonuo doctor --repair"):
         Memory(load_config(home), encoder)  # recall opens the store the same way
-    proc = run_cli(home, "doctor", "--repair", "--json")
-    report = json.loads(proc.stdout)
-    assert proc.returncode == doctor.EXIT[report["status"]]
+    report = doctor.repair(load_config(home), encoder)  # the CLI's `doctor --repair` (its exit codes: below)
     assert report["status"] in ("repaired", "repaired_with_loss") and report["repairs"][0]["table"] == "memories"
     with Memory(load_config(home), encoder) as mem:
         for mid, text in before_backup.items():  # everything remembered before the last backup
@@ -229,8 +245,11 @@ def test_unrepairable_without_version_or_backup(base, encoder, tmp_path):
     with Memory(load_config(home), encoder) as mem:
         mem.store.compact()
     _truncate_newest_data_file(home)
-    report = doctor.repair(load_config(home), encoder)
-    assert report["status"] == "unrepairable" and doctor.EXIT["unrepairable"] == 13
+    proc = run_cli(home, "doctor")  # the check stops before the caches: no model is loaded
+    assert proc.returncode == 10 and "damaged" in proc.stdout and "nuonuo doctor --repair" in proc.stdout
+    proc = run_cli(home, "doctor", "--repair", "--json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 13 and report["status"] == "unrepairable"
     assert "no readable earlier version and no backup" in report["repairs"][0]["error"]
 
 
@@ -300,3 +319,17 @@ def test_daemon_full_disk_507_reads_go_on_writes_resume(base, encoder, tmp_path)
         texts = {r.text for r in mem.records()}
     assert "a memory written after freeing space" in texts and "a memory written on a full disk" not in texts
     assert _orphans(home) == []
+
+
+def test_sleep_job_keeps_the_last_backups(base, encoder, tmp_path):
+    from nuonuo.scheduler import SleepScheduler
+
+    home = tmp_path / "home"
+    shutil.copytree(base[0], home)
+    with Memory(load_config(home, overrides={"store": {"backups": 2}, "sleep": {"paraphrase": "off"}}), encoder) as mem:
+        sched = SleepScheduler(mem)
+        reports = [sched.run_now() for _ in range(3)]
+        assert all(r and r["backup"] and r["backup_bytes"] > 0 for r in reports), sched.last_error
+        kept = backup.list_backups(backup.backups_dir(home))
+        assert [b["name"] for b in kept] == [reports[2]["backup"], reports[1]["backup"]]
+        assert kept[0]["memories"] == len(mem.records())

@@ -91,6 +91,8 @@ def _fault_kind(exc: BaseException) -> str | None:
     if isinstance(exc, OSError) and exc.errno in _ERRNO:
         return _ERRNO[exc.errno]
     text = str(exc).lower()
+    if "not found" in text and ".lance/" in text:  # a data or deletion file a version names is gone
+        return "damaged"
     for kind, words in (("full", _FULL), ("read_only", _READ_ONLY), ("denied", _DENIED), ("damaged", _DAMAGED)):
         if any(w in text for w in words):
             return kind
@@ -235,6 +237,7 @@ class Store:
             migrations.migrate(self)
 
     def guard(self, fn, table: str | None, action: str, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with a storage failure turned into its ``StoreError``."""
         try:
             return fn(*args, **kwargs)
         except Exception as exc:

@@ -43,9 +43,11 @@ def damaged_files(uri: str, table: str) -> list[str]:
     folder = table_dir(uri, table)
     if folder is None:
         return []
+    files = sorted(p for p in _files(folder / "data") if p.suffix == ".lance")
+    orphaned = _unnamed(folder, [p.name for p in files])  # left by failed writes: not damage
     bad = []
-    for path in sorted(_files(folder / "data")):
-        if path.suffix != ".lance":
+    for path in files:
+        if path.name in orphaned:
             continue
         try:
             with path.open("rb") as fh:
@@ -55,20 +57,39 @@ def damaged_files(uri: str, table: str) -> list[str]:
         except OSError:
             bad.append(f"data/{path.name}")
             continue
-        if tail != MAGIC and path.name.encode() in _manifest_bytes(folder):
+        if tail != MAGIC:
             bad.append(f"data/{path.name}")
     return bad
 
 
-def _manifest_bytes(folder: Path) -> bytes:
-    chunks = []
-    for path in _files(folder / "_versions"):
-        if path.suffix == ".manifest":
-            try:
-                chunks.append(path.read_bytes())
-            except OSError:
-                pass
-    return b"\x00".join(chunks)
+def _version_of(path: Path) -> int:
+    """A manifest's version: ``N.manifest``, or u64::MAX - N in LanceDB's newer naming."""
+    try:
+        n = int(path.stem)
+    except ValueError:
+        return -1
+    return (2**64 - 1 - n) if n >= 2**63 else n
+
+
+def _manifests(folder: Path) -> list[Path]:
+    """Manifest files, newest version first."""
+    found = [p for p in _files(folder / "_versions") if p.suffix == ".manifest"]
+    return sorted(found, key=_version_of, reverse=True)
+
+
+def _unnamed(folder: Path, names: list[str]) -> set[str]:
+    """Of ``names``, those no manifest names. Newest manifests first, stopping once every name is
+    found: the latest names nearly every file, so an open reads one or two manifests, not all."""
+    left = set(names)
+    for path in _manifests(folder):
+        if not left:
+            break
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        left = {n for n in left if n.encode() not in data}
+    return left
 
 
 def orphans(uri: str, table: str, min_age_s: float = 0.0) -> list[Path]:
@@ -78,14 +99,13 @@ def orphans(uri: str, table: str, min_age_s: float = 0.0) -> list[Path]:
     folder = table_dir(uri, table)
     if folder is None:
         return []
-    manifests = _manifest_bytes(folder)
-    if not manifests:  # no readable manifest: never guess
+    if not _manifests(folder):  # no manifest: never guess
         return []
+    files = {p.name: p for p in _files(folder / "data") if p.suffix == ".lance"}
     now = time.time()
     found = []
-    for path in _files(folder / "data"):
-        if path.suffix != ".lance" or path.name.encode() in manifests:
-            continue
+    for name in _unnamed(folder, list(files)):
+        path = files[name]
         try:
             if now - path.stat().st_mtime < min_age_s:
                 continue

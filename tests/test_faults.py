@@ -333,3 +333,31 @@ def test_sleep_job_keeps_the_last_backups(base, encoder, tmp_path):
         kept = backup.list_backups(backup.backups_dir(home))
         assert [b["name"] for b in kept] == [reports[2]["backup"], reports[1]["backup"]]
         assert kept[0]["memories"] == len(mem.records())
+
+
+def test_every_storage_fault_is_one_sentence_with_what_to_do():
+    """The classifier on the OS's and LanceDB's own errors (permission and read-only faults cannot
+    be made for real without root or a mount; the full disk and damage are made for real above)."""
+    from nuonuo.errors import StoreError, StoreFull
+    from nuonuo.store import storage_error
+
+    uri = "/data/nuonuo/store"
+    cases = [
+        (OSError(28, "No space left on device"), "write", StoreFull, "disk full:", "free space"),
+        (RuntimeError("lance error: LanceError(IO): No space left on device (os error 28), /x.rs:1:2"), "write",
+         StoreFull, "disk full:", "nothing acknowledged was lost"),
+        (PermissionError(13, "Permission denied"), "write", StoreError, "permission denied:", "access"),
+        (OSError(30, "Read-only file system"), "write", StoreError, "read-only file system:", "remount"),
+        (RuntimeError("lance error: LanceError(IO): Generic LocalFileSystem error: failed to fill whole buffer, "
+                      "/rustc/x/function.rs:250:5"), "read", StoreDamaged, "the store is damaged:",
+         "nuonuo doctor --repair"),
+        (RuntimeError("lance error: LanceError(IO): Not found: data/nuonuo/store/memories.lance/_deletions/2-5-1.arrow"),
+         "read", StoreDamaged, "the store is damaged:", "nuonuo doctor"),
+    ]
+    for exc, action, cls, start, advice in cases:
+        err = storage_error(exc, uri, "memories", action)
+        assert type(err) is cls and err.message.startswith(start) and advice in err.message, err
+        assert "the memories table" in err.message and "\n" not in err.message and ".rs:" not in err.message
+        assert err.exit_code == 7
+    assert StoreFull.http_status == 507 and StoreDamaged.http_status == 500
+    assert storage_error(ValueError("k must be positive"), uri, "memories") is None  # a bug stays a bug

@@ -151,7 +151,10 @@ def _repair_table(store: Store, name: str, backup: dict | None) -> dict[str, Any
     rows_before = tbl.count_rows()
     known = _known_texts(store, name, rows_before) if name == "memories" else None
     found = _newest_readable_version(store, name)
-    from_backup = backups.read_table(backup, name) if backup else None
+    try:
+        from_backup = backups.read_table(backup, name) if backup else None
+    except StoreError as exc:  # a damaged backup: the versions may still do
+        from_backup, out["backup_error"] = None, exc.message
     if found is not None:
         version, stamp = found
         tbl = store.table(name)

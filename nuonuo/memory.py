@@ -286,7 +286,14 @@ class Memory:
                     vectors = pending.result()
                     if j + 1 < len(batches):
                         pending = pool.submit(self._encode, batches[j + 1])
-                    self._commit(batch, vectors)
+                    try:
+                        self._commit(batch, vectors)
+                    except StoreError as exc:  # say what the batches before it stored
+                        if j == 0:
+                            raise
+                        stored = sum(len(b) for b in batches[:j])
+                        raise type(exc)(f"{exc.message} ({stored} of {len(fresh)} new memories were stored "
+                                        "before it; doing it again skips them)") from None
                     if progress:
                         progress(len(batch))
         return ids

@@ -361,3 +361,27 @@ def test_every_storage_fault_is_one_sentence_with_what_to_do():
         assert err.exit_code == 7
     assert StoreFull.http_status == 507 and StoreDamaged.http_status == 500
     assert storage_error(ValueError("k must be positive"), uri, "memories") is None  # a bug stays a bug
+
+
+def test_full_disk_midway_through_an_import_says_what_was_stored(base, encoder, tmp_path):
+    """Batch 1 fits under the limit, batch 2 (longer texts) does not: the error says how many were
+    stored, those are there, and importing again stores only the rest."""
+    from nuonuo.errors import StoreFull
+
+    home = tmp_path / "home"
+    shutil.copytree(base[0], home)
+    short = [f"short note {i}" for i in range(60)]
+    rng = np.random.default_rng(7)  # text that does not compress: the limit must bite on batch 2
+    long = [f"long note {i}: " + " ".join(f"w{x}" for x in rng.integers(0, 10**6, 400)) for i in range(60)]
+    with Memory(load_config(home), encoder) as mem:
+        before = len(mem.records())
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, hard))
+        try:
+            with pytest.raises(StoreFull, match=r"disk full: .*\(60 of 120 new memories were stored before it"):
+                mem.remember_many(short + long, batch_size=60)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        assert len(mem.records()) == before + 60
+        ids = mem.remember_many(short + long, batch_size=60)
+        assert len(set(ids)) == 120 and len(mem.records()) == before + 120

@@ -370,18 +370,18 @@ def test_full_disk_midway_through_an_import_says_what_was_stored(base, encoder, 
 
     home = tmp_path / "home"
     shutil.copytree(base[0], home)
-    short = [f"short note {i}" for i in range(60)]
+    short = [f"short note {i}" for i in range(40)]
     rng = np.random.default_rng(7)  # text that does not compress: the limit must bite on batch 2
-    long = [f"long note {i}: " + " ".join(f"w{x}" for x in rng.integers(0, 10**6, 400)) for i in range(60)]
+    long = [f"long note {i}: " + " ".join(f"w{x}" for x in rng.integers(0, 10**6, 100)) for i in range(40)]
     with Memory(load_config(home), encoder) as mem:
         before = len(mem.records())
         soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (150_000, hard))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (80_000, hard))
         try:
-            with pytest.raises(StoreFull, match=r"disk full: .*\(60 of 120 new memories were stored before it"):
-                mem.remember_many(short + long, batch_size=60)
+            with pytest.raises(StoreFull, match=r"disk full: .*\(40 of 80 new memories were stored before it"):
+                mem.remember_many(short + long, batch_size=40)
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-        assert len(mem.records()) == before + 60
-        ids = mem.remember_many(short + long, batch_size=60)
-        assert len(set(ids)) == 120 and len(mem.records()) == before + 120
+        assert len(mem.records()) == before + 40
+        ids = mem.remember_many(short + long, batch_size=40)
+        assert len(set(ids)) == 80 and len(mem.records()) == before + 80

@@ -63,10 +63,26 @@ class StoreLocked(NuonuoError):
 
 
 class StoreError(NuonuoError):
-    """The store on disk is unreadable or from a newer nuonuo."""
+    """The store on disk failed: unreadable, not writable, or from a newer nuonuo. The message is
+    one sentence: what failed, which table (and file), whether anything acknowledged was lost, and
+    what to do."""
 
     kind = "store_error"
     exit_code = 7
+    http_status = 500
+
+
+class StoreFull(StoreError):
+    """A write found the disk full (or over a file-size limit): the write was not stored."""
+
+    kind = "store_full"
+    http_status = 507
+
+
+class StoreDamaged(StoreError):
+    """A file of the store cannot be read back: ``nuonuo doctor --repair`` restores it."""
+
+    kind = "store_damaged"
     http_status = 500
 
 

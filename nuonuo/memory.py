@@ -290,7 +290,14 @@ class Memory:
                     vectors = pending.result()
                     if j + 1 < len(batches):
                         pending = pool.submit(self._encode, batches[j + 1])
-                    self._commit(batch, vectors)
+                    try:
+                        self._commit(batch, vectors)
+                    except StoreError as exc:  # say what the batches before it stored
+                        if j == 0:
+                            raise
+                        stored = sum(len(b) for b in batches[:j])
+                        raise type(exc)(f"{exc.message} ({stored} of {len(fresh)} new memories were stored "
+                                        "before it; doing it again skips them)") from None
                     if progress:
                         progress(len(batch))
         return ids
@@ -321,9 +328,14 @@ class Memory:
         with self._lock:
             self._check_open()
             superseded = self._supersede(fresh)
-            self.store.add(fresh, vectors)
-            if superseded:
-                self.store.upsert(superseded, np.stack([self._vector_of(r) for r in superseded]))
+            try:
+                self.store.add(fresh, vectors)
+                if superseded:
+                    self.store.upsert(superseded, np.stack([self._vector_of(r) for r in superseded]))
+            except StoreError:  # a full disk: the caches stay as the store is (the old value active)
+                for rec in superseded:
+                    rec.status = "active"
+                raise
             self._after_add(fresh, vectors, superseded)
 
     def _supersede(self, fresh: list[MemoryRecord]) -> list[MemoryRecord]:

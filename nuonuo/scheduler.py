@@ -10,6 +10,9 @@ Only the daemon (or a CLI command that stays up) starts it; the library never do
   idle spell (there must have been activity since the last run).
 - never two at once: a non-blocking lock; a trigger that fires during a run is skipped (and the
   store's file lock keeps other processes out).
+- backups: after a successful run of a local store, a backup (``nuonuo.backup``) is made and only
+  the newest ``[store] backups`` are kept. A store fault (a full disk) fails the run with its one
+  line in the log, no traceback; the store stays as it was (``consolidate`` commits all or nothing).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Callable
 
-from nuonuo.errors import ConfigError
+from nuonuo.errors import ConfigError, StoreError
 
 if TYPE_CHECKING:
     from nuonuo.memory import Memory
@@ -59,6 +62,7 @@ class SleepScheduler:
         self._last_run_at = time.time()
         self.last_report: dict[str, Any] | None = None
         self.last_error: str | None = None
+        self.last_exception: Exception | None = None
         self.skipped = 0
 
     # --- lifecycle ----------------------------------------------------------------------------------
@@ -130,16 +134,33 @@ class SleepScheduler:
             self._publish("consolidating")
             report = self.job(self.memory)
             report = dict(report or {}, reason=reason)
-            self.last_report, self.last_error = report, None
+            report.update(self.backup())
+            self.last_report, self.last_error, self.last_exception = report, None, None
             log.info("sleep run (%s) done in %.1fs", reason, report.get("seconds", 0.0))
             return report
+        except StoreError as exc:  # a full disk: one line, the next run tries again
+            self.last_error, self.last_exception = exc.message, exc
+            log.error("sleep run (%s) failed: %s", reason, exc.message)
+            return None
         except Exception as exc:  # noqa: BLE001 - a failed night must not kill the daemon
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error, self.last_exception = f"{type(exc).__name__}: {exc}", exc
             log.exception("sleep run (%s) failed", reason)
             return None
         finally:
             self._running.release()
             self._publish("running" if self._sched is not None else "stopped")
+
+    def backup(self) -> dict[str, Any]:
+        """A backup of a local store, keeping the newest ``[store] backups``; {} when off."""
+        keep = self.memory.config.store.backups
+        if keep <= 0 or "://" in self.memory.config.store_uri:
+            return {}
+        from nuonuo import backup
+
+        folder = backup.backups_dir(self.memory.config.home)
+        info = backup.create(self.memory.store, folder)
+        backup.prune(folder, keep)
+        return {"backup": info["name"], "backup_bytes": info["bytes"], "backup_seconds": info["seconds"]}
 
     @property
     def busy(self) -> bool:

@@ -7,20 +7,29 @@ Tables:
 Other modules add their own tables through numbered migrations (``nuonuo/migrations.py``).
 Everything in RAM is a cache rebuilt from these tables at open. A write returns only after
 LanceDB has committed a new table version, so an acknowledged memory survives a crash.
+
+Faults. Every table handed out is wrapped (``GuardedTable``) so that a storage failure of LanceDB,
+pyarrow or the OS (a full disk, a damaged file, permission denied, a read-only file system) comes
+out as a ``StoreError`` whose one sentence says what failed, on which table (and file), whether
+anything acknowledged was lost, and what to do (``storage_error``). A local store deletes, when it
+is opened (its writer holds the store lock), the files of writes that failed before their commit.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from nuonuo.errors import StoreError, StoreLocked
+from nuonuo import store_files
+from nuonuo.errors import NuonuoError, StoreDamaged, StoreError, StoreFull, StoreLocked
 from nuonuo.records import MemoryRecord
 
 
@@ -52,6 +61,118 @@ def _sql_str(value: str) -> str:
 
 def id_filter(ids: Iterable[str]) -> str:
     return "id IN (" + ", ".join(_sql_str(i) for i in ids) + ")"
+
+
+# --- faults ---------------------------------------------------------------------------------------
+_FULL = ("no space left on device", "os error 28", "file too large", "os error 27", "disk quota exceeded",
+         "os error 122")
+_READ_ONLY = ("read-only file system", "os error 30")
+_DENIED = ("permission denied", "os error 13", "operation not permitted", "os error 1)")
+_DAMAGED = ("failed to fill whole buffer", "unexpected eof", "corrupt", "invalid magic", "checksum",
+            "error decoding", "failed to decode", "invalid protobuf", "out of range for slice",
+            "invalid footer", "not a lance file", "object at location")
+_STORAGE = ("lance error", "lanceerror", "io error", "ioerror", "os error", "arrow")
+_ERRNO = {errno.ENOSPC: "full", errno.EFBIG: "full", errno.EDQUOT: "full", errno.EROFS: "read_only",
+          errno.EACCES: "denied", errno.EPERM: "denied", errno.EIO: "damaged"}
+WRITES = frozenset({"add", "delete", "execute", "update", "optimize", "restore", "create_table",
+                    "cleanup_old_versions", "compact_files", "drop_table", "merge", "add_columns"})
+
+
+def _cause(exc: BaseException) -> str:
+    """The OS's words from a LanceDB/pyarrow message, without the Rust source location."""
+    text = str(exc).strip() or type(exc).__name__
+    text = re.sub(r"^(lance error: )?(LanceError\(\w+\): )?", "", text)
+    text = re.sub(r",\s*/\S+\.rs:\d+:\d+\s*$", "", text)
+    text = re.sub(r"^Generic \w+ error: ", "", text)
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _fault_kind(exc: BaseException) -> str | None:
+    if isinstance(exc, OSError) and exc.errno in _ERRNO:
+        return _ERRNO[exc.errno]
+    text = str(exc).lower()
+    if "not found" in text and ".lance/" in text:  # a data or deletion file a version names is gone
+        return "damaged"
+    for kind, words in (("full", _FULL), ("read_only", _READ_ONLY), ("denied", _DENIED), ("damaged", _DAMAGED)):
+        if any(w in text for w in words):
+            return kind
+    if isinstance(exc, OSError) or any(w in text for w in _STORAGE) or type(exc).__module__.startswith("pyarrow"):
+        return "other"
+    return None
+
+
+def storage_error(exc: BaseException, uri: str, table: str | None, action: str = "read") -> NuonuoError | None:
+    """The ``StoreError`` for a storage failure (None when ``exc`` is not one: a bug stays a bug).
+
+    ``action`` is "write" or "read": a failed write stored nothing, so nothing acknowledged is lost."""
+    if isinstance(exc, NuonuoError):
+        return exc
+    kind = _fault_kind(exc)
+    if kind is None:
+        return None
+    cause = _cause(exc)
+    what = f"the {table} table" if table else "the store"
+    doing = "writing" if action == "write" else "reading"
+    kept = ("nothing acknowledged was lost (this write was not stored)" if action == "write"
+            else "nothing was changed")
+    if kind == "full":
+        return StoreFull(f"disk full: {doing} {what} in {uri} failed ({cause}); {kept}; free space "
+                         "(or raise the file-size limit) and retry")
+    if kind == "damaged":
+        files = store_files.damaged_files(uri, table) if table else []
+        where = f" (damaged file{'s' if len(files) > 1 else ''}: {', '.join(files)})" if files else ""
+        return StoreDamaged(f"the store is damaged: {doing} {what} in {uri} failed ({cause}){where}; what it "
+                            "holds cannot be read until repaired: run `nuonuo doctor` to check and "
+                            "`nuonuo doctor --repair` to restore it from an earlier version or a backup")
+    if kind == "read_only":
+        return StoreError(f"read-only file system: {doing} {what} in {uri} failed ({cause}); {kept}; "
+                          "remount it writable or point NUONUO_HOME elsewhere, and retry")
+    if kind == "denied":
+        return StoreError(f"permission denied: {doing} {what} in {uri} failed ({cause}); {kept}; give this "
+                          "user read and write access to the store's folder, and retry")
+    return StoreError(f"storage error: {doing} {what} in {uri} failed ({cause}); {kept}; "
+                      "run `nuonuo doctor` to check the store")
+
+
+class GuardedTable:
+    """A LanceDB table (or one of its query/merge builders) whose every call turns a storage failure
+    into a ``StoreError`` (see ``storage_error``). Attributes and results pass through unchanged."""
+
+    __slots__ = ("_obj", "_uri", "_table", "_write")
+
+    def __init__(self, obj: Any, uri: str, table: str, write: bool = False):
+        self._obj, self._uri, self._table, self._write = obj, uri, table, write
+
+    def _fail(self, exc: BaseException, name: str) -> BaseException:
+        action = "write" if (self._write or name in WRITES) else "read"
+        return storage_error(exc, self._uri, self._table, action) or exc
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            attr = getattr(self._obj, name)
+        except AttributeError:
+            raise
+        except Exception as exc:  # a property that reads (``version``)
+            raise self._fail(exc, name) from None
+        if not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                out = attr(*args, **kwargs)
+            except Exception as exc:
+                err = self._fail(exc, name)
+                if err is exc:
+                    raise
+                raise err from None
+            if type(out).__module__.startswith("lancedb") and out is not self._obj:
+                return GuardedTable(out, self._uri, self._table, self._write or name == "merge_insert")
+            return self if out is self._obj else out
+
+        return call
+
+    def __repr__(self) -> str:
+        return f"GuardedTable({self._obj!r})"
 
 
 class StoreLock:
@@ -96,9 +217,10 @@ class StoreLock:
 
 
 class Store:
-    """Thin typed access to the LanceDB tables."""
+    """Thin typed access to the LanceDB tables (each wrapped in ``GuardedTable``)."""
 
-    def __init__(self, uri: str, dim: int, storage_options: dict[str, str] | None = None):
+    def __init__(self, uri: str, dim: int, storage_options: dict[str, str] | None = None,
+                 migrate: bool = True):
         import lancedb
 
         self.uri = uri
@@ -106,28 +228,59 @@ class Store:
         try:
             self.db = lancedb.connect(uri, storage_options=storage_options or None)
         except Exception as exc:
-            raise StoreError(f"cannot open the store at {uri}: {exc}") from None
-        from nuonuo import migrations
+            err = storage_error(exc, uri, None, "read")
+            raise (err or StoreError(f"cannot open the store at {uri}: {exc}")) from None
+        self.orphans_removed = self.clean_orphans() if "://" not in uri else (0, 0)
+        if migrate:
+            from nuonuo import migrations
 
-        migrations.migrate(self)
+            migrations.migrate(self)
+
+    def guard(self, fn, table: str | None, action: str, *args: Any, **kwargs: Any) -> Any:
+        """``fn(*args, **kwargs)`` with a storage failure turned into its ``StoreError``."""
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            err = storage_error(exc, self.uri, table, action)
+            if err is None:
+                raise
+            raise err from None
 
     # --- tables -------------------------------------------------------------------------------
     def table_names(self) -> list[str]:
-        result = self.db.table_names() if not hasattr(self.db, "list_tables") else self.db.list_tables()
-        names = getattr(result, "tables", result)
-        return list(names)
+        def names() -> list[str]:
+            result = self.db.table_names() if not hasattr(self.db, "list_tables") else self.db.list_tables()
+            return list(getattr(result, "tables", result))
 
-    def table(self, name: str):
-        return self.db.open_table(name)
+        return self.guard(names, None, "read")
 
-    def ensure_table(self, name: str, schema: pa.Schema):
+    def table(self, name: str) -> GuardedTable:
+        return GuardedTable(self.guard(self.db.open_table, name, "read", name), self.uri, name)
+
+    def ensure_table(self, name: str, schema: pa.Schema) -> GuardedTable:
         if name in self.table_names():
-            return self.db.open_table(name)
-        return self.db.create_table(name, schema=schema, exist_ok=True)
+            return self.table(name)
+        tbl = self.guard(self.db.create_table, name, "write", name, schema=schema, exist_ok=True)
+        return GuardedTable(tbl, self.uri, name)
 
     @property
-    def memories(self):
-        return self.db.open_table("memories")
+    def memories(self) -> GuardedTable:
+        return self.table("memories")
+
+    def clean_orphans(self, min_age_s: float = 0.0) -> tuple[int, int]:
+        """Delete the files of writes that failed before their commit (local store only; the caller
+        holds the store lock, or ``min_age_s`` keeps files a write in progress may still commit).
+        Returns (files, bytes) removed."""
+        count = freed = 0
+        try:
+            names = self.table_names()
+        except StoreError:
+            return 0, 0
+        for name in names:
+            found = store_files.orphans(self.uri, name, min_age_s)
+            count += len(found)
+            freed += store_files.remove(found)
+        return count, freed
 
     # --- meta ---------------------------------------------------------------------------------
     def get_meta(self, name: str, default: str | None = None) -> str | None:
@@ -196,7 +349,9 @@ class Store:
         for name in self.table_names():
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=r"optimize\(cleanup_older_than=0\)")
-                self.db.open_table(name).optimize(cleanup_older_than=keep)
+                self.table(name).optimize(cleanup_older_than=keep)
+        if "://" not in self.uri:  # files of failed writes; a write of this process may be running
+            self.clean_orphans(min_age_s=600)
 
 
 def record_from_row(row: dict[str, Any]) -> MemoryRecord:

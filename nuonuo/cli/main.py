@@ -25,6 +25,14 @@ class NuonuoGroup(click.Group):
             click.echo("interrupted", err=True)
             sys.exit(130)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # the store is closed (pending writes flushed) after ``invoke``: a store fault there too is one line
+        try:
+            return super().main(*args, **kwargs)
+        except NuonuoError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            sys.exit(exc.exit_code)
+
 
 class Context:
     """What every command shares: where the store is, and a lazily opened backend."""
@@ -73,6 +81,7 @@ def register() -> None:
     from nuonuo.cli import daemon  # noqa: F401
     from nuonuo.cli import mcp  # noqa: F401
     from nuonuo.cli import chat  # noqa: F401
+    from nuonuo.cli import doctor  # noqa: F401
 
 
 register()

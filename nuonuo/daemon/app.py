@@ -2,9 +2,11 @@
 
 The OpenAPI document is served at ``/openapi.json`` (and ``/docs``). Every error is a JSON body
 ``{"error": kind, "detail": message}``: a ``NuonuoError`` keeps its own status (422 bad input,
-404 unknown id, 409 store locked, …), a malformed or mistyped body is 422, a body over
+404 unknown id, 409 store locked, 507 disk full, 500 a damaged store file, …), a malformed or mistyped body is 422, a body over
 ``[daemon] max_body_bytes`` is 413, a TCP request without the bearer token is 401. Bad input never
 reaches the store half-checked: the request is validated whole before anything is written.
+A store fault fails only the request that met it (one line in the log, no traceback): reads go on
+while writes fail on a full disk, and writes work again once space is freed, without a restart.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from nuonuo import __version__
 from nuonuo.config import Config
 from nuonuo.daemon.service import Service
-from nuonuo.errors import InvalidInput, NuonuoError, PayloadTooLarge, Unauthorized
+from nuonuo.errors import InvalidInput, NuonuoError, PayloadTooLarge, StoreError, Unauthorized
 from nuonuo.records import to_epoch, to_iso
 
 log = logging.getLogger("nuonuo.daemon")
@@ -144,7 +146,7 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="what went wrong, for a person")
 
 
-ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 500, 503)}
+ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 500, 503, 507)}
 
 
 def error_response(status: int, kind: str, detail: str, **headers: str) -> JSONResponse:
@@ -255,6 +257,8 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     @app.exception_handler(NuonuoError)
     async def _nuonuo(request: Request, exc: NuonuoError):
         status = exc.http_status if 400 <= exc.http_status < 600 else 400
+        if isinstance(exc, StoreError):
+            log.error("%s %s: %s", request.method, request.url.path, exc.message)
         return JSONResponse(exc.to_dict(), status_code=status)
 
     @app.exception_handler(RequestValidationError)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nuonuo.errors import NuonuoError, StoreLocked
+from nuonuo.errors import NuonuoError, StoreError, StoreLocked
 from nuonuo.records import to_iso
 
 
@@ -45,6 +45,8 @@ class SleepJob:
             return self._run_with(options)
         report = self.scheduler.run_now(reason="manual")
         if report is None:
+            if isinstance(self.scheduler.last_exception, StoreError) and not self.scheduler.busy:
+                raise self.scheduler.last_exception
             if self.scheduler.last_error and not self.scheduler.busy:
                 raise NuonuoError(f"the sleep run failed: {self.scheduler.last_error}")
             raise StoreLocked("a sleep run is already in progress; try again when it ends "

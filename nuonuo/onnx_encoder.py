@@ -112,14 +112,17 @@ class OnnxEncoder(Encoder):
         self.name = name
         self.dim = int(config["hidden_size"])
 
+    def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The graph's inputs: ``(B, T)`` int64 ids, attention mask and token types, T = longest ≤ max."""
+        encoded = self._tokenizer.encode_batch(list(texts))
+        return {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
+                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64)}
+
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encoded = self._tokenizer.encode_batch(list(texts))
-        feed = {"input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
-                "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
-                "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64)}
-        (vecs,) = self._session.run(None, feed)
+        (vecs,) = self._session.run(None, self.tokenize(texts))
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
 

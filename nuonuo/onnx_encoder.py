@@ -194,18 +194,21 @@ def load_onnx_encoder(folder: Path, max_seq_length: int = 256, threads: int = 0,
     key = cache_key(folder)
     where = cache_dir() / "onnx"
     graph, verdict = where / f"{name}-{key}.onnx", where / f"{name}-{key}.json"
-    if not verdict.exists():
-        where.mkdir(parents=True, exist_ok=True)
-        with open(where / f"{name}-{key}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not verdict.exists():
-                _export_and_check(folder, graph, verdict, max_seq_length, name)
     try:
+        if not verdict.exists():
+            where.mkdir(parents=True, exist_ok=True)
+            with open(where / f"{name}-{key}.lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not verdict.exists():
+                    _export_and_check(folder, graph, verdict, max_seq_length, name)
         result = json.loads(verdict.read_text())
-    except (OSError, ValueError):
-        result = {"ok": False, "reason": f"unreadable check result {verdict}"}
-    if not result.get("ok") or not graph.exists():
-        warnings.warn(f"nuonuo: the ONNX encoder is not used ({result.get('reason') or 'graph missing'}); "
-                      f"encoding with torch instead (delete {verdict} to try again)", RuntimeWarning, stacklevel=2)
-        return None
-    return OnnxEncoder(graph, folder, max_seq_length, threads, name)
+    except (OSError, ValueError) as exc:  # a read-only or broken cache folder: torch serves
+        result = {"ok": False, "reason": f"cache {where}: {exc}"}
+    if result.get("ok") and graph.exists():
+        try:
+            return OnnxEncoder(graph, folder, max_seq_length, threads, name)
+        except Exception as exc:  # a graph damaged on disk since its check
+            result = {"ok": False, "reason": f"cannot load {graph}: {type(exc).__name__}: {exc}"[:300]}
+    warnings.warn(f"nuonuo: the ONNX encoder is not used ({result.get('reason') or 'graph missing'}); "
+                  f"encoding with torch instead (delete {verdict} to try again)", RuntimeWarning, stacklevel=2)
+    return None

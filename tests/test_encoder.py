@@ -82,6 +82,18 @@ def test_a_failed_check_falls_back_to_torch_with_a_warning(tmp_path, monkeypatch
     assert not (where / f"{stem}.onnx").exists()
 
 
+def test_a_damaged_cached_graph_falls_back_to_torch_with_a_warning(tmp_path, monkeypatch):
+    monkeypatch.setenv("NUONUO_CACHE_DIR", str(tmp_path))
+    where = tmp_path / "onnx"
+    where.mkdir()
+    stem = f"all-MiniLM-L6-v2-{onnx_encoder.cache_key(bundled_model_path())}"
+    (where / f"{stem}.json").write_text(json.dumps({"ok": True, "min_cosine": 1.0}))
+    (where / f"{stem}.onnx").write_bytes(b"not a graph, cut short by a full disk")
+    with pytest.warns(RuntimeWarning, match="cannot load"):
+        enc = make_encoder()
+    assert isinstance(enc, TransformerEncoder)
+
+
 def test_an_unknown_backend_is_a_config_error(monkeypatch):
     monkeypatch.setenv("NUONUO_ENCODER_BACKEND", "tensorflow")
     with pytest.raises(ConfigError, match="tensorflow"):

@@ -18,6 +18,8 @@ $(VENV)/.installed: pyproject.toml plugins/langchain-nuonuo/pyproject.toml scrip
 	# cache keyed by version, flags and CPU (pip's own cache ignores both): scripts/install-llama-cpp.sh
 	scripts/install-llama-cpp.sh $(PY)
 	$(PY) -m pip install -q -e ".[dev]" -e "plugins/langchain-nuonuo[langgraph,langmem]"
+	# export the bundled embedder to ONNX once, from its installed weights (cached in the user cache dir)
+	$(PY) -c "from nuonuo.encoder import load_encoder; load_encoder()"
 	touch $@
 
 chat: setup

@@ -3,7 +3,13 @@ dense top-k measured in the same run.
 
     python -m benchmarks.latency --sizes 1000,10000,100000
 
-For each size N: synthetic but varied texts (fixed seed). ``encoder_per_s`` is the bundled
+First the encoders side by side, in a child process of their own (so that torch, loaded there for
+the comparison, does not change the recall process): the default ONNX Runtime encoder and the torch
+one (``TransformerEncoder``, what nuonuo used before) on the same 200 queries, interleaved query by
+query (p50/p90/p99), their lowest cosine to each other, and their batched rates (batches of 64) on
+short texts (~20 tokens) and long ones (~240 tokens, near the 256-token limit).
+
+Then, in this process (the default encoder, as a user gets it), for each size N: synthetic but varied texts (fixed seed). ``encoder_per_s`` is the bundled
 encoder's batched rate on the first M = min(N, --measure) texts; ``ingest_per_s`` is
 ``Memory.remember_many`` on the same M texts into a fresh store (encoding, LanceDB commit, caches).
 The remaining N − M memories are ingested from an on-disk embedding cache (their encoding is
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +61,61 @@ def query_for(text: str) -> str:
 
 def pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values) * 1000, q))
+
+
+def long_texts(n: int) -> list[str]:
+    """~240 tokens each: twelve synthetic notes run together."""
+    return [" ".join(synth_texts(12, seed=1000 + i)) for i in range(n)]
+
+
+def compare_encoders(measure: int) -> dict:
+    """ONNX Runtime vs torch on the same texts, interleaved (run in a child process: it loads torch)."""
+    from nuonuo.encoder import make_encoder
+
+    encoders = {"onnx": make_encoder(backend="onnx"), "torch": make_encoder(backend="torch")}
+    assert type(encoders["onnx"]).__name__ == "OnnxEncoder", "onnxruntime is not installed"
+    rng = random.Random(2)
+    texts = synth_texts(2000)
+    queries = [query_for(texts[rng.randrange(len(texts))]) for _ in range(220)]
+    times: dict[str, list[float]] = {name: [] for name in encoders}
+    for i, q in enumerate(queries):
+        for name, enc in encoders.items():
+            t0 = time.perf_counter()
+            enc.embed(q)
+            if i >= 20:  # the first 20 warm up
+                times[name].append(time.perf_counter() - t0)
+    vecs = {name: enc.embed_many(queries, 64) for name, enc in encoders.items()}
+    out: dict = {"min_cosine_onnx_torch": round(float((vecs["onnx"] * vecs["torch"]).sum(1).min()), 6)}
+    batches = {"short": texts[:measure], "long": long_texts(max(64, measure // 16))}
+    for name, enc in encoders.items():
+        row = {"query_p50_ms": round(pct(times[name], 50), 2), "query_p90_ms": round(pct(times[name], 90), 2),
+               "query_p99_ms": round(pct(times[name], 99), 2)}
+        for kind, batch in batches.items():
+            t0 = time.perf_counter()
+            enc.embed_many(batch, 64)
+            row[f"batch_{kind}_per_s"] = round(len(batch) / (time.perf_counter() - t0), 1)
+        out[name] = row
+    out["long_tokens_mean"] = round(float(encoders["onnx"].tokenize(batches["long"][:64])["attention_mask"].sum(1).mean()), 1)
+    out["query_speedup"] = round(out["torch"]["query_p50_ms"] / out["onnx"]["query_p50_ms"], 2)
+    return out
+
+
+def run_compare_child(measure: int) -> dict:
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.latency", "--encoders-only", "--measure", str(measure)],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def print_encoders(cmp: dict) -> None:
+    print(f"{'encoder':>8} {'query p50':>10} {'p90':>7} {'p99':>7} {'short/s':>8} {'long/s':>7}   "
+          f"(lowest cosine onnx·torch {cmp['min_cosine_onnx_torch']}, long ≈ {cmp['long_tokens_mean']} tokens)")
+    for name in ("onnx", "torch"):
+        r = cmp[name]
+        print(f"{name:>8} {r['query_p50_ms']:>10} {r['query_p90_ms']:>7} {r['query_p99_ms']:>7} "
+              f"{r['batch_short_per_s']:>8} {r['batch_long_per_s']:>7}")
+    print(f"query encoding: ONNX {cmp['query_speedup']}× faster than torch (p50)\n", flush=True)
 
 
 def run_size(n: int, measure: int, cache: EmbeddingCache, encoder) -> dict:
@@ -103,6 +165,7 @@ def run_size(n: int, measure: int, cache: EmbeddingCache, encoder) -> dict:
                 top[np.argsort(-sims[top])]
                 dense.append(time.perf_counter() - t0)
             rss = psutil.Process().memory_info().rss / 2**20
+            torch_loaded = "torch" in sys.modules
         finally:
             mem.close()
     return {
@@ -113,7 +176,7 @@ def run_size(n: int, measure: int, cache: EmbeddingCache, encoder) -> dict:
         "recall_p99_ms_no_encode": round(pct(noenc, 99), 2), "query_encode_p50_ms": round(pct(enc, 50), 2),
         "dense_topk_p50_ms": round(pct(dense, 50), 2),
         "no_encode_vs_dense_topk": round(pct(noenc, 50) / max(1e-9, pct(dense, 50)), 3),
-        "rss_mb": round(rss, 1),
+        "rss_mb": round(rss, 1), "torch_loaded": torch_loaded,
     }
 
 
@@ -121,12 +184,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--measure", type=int, default=2000, help="texts encoded live for the rate figures")
+    ap.add_argument("--encoders-only", action="store_true", help="only the ONNX/torch comparison (one JSON line)")
     args = ap.parse_args()
+    if args.encoders_only:
+        print(json.dumps(compare_encoders(args.measure)))
+        return
+    cmp = run_compare_child(args.measure)
+    print_encoders(cmp)
     from nuonuo.encoder import load_encoder
 
     encoder = load_encoder()
     cache = EmbeddingCache(encoder)
-    results = {}
+    results = {"encoders": cmp, "encoder": type(encoder).__name__}
     print(f"{'size':>8} {'ingest/s':>9} {'encoder/s':>10} {'ratio':>6} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} "
           f"{'p50 no-enc':>10} {'encode p50':>10} {'dense p50':>10} {'RSS MB':>7}")
     for n in [int(s) for s in args.sizes.split(",")]:

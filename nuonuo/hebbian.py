@@ -39,12 +39,32 @@ Homeostasis scales W by a factor γ < 1 and pruning zeroes entries with ``|W_ij|
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from nuonuo.linalg import matmul
+
+
+TORCH_ROWS = 4096  # importing torch (~2 s) costs what np.argpartition takes on ~4K rows of 16K units
+
+
+def _torch_for(rows: int):
+    """torch for batched WTA (torch.topk is ~6-10× faster than np.argpartition on [n, 16K]) when it
+    is loaded already or the batch is big enough to pay for its import; None: numpy, which spares a
+    CLI call on a small store (and the ONNX encoder's processes) the import of torch."""
+    if rows <= 64:  # a few rows: numpy, without torch's thread start-up
+        return None
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "topk"):
+        return torch
+    if rows < TORCH_ROWS:
+        return None
+    import torch
+
+    return torch
 
 
 def wta(field: np.ndarray, k: int) -> np.ndarray:
@@ -56,11 +76,10 @@ def wta(field: np.ndarray, k: int) -> np.ndarray:
         idx = np.argpartition(-field, k - 1)[:k]
         return np.sort(idx).astype(np.int32)
     k = min(k, field.shape[1])
-    if field.shape[0] <= 64:  # a few rows: numpy, without torch's thread start-up
+    torch = _torch_for(field.shape[0])
+    if torch is None:
         idx = np.argpartition(-field, k - 1, axis=1)[:, :k]
         return np.sort(idx, axis=1).astype(np.int32)
-    import torch  # torch.topk is ~10× faster than np.argpartition on [n, 16K] batches
-
     idx = torch.topk(torch.from_numpy(np.ascontiguousarray(field, dtype=np.float32)), k, dim=1).indices
     return np.sort(idx.numpy(), axis=1).astype(np.int32)
 
@@ -82,11 +101,12 @@ class Projections:
 
     def _codes(self, vectors: np.ndarray, proj: np.ndarray, chunk: int = 2048) -> np.ndarray:
         x = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
-        if x.shape[0] <= 64:  # a recall's few rows: WTA by numpy (no torch.topk start-up)
-            return wta(matmul(x, proj), self.k)
+        torch = _torch_for(x.shape[0])
+        if torch is None:  # a recall's few rows, or a small store opened by a CLI call
+            if x.shape[0] <= chunk:
+                return wta(matmul(x, proj), self.k)
+            return np.concatenate([wta(matmul(x[s:s + chunk], proj), self.k) for s in range(0, x.shape[0], chunk)])
         out = np.empty((x.shape[0], self.k), dtype=np.int32)
-        import torch
-
         p = torch.from_numpy(proj)
         for s in range(0, x.shape[0], chunk):
             h = torch.from_numpy(np.ascontiguousarray(x[s:s + chunk])) @ p

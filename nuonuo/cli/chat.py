@@ -7,7 +7,6 @@ notes on stderr with ``-v``; usable in scripts and pipes. ``open_chat`` is what 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from typing import IO, Iterable
 
@@ -81,6 +80,8 @@ def run_plain(loop, lines: Iterable[str], out: IO[str], err: IO[str], verbose: b
               prompt: str = "") -> int:
     """Line mode: each non-empty line is a message; ``/quit`` ends. Ctrl-C stops the reply being
     generated (a second one, at the prompt, quits). Returns the number of failed turns."""
+    import asyncio  # here, not at the top: `nuonuo recall` should not pay for it
+
     failed = 0
     if prompt:
         err.write(prompt)

@@ -16,9 +16,8 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import httpx
-
 from nuonuo import errors
+from nuonuo.daemon import uds
 from nuonuo.config import Config, load_config
 from nuonuo.daemon.paths import DaemonPaths, read_token
 from nuonuo.errors import DaemonError, InvalidInput, NuonuoError
@@ -63,12 +62,15 @@ class Client:
         self.config = config
         self.where = str(socket_path) if socket_path is not None else str(url)
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        if socket_path is not None:
-            transport = httpx.HTTPTransport(uds=str(socket_path))
-            self._http = httpx.Client(transport=transport, base_url="http://nuonuo", timeout=timeout,
-                                      headers=headers)
+        self._http: Any
+        if socket_path is not None:  # the standard library: a CLI call does not import httpx (~0.1 s)
+            self._http = uds.UnixHTTP(str(socket_path), timeout, headers)
+            self._timeout_errors, self._transport_errors = uds.TIMEOUT_ERRORS, uds.TRANSPORT_ERRORS
         else:
+            import httpx
+
             self._http = httpx.Client(base_url=str(url).rstrip("/"), timeout=timeout, headers=headers)
+            self._timeout_errors, self._transport_errors = (httpx.TimeoutException,), (httpx.TransportError,)
         self._validator: Any = None
 
     # --- plumbing -------------------------------------------------------------------------------------
@@ -84,10 +86,10 @@ class Client:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             resp = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException:
+        except self._timeout_errors:
             raise DaemonError(f"the daemon at {self.where} did not answer in time; the request may or may "
                               "not have been applied") from None
-        except httpx.TransportError as exc:
+        except self._transport_errors as exc:
             raise DaemonError(f"cannot talk to the daemon at {self.where} ({exc}); is it running? "
                               "`nuonuo daemon status`") from None
         if resp.status_code >= 400:
@@ -97,7 +99,7 @@ class Client:
         return resp.text
 
     @staticmethod
-    def _error(resp: httpx.Response) -> NuonuoError:
+    def _error(resp: Any) -> NuonuoError:  # an httpx.Response or a uds.Response
         try:
             body = resp.json()
             kind, detail = str(body["error"]), str(body["detail"])
@@ -245,7 +247,7 @@ class Client:
                         if line:
                             fh.write(line + "\n")
                             n += 1
-        except httpx.TransportError as exc:
+        except self._transport_errors as exc:
             raise DaemonError(f"lost the daemon at {self.where} during export ({exc})") from None
         return n
 

@@ -1,0 +1,129 @@
+"""The whole ``nuonuo`` CLI as a process: how long a shell (or an agent shelling out) waits for
+``nuonuo recall "…" -k 1``, beside ``python -c pass`` as the floor, in one run.
+
+    python -m benchmarks.cli_startup --runs 10
+
+Two data folders with the same ``--memories`` memories: one with no daemon (the CLI opens the store
+itself: imports, LanceDB, the encoder, the caches), one with a daemon running (the CLI only talks to
+it). The cases are interleaved round by round, so that a busy machine slows them alike:
+
+- ``python -c pass``: the interpreter alone, the floor;
+- ``import nuonuo.cli``: the CLI's own imports;
+- ``recall, no daemon``: the default encoder (ONNX Runtime when installed);
+- ``recall, no daemon, torch``: ``NUONUO_ENCODER_BACKEND=torch``, what the CLI did before ONNX;
+- ``recall, daemon``: a daemon serves the folder.
+
+Each figure is wall time from spawn to exit and the child's peak RSS (``wait4``). Every recall must
+exit 0 and print the expected memory; failures are counted. Ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+QUERY = "where does my sister live?"
+EXPECTED = "Porto"
+FACTS = ["My sister Lena lives in Porto and works as a marine biologist",
+         "The dentist appointment moved to Thursday at 3 pm",
+         "Uncle Joe borrowed the blue kayak last summer",
+         "Our wifi password is on the fridge, under the cat magnet"]
+
+
+def cli() -> list[str]:
+    """The installed ``nuonuo`` console script, run by this interpreter; else the same entry point."""
+    script = Path(sys.executable).with_name("nuonuo")
+    if script.exists():
+        return [sys.executable, str(script)]
+    found = shutil.which("nuonuo")
+    return [sys.executable, found] if found else [sys.executable, "-c", "from nuonuo.cli import main; main()"]
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
+    """Wall seconds, peak RSS (MB, from ``wait4``), exit code and stdout of one process."""
+    with tempfile.TemporaryFile("w+") as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+        out.seek(0)
+        return wall, usage.ru_maxrss / 1024, proc.returncode, out.read()
+
+
+def seed(home: Path, n: int, env: dict[str, str]) -> None:
+    texts = FACTS + [f"note {i}: the meeting about project {i % 97} went fine" for i in range(max(0, n - len(FACTS)))]
+    code = ("import sys, json; from nuonuo import Memory\n"
+            "with Memory.open(sys.argv[1]) as m: m.remember_many(json.loads(sys.stdin.read()))")
+    subprocess.run([sys.executable, "-c", code, str(home)], input=json.dumps(texts), text=True, env=env, check=True)
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"median": statistics.median(ordered), "min": ordered[0],
+            "p90": ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--memories", type=int, default=100)
+    args = ap.parse_args()
+    env = dict(os.environ)
+    env.pop("NUONUO_ENCODER_BACKEND", None)
+    nuonuo = cli()
+    with tempfile.TemporaryDirectory(prefix="nuonuo-cli-") as tmp:
+        plain, served = Path(tmp) / "plain", Path(tmp) / "served"
+        seed(plain, args.memories, env)  # also exports the ONNX graph once, if not cached yet
+        shutil.copytree(plain, served)
+        env_plain = env | {"NUONUO_HOME": str(plain)}
+        env_torch = env_plain | {"NUONUO_ENCODER_BACKEND": "torch"}
+        env_served = env | {"NUONUO_HOME": str(served)}
+        recall = nuonuo + ["recall", QUERY, "-k", "1"]
+        cases = {
+            "python -c pass": ([sys.executable, "-c", "pass"], env, False),
+            "import nuonuo.cli": ([sys.executable, "-c", "import nuonuo.cli"], env, False),
+            "recall, no daemon": (recall, env_plain, True),
+            "recall, no daemon, torch": (recall, env_torch, True),
+            "recall, daemon": (recall, env_served, True),
+        }
+        subprocess.run(nuonuo + ["daemon", "start"], env=env_served, check=True, capture_output=True)
+        wall: dict[str, list[float]] = {name: [] for name in cases}
+        rss: dict[str, list[float]] = {name: [] for name in cases}
+        failures = {name: 0 for name in cases}
+        try:
+            for name, (argv, e, _) in cases.items():  # one warm-up each: the page cache, the daemon's first call
+                timed(argv, e)
+            for _ in range(args.runs):
+                for name, (argv, e, check) in cases.items():
+                    w, r, rc, out = timed(argv, e)
+                    wall[name].append(w)
+                    rss[name].append(r)
+                    failures[name] += int(rc != 0 or (check and EXPECTED not in out))
+        finally:
+            subprocess.run(nuonuo + ["daemon", "stop"], env=env_served, capture_output=True)
+    floor = statistics.median(wall["python -c pass"])
+    print(f"{'case':28} {'median s':>9} {'min s':>7} {'p90 s':>7} {'× floor':>8} {'RSS MB':>7} {'failed':>6}")
+    results = {}
+    for name in cases:
+        s = summary(wall[name])
+        results[name] = {"median_s": round(s["median"], 3), "min_s": round(s["min"], 3), "p90_s": round(s["p90"], 3),
+                         "rss_mb": round(statistics.median(rss[name]), 1), "failed": failures[name]}
+        print(f"{name:28} {s['median']:>9.3f} {s['min']:>7.3f} {s['p90']:>7.3f} {s['median'] / floor:>8.1f} "
+              f"{results[name]['rss_mb']:>7.0f} {failures[name]:>6}")
+    results["runs"] = args.runs
+    results["memories"] = args.memories
+    results["load_avg_1m"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""The CLI pays only for what it uses: through a running daemon a `recall` or `remember` process
+loads no model, store or HTTP library code; on its own (no daemon) it loads no torch when ONNX
+Runtime serves the encoder. Checked on real processes (the modules they imported), not by timing:
+speed is measured in benchmarks/cli_startup.py."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import daemon_support as ds
+
+HEAVY = ("torch", "transformers", "sentence_transformers", "onnxruntime", "lancedb", "pyarrow", "numpy",
+         "httpx", "scipy", "nuonuo.memory")
+
+PROBE = """
+import json, sys
+from nuonuo.cli import main
+for argv in json.loads(sys.argv[1]):
+    try:
+        main(argv)
+    except SystemExit as exc:
+        assert not exc.code, (argv, exc.code)
+print(json.dumps(sorted(m for m in json.loads(sys.argv[2]) if m in sys.modules)))
+"""
+
+
+def imported_by(*commands: list[str]) -> tuple[list[str], str]:
+    out = subprocess.run([sys.executable, "-c", PROBE, json.dumps(list(commands)), json.dumps(HEAVY)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1]), out
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    home = tmp_path_factory.mktemp("served") / "home"
+    ds.start(home)
+    yield home
+    ds.stop(home)
+
+
+def test_through_a_daemon_the_cli_imports_no_model_store_or_httpx(served):
+    heavy, out = imported_by(["--home", str(served), "remember", "Miso the cat sleeps on the piano"],
+                             ["--home", str(served), "recall", "where does the cat sleep", "-k", "1"])
+    assert "Miso the cat sleeps on the piano" in out  # the recall found what the remember stored
+    assert heavy == []
+
+
+def test_without_a_daemon_the_cli_runs_onnx_and_no_torch(nuonuo_home, encoder):
+    heavy, out = imported_by(["remember", "My sister Lena lives in Porto"],
+                             ["recall", "where does Lena live", "-k", "1"])
+    assert "Porto" in out
+    assert "onnxruntime" in heavy and "lancedb" in heavy  # it did open the store and encode
+    assert not {"torch", "transformers", "sentence_transformers"} & set(heavy)

@@ -29,10 +29,11 @@ CHILD = r"""
 import contextlib, json, sys, time
 import llama_cpp
 from nuonuo.chat.llm import amx_guard_needed, build_has_amx, without_extra_buffers
-path, guard, runs, n_prompt, n_gen = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4]), 32
+path, guard, runs, n_prompt, threads, n_gen = (sys.argv[1], sys.argv[2] == "1", int(sys.argv[3]), int(sys.argv[4]),
+                                         int(sys.argv[5]), 32)
 ctx = without_extra_buffers(llama_cpp) if guard and amx_guard_needed(llama_cpp) else contextlib.nullcontext()
 with ctx:
-    llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False)
+    llm = llama_cpp.Llama(model_path=path, n_ctx=2048, n_threads=threads, n_threads_batch=threads, verbose=False)
 words = ("the memory daemon keeps every turn that slides out of the window and links it to the turns "
          "that referred to it so that a later question brings it back ").split()
 text, toks = "", []
@@ -73,11 +74,11 @@ def model_paths() -> dict[str, Path]:
     return out
 
 
-def run_child(site: str | None, model: Path, guard: bool, runs: int, n_prompt: int) -> dict:
+def run_child(site: str | None, model: Path, guard: bool, runs: int, n_prompt: int, threads: int) -> dict:
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parents[1])
     env["PYTHONPATH"] = os.pathsep.join([p for p in (site, root, env.get("PYTHONPATH")) if p])
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(model), "1" if guard else "0", str(runs), str(n_prompt)],
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(model), "1" if guard else "0", str(runs), str(n_prompt), str(threads)],
                           env=env, capture_output=True, text=True, timeout=600)
     if proc.returncode != 0:
         sig = -proc.returncode if proc.returncode < 0 else None
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--native-site", default=None, help="a `pip install --target` folder holding a native build")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--prompt-tokens", type=int, default=600)
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args(argv)
     from nuonuo.chat.llm import cpu_has_amx
 
@@ -105,13 +107,13 @@ def main(argv: list[str] | None = None) -> dict:
             for name, (site, guard) in systems.items():
                 if "error" in by_system.get(name, {}):
                     continue  # a build that crashed once is not run again
-                r = run_child(site, path, guard, 1, args.prompt_tokens)
+                r = run_child(site, path, guard, 1, args.prompt_tokens, args.threads)
                 if name not in by_system or "error" in r:
                     by_system[name] = r
                 else:
                     by_system[name]["prompt_tps"] += r["prompt_tps"]
                     by_system[name]["gen_tps"] += r["gen_tps"]
-    print(f"\nCPU: {platform.processor() or platform.machine()}, AMX: {cpu_has_amx()}; "
+    print(f"\nCPU: {platform.processor() or platform.machine()}, AMX: {cpu_has_amx()}; {args.threads} threads; "
           f"prompt {args.prompt_tokens} tokens, 32 generated, median of {args.runs}")
     print(f"{'model':<20}{'build':<14}{'prompt tok/s':>14}{'gen tok/s':>12}{'vs shipped':>22}  note")
     figures: dict[str, dict] = {}

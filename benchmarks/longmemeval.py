@@ -61,10 +61,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "no-settle": {"overrides": {"recall": {"settle_mix": 0.0}}},
     "ngram-gate": {"overrides": {"engram": {"ngram_gate": True}}},
     "fusion-sum": {"overrides": {"engram": {"fusion": "sum"}}},
-    "hops-w.1": {"overrides": {"hebbian": {"weight": 0.1}}},
-    "hops-w.25": {"overrides": {"hebbian": {"weight": 0.25}}},
-    "hops-w.5": {"overrides": {"hebbian": {"weight": 0.5}}},
-    "hops-w.25-noctx": {"overrides": {"recall": NO_CONTEXT, "hebbian": {"weight": 0.25}}},
+    "hop-decay.5": {"overrides": {"hebbian": {"hop_decay": 0.5}}},
     # paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops
     "+hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
                          "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},
@@ -79,7 +76,7 @@ RECALL_TIME = {
                "recency_half_life_days"},
     "engram": {"ngram", "exact", "gate", "ngram_gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
                "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},  # not "stem": built at ingest
-    "hebbian": {"enabled", "hops", "breadth", "from_top", "hop_decay", "min_strength", "query_cues", "weight"},
+    "hebbian": {"enabled", "hops", "breadth", "from_top", "hop_decay", "min_strength", "query_cues"},
 }
 
 

@@ -122,7 +122,6 @@ class HebbianConfig:
     breadth: int = 3  # links followed per memory and hop
     from_top: int = 3  # expand from this many best direct hits
     hop_decay: float = 0.8  # a hit h hops away scores parent · decay^h · link strength
-    weight: float = 1.0  # w_hebbian: weight of the hop channel in fusion (nuonuo.recall.fuse)
     min_strength: float = 0.25  # ignore links weaker than this (s(b) in nuonuo.hebbian)
     query_cues: bool = False  # also follow W from the query's own code (reaches paraphrase cues); off:
     # on LongMemEval it cost turn_recall@5 0.689 → 0.616 and paraphrase cues gave no gain (docs/sleep.md)

@@ -20,9 +20,8 @@ neighbours' mean) in its scores.
 
 Fusion (``fuse``): weighted reciprocal-rank fusion (default) or a normalised score sum
 (``[engram] fusion``), plus an optional recency bonus. Hebbian hops (``nuonuo.associations``)
-from the best fused hits form the ``hebbian`` channel, ranked by hop strength, and the channels
-are fused again with it: a memory reached by a link enters the ranking on the same scale as the
-direct hits, so it displaces a direct hit only where its fused score is higher.
+from the best fused hits score ``F(parent) · Π min(1, s_i) · decay^h``, on the fused scale: a
+memory reached by a link displaces a direct hit only where that score is higher.
 
 Every hit keeps each channel's figure in ``Hit.scores`` and names its strongest channel in
 ``Hit.source``; hop hits carry ``hops`` and ``path``.
@@ -42,7 +41,7 @@ if TYPE_CHECKING:
     from nuonuo.memory import Memory
 
 Channels = dict[str, dict[str, dict[str, float]]]
-CHANNELS = ("hopfield", "ngram", "exact", "hebbian")
+CHANNELS = ("hopfield", "ngram", "exact")
 SOURCE_PRIORITY = {"hopfield": 0, "ngram": 1, "hebbian": 2, "exact": 3}  # ties: the more specific names the hit
 
 
@@ -150,6 +149,16 @@ def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float 
     return channels
 
 
+def tied_ranks(scores: dict[str, float]) -> dict[str, int]:
+    """Rank from 1 by score, best first; equal scores share the best rank (1, 2, 2, 4): a channel
+    that cannot tell two memories apart (the same words, say) gives neither the edge in fusion."""
+    order = sorted(scores, key=lambda m: -scores[m])
+    ranks: dict[str, int] = {}
+    for i, mid in enumerate(order):
+        ranks[mid] = ranks[order[i - 1]] if i and scores[mid] == scores[order[i - 1]] else i + 1
+    return ranks
+
+
 def fuse(mem: "Memory", channels: Channels, at: float | None) -> list[Candidate]:
     """One ranking from the channels, best first.
 
@@ -159,14 +168,13 @@ def fuse(mem: "Memory", channels: Channels, at: float | None) -> list[Candidate]
 
         F(x) = \\frac{\\sum_c w_c / (r + \\mathrm{rank}_c(x))}{\\sum_c w_c / (r + 1)}
 
-    with rank_c(x) the rank of x in channel c by that channel's score (a channel that did not
-    propose x adds 0), r = ``rrf_k``, w_hopfield = 1, w_ngram / w_exact from ``[engram]`` and
+    with rank_c(x) the rank of x in channel c by that channel's score, equal scores sharing the best
+    rank (``tied_ranks``; a channel that did not propose x adds 0), r = ``rrf_k``, w_hopfield = 1, w_ngram / w_exact from ``[engram]`` and
     w_hebbian = ``[hebbian] weight``. ``fusion = "sum"``: ``F(x) = (d(x) + Σ_c w_c s_c(x)) /
     (1 + Σ_c w_c)`` with d the hopfield score (or the plain cosine) and s_c the other channels'
     strengths. ``source`` is the channel whose term contributes most to F(x)."""
     eng = mem.config.engram
-    weights = {"hopfield": 1.0, "ngram": eng.ngram_weight, "exact": eng.exact_weight,
-               "hebbian": mem.config.hebbian.weight}
+    weights = {"hopfield": 1.0, "ngram": eng.ngram_weight, "exact": eng.exact_weight}
     present = [c for c in CHANNELS if channels.get(c)]
     merged: dict[str, dict[str, float]] = {}
     for c in present:
@@ -175,17 +183,16 @@ def fuse(mem: "Memory", channels: Channels, at: float | None) -> list[Candidate]
     terms: dict[str, dict[str, float]] = {mid: {} for mid in merged}
     if eng.fusion == "rrf":
         for c in present:
-            order = sorted(channels[c], key=lambda m: -channels[c][m][c])
-            for rank, mid in enumerate(order, start=1):
+            for mid, rank in tied_ranks({m: sc[c] for m, sc in channels[c].items()}).items():
                 terms[mid][c] = weights[c] / (eng.rrf_k + rank)
         norm = sum(weights[c] / (eng.rrf_k + 1) for c in present) or 1.0
     else:
         for mid, sc in merged.items():
             terms[mid]["hopfield"] = sc.get("hopfield", sc.get("cosine", 0.0))
-            for c in ("ngram", "exact", "hebbian"):
+            for c in ("ngram", "exact"):
                 if c in sc:
                     terms[mid][c] = weights[c] * sc[c]
-        norm = 1.0 + sum(weights[c] for c in ("ngram", "exact", "hebbian") if c in present)
+        norm = 1.0 + sum(weights[c] for c in ("ngram", "exact") if c in present)
     ranked = []
     for mid, sc in merged.items():
         t = terms[mid]
@@ -196,19 +203,25 @@ def fuse(mem: "Memory", channels: Channels, at: float | None) -> list[Candidate]
     return ranked
 
 
-def with_hops(mem: "Memory", channels: Channels, ranked: list[Candidate], namespace: str,
-              at: float | None, qv: np.ndarray) -> list[Candidate]:
-    """The ranking fused again with the ``hebbian`` channel: memories reached by association links
-    from the best direct hits (``AssociationMemory.hops``), ranked by hop strength."""
+def with_hops(mem: "Memory", ranked: list[Candidate], namespace: str, at: float | None,
+              qv: np.ndarray) -> list[Candidate]:
+    """The ranking with the memories reached by association links from the best direct hits
+    (``AssociationMemory.hops``). A hop hit's score is on the fused scale by construction,
+    ``F(parent) · Π min(1, s_i) · decay^h``: it joins where that beats the direct hits below it, and
+    replaces a memory's direct entry only when higher. Weak links (co-recall) score low; a strong
+    explicit link from the best hit ranks just below it."""
     reached = mem.hebbian.hops(mem, [(c.score, c.id) for c in ranked], namespace, at, qv=qv)
     if not reached:
         return ranked
-    channels = dict(channels)
-    channels["hebbian"] = {tid: {"hebbian": hs, "link_strength": s} for tid, (hs, _, _, s) in reached.items()}
-    out = fuse(mem, channels, at)
-    for c in out:
-        if c.source == "hebbian":
-            _, c.hops, c.path, _ = reached[c.id]
+    out = list(ranked)
+    where = {c.id: i for i, c in enumerate(out)}
+    for tid, (hs, hop, path, s) in reached.items():
+        i = where.get(tid)
+        if i is None:
+            out.append(Candidate(hs, tid, "hebbian", {"hebbian": hs, "link_strength": s}, hop, path))
+        elif hs > out[i].score:
+            out[i] = Candidate(hs, tid, "hebbian", {**out[i].scores, "hebbian": hs, "link_strength": s}, hop, path)
+    out.sort(key=lambda c: -c.score)
     return out
 
 
@@ -219,5 +232,5 @@ def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, 
     with mem._lock:
         channels = gather(mem, query, qv, namespace, at, k)
         ranked = fuse(mem, channels, at)
-        ranked = with_hops(mem, channels, ranked, namespace, at, qv)
+        ranked = with_hops(mem, ranked, namespace, at, qv)
         return [make_hit(mem, c) for c in ranked[:k]]

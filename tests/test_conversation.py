@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nuonuo.recall import smooth
+from nuonuo.recall import smooth, tied_ranks
+
+
+def test_equal_scores_share_the_best_rank():
+    assert tied_ranks({"a": 0.9, "b": 0.5, "c": 0.5, "d": 0.1}) == {"a": 1, "b": 2, "c": 2, "d": 4}
+    assert tied_ranks({}) == {}
 
 
 def test_smooth_keys_each_memory_by_itself_and_by_its_neighbours():

@@ -79,10 +79,10 @@ def test_gate_keeps_a_stray_ngram_out(mem):
     query = "when does my flight to Lisbon leave? booking ref ZQ17"
     qv = mem.encoder.embed(query)
     stray = next(r.id for r in mem.records() if r.text.startswith("The knitting"))
-    mem.config.engram.gate = False
+    mem.config.engram.ngram_gate = False  # the default: n-gram hits join fusion ungated
     ungated = mem.engram.ngram_channel(mem, query, qv, "default", None, 10)
     assert stray in ungated and "gate" not in ungated[stray]  # a lexical hit on the rare "zq17" …
-    mem.config.engram.gate = True  # … that the gate rejects: low cosine, one weak match
+    mem.config.engram.ngram_gate = True  # … that the gate rejects: low cosine, one weak match
     assert stray not in mem.engram.ngram_channel(mem, query, qv, "default", None, 10)
     for fusion, weight in (("sum", 4.0), ("rrf", 1.0)):
         mem.config.engram.fusion, mem.config.engram.ngram_weight = fusion, weight

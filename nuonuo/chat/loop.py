@@ -6,11 +6,16 @@ One user turn (``send``), in order:
    longer fit leave the window and are consolidated at once (``nuonuo.chat.consolidate``:
    remembered, weighed, associated), so that a turn leaving now can be recalled now;
 2. recall with the turn (and, second, the turn with the last exchange) as the query; drop memories
-   already in the window and those under ``min_score``; fit the rest into the memory block
-   (``nuonuo.chat.context``) → ``Recalled``;
+   already in the window; keep the few relevant enough as notes, sent next to the message and kept
+   with it in the window (``nuonuo.chat.context``) → ``Recalled``;
 3. stream the reply from llama.cpp in a worker thread through an asyncio queue → ``Token``…;
-4. report the turns that left → ``Evicted``;
-5. persist the session → ``Usage`` → ``Done`` (or ``ChatError`` instead when the turn failed).
+4. the notes the reply drew on (``nuonuo.chat.grounding``) → ``Grounded``; the turns that left →
+   ``Evicted``;
+5. persist the session → ``Usage`` (timings: first token, whole reply, prompt tokens evaluated) →
+   ``Done`` (or ``ChatError`` instead when the turn failed).
+
+``layout="block"`` keeps the earlier prompt (one block of up to ``memory_block_tokens`` before the
+message, not kept in the window), for ``benchmarks/eviction.py`` to compare against.
 
 ``cancel()`` stops generation between two tokens; the stream then ends with ``Done(cancelled=True)``
 and the partial reply is kept in the window.
@@ -216,12 +221,10 @@ class ChatLoop:
 
     def _messages(self, window: Sequence[Turn], notes: str, text: str) -> list[dict]:
         """[system prompt] + window (each turn with its notes) + [notes] + new turn (see
-        ``nuonuo.chat.context``). The ``block`` layout: [system prompt] + window + [block] + new turn."""
+        ``nuonuo.chat.context``). In the ``block`` layout the window's turns carry no notes."""
         out = [{"role": "system", "content": self.config.system_prompt}]
         for t in window:
             out += self._turn_messages(t.role, t.text, t.notes)
-        if self.layout == "block":
-            return out + ([{"role": "system", "content": notes}] if notes else []) + [{"role": "user", "content": text}]
         return out + self._turn_messages("user", text, notes)
 
     def block_budget(self) -> int:

@@ -253,7 +253,8 @@ class ChatLoop:
         budget = self.block_budget()
         sys_prompt, _ = self.model.render([{"role": "system", "content": cfg.system_prompt}])
         sys_tokens = self.model.count(sys_prompt)  # includes the generation prompt
-        reserve = sys_tokens + (budget + self.model.message_tokens("system", "") if budget else 0)
+        frame = self.model.message_tokens("system", "") if self.model.system_mid_chat else 2  # else "\n\n"
+        reserve = sys_tokens + (budget + frame if budget else 0)
         new_turn = self.model.message_tokens("user", text)
         window = self.window
         drop, _ = plan_eviction(window, self._turn_tokens, self.n_ctx, cfg.max_tokens, reserve, new_turn, 0)

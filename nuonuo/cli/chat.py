@@ -52,7 +52,7 @@ def open_chat(obj: Context, session_id: str | None = None, namespace: str | None
 
 async def _one_turn(loop, text: str, out: IO[str], err: IO[str], verbose: bool) -> bool:
     """Stream one reply to ``out``; returns False when the turn failed."""
-    from nuonuo.chat import ChatError, Done, Evicted, Recalled, Token, Usage
+    from nuonuo.chat import ChatError, Done, Evicted, Grounded, Recalled, Token, Usage
 
     ok = True
     async for event in loop.send(text):
@@ -62,11 +62,16 @@ async def _one_turn(loop, text: str, out: IO[str], err: IO[str], verbose: bool) 
         elif isinstance(event, Recalled) and verbose and event.hits:
             for hit in event.hits:
                 err.write(f"[recalled {hit.score:.2f} {hit.source}] {hit.text}\n")
+        elif isinstance(event, Grounded) and verbose:
+            for hit, share in zip(event.hits, event.shares):
+                err.write(f"[the reply drew on {hit.id[:8]} ({share:.0%}): {hit.text}]\n")
         elif isinstance(event, Evicted) and verbose:
             for turn, imp in zip(event.turns, event.importance):
                 err.write(f"[evicted turn {turn.index} ({turn.role}) → memory, importance {imp:.2f}]\n")
         elif isinstance(event, Usage) and verbose:
             err.write(f"[{event.context_tokens}/{event.n_ctx} tokens, {event.window_turns} turns in window, "
+                      f"first token {event.first_token_ms:.0f} ms, reply {event.reply_ms:.0f} ms, "
+                      f"{event.evaluated_tokens}/{event.prompt_tokens} prompt tokens evaluated, "
                       f"memory {event.memory_ms:.0f} ms, generation {event.generate_ms:.0f} ms]\n")
         elif isinstance(event, Done):
             out.write(("  [cancelled]" if event.cancelled else "") + "\n")

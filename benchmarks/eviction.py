@@ -1,26 +1,36 @@
-"""Recall after eviction: does a fact come back into the context once it has left the window?
+"""Recall after eviction: does a fact come back into the context once it has left the window, does
+the reply say it, and what does memory cost the person waiting for the reply?
 
-A scripted long chat with the bundled SmolLM2-135M (n_ctx 1024 by default): the user plants facts
-(names, codes, places, preferences, dates) between distractor questions; ``--lag`` steps later,
-when the fact has left the window, the user asks for it. The same script runs twice in this run:
+A scripted long chat (n_ctx 1024 by default): the user plants facts (names, codes, places,
+preferences, dates) between distractor questions; ``--lag`` steps later, when the fact has left the
+window, the user asks for it. The same script runs once per system, in this run, on one model:
 
-- ``nuonuo``: ``ChatLoop`` with memory (recall → memory block; evicted turns consolidated);
+- ``nuonuo``: ``ChatLoop`` with memory and today's prompt (the ``notes`` layout: the few relevant
+  notes in the user's perspective next to the question, kept with their turn so that the KV cache
+  is reused; see ``nuonuo.chat.context``);
+- ``block``: the same loop with the earlier prompt (one block of up to ``memory_block_tokens`` of
+  notes as a system message before the question, re-sent each turn);
 - ``window``: the same loop with ``recall_k = 0``, a plain sliding window without memory, which is
   what a user of llama.cpp would otherwise have.
 
-Reported per system: share of questions whose fact is in the context (nuonuo: in the injected
-memory block; window: anywhere in the window), share of answers containing the fact, share of
-questions whose fact was still in the window (must be 0 for the test to mean anything), and the
-per-turn cost of memory (recall + injection + eviction work, ``Usage.memory_ms``) beside the
-llama.cpp generation time of the same turn (``Usage.generate_ms``). The seed's weight-trace version
-measured 0% recall after eviction.
+Reported per system: share of questions whose fact is in the context (the notes sent with the
+question, or anywhere in the window with the notes it carries), share of answers containing the
+fact, share of questions whose planted turn was still in the window (must be 0 for the test to mean
+anything); per turn, median and p90: time to first token, whole-reply time (both from the message,
+memory work included), prompt tokens llama.cpp actually evaluated (the rest came from its KV
+cache), memory work (``Usage.memory_ms``) and its share of generation time; the ratios to the plain
+window of this run; and where the misses go (``breakdown``):
 
-    python benchmarks/eviction.py                   # all 55 facts
-    python benchmarks/eviction.py --facts 10        # quick look
-    # the two systems side by side in two processes, then one report:
-    python benchmarks/eviction.py --only nuonuo --save nu.json & \
-    python benchmarks/eviction.py --only window --save win.json; wait
-    python benchmarks/eviction.py --merge nu.json win.json
+- ``not_in_context``: the fact is neither in the notes nor in the window;
+- ``wrong_note``: the reply drew on another note (``nuonuo.chat.grounding``), not the fact's;
+- ``far``: the fact is in the context but more than ``FAR_TOKENS`` tokens before the prompt's end;
+- ``ignored``: the fact is near the question and the reply drew on no note.
+
+    python benchmarks/eviction.py                         # all 55 facts, the bundled SmolLM2-135M
+    python benchmarks/eviction.py --facts 10              # quick look
+    python benchmarks/eviction.py --model gemma3-270m     # the other bundled model
+    python benchmarks/eviction.py --model ~/models/x.gguf # any GGUF file
+    python benchmarks/eviction.py --systems nuonuo,window # a subset
 
 Last line: one JSON object with the figures.
 """
@@ -40,6 +50,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.eviction_script import DISTRACTORS, FACTS  # noqa: E402
+
+SYSTEMS = ("nuonuo", "block", "window")
+FAR_TOKENS = 48  # a fact further than this from the prompt's end counts as "far" from the question
+MISSES = ("not_in_context", "wrong_note", "far", "ignored")
 
 
 def schedule(n_facts: int, lag: int, distract_every: int) -> list[tuple[str, int, str]]:
@@ -63,25 +77,47 @@ def contains(text: str, answers: list[str]) -> bool:
     return any(a.lower() in low for a in answers)
 
 
-async def run_chat(memory, model, cfg, turns, label: str, verbose: bool, filler_max_tokens: int) -> dict:
+def distance_from_end(prompt: str, answers: list[str], count) -> int | None:
+    """Tokens from the last mention of the fact to the prompt's end (None: not in the prompt)."""
+    low = prompt.lower()
+    at = max((low.rfind(a.lower()) for a in answers), default=-1)
+    return None if at < 0 else count(prompt[at:])
+
+
+def classify(row: dict) -> str:
+    """Where a question whose reply lacks the fact went (see the module doc)."""
+    if not (row["in_block"] or row["in_window"]):
+        return "not_in_context"
+    if row["drew_on_other"]:
+        return "wrong_note"
+    if row["distance"] is not None and row["distance"] > FAR_TOKENS:
+        return "far"
+    return "ignored"
+
+
+async def run_chat(memory, model, cfg, turns, label: str, layout: str, verbose: bool,
+                   filler_max_tokens: int) -> dict:
     from dataclasses import replace
 
-    from nuonuo.chat import ChatError, ChatLoop, Done, Evicted, Usage
+    from nuonuo.chat import ChatError, ChatLoop, Done, Evicted, Grounded, Usage
 
-    loop = ChatLoop(memory, model, cfg)
+    loop = ChatLoop(memory, model, cfg, layout=layout)
+    model.llama.reset()  # each system starts from an empty KV cache
     rows = []
     started = time.perf_counter()
     for n, (kind, fact, text) in enumerate(turns):
         # the loop reads its config each turn: short replies to the filler, full ones to questions
         loop.config = replace(cfg, max_tokens=cfg.max_tokens if kind == "question" else filler_max_tokens)
         window_before = list(loop.window)
-        usage = done = None
+        usage = done = grounded = None
         evicted = []
         async for ev in loop.send(text):
             if isinstance(ev, Usage):
                 usage = ev
             elif isinstance(ev, Done):
                 done = ev
+            elif isinstance(ev, Grounded):
+                grounded = ev
             elif isinstance(ev, Evicted):
                 evicted = ev.turns
             elif isinstance(ev, ChatError):
@@ -89,19 +125,26 @@ async def run_chat(memory, model, cfg, turns, label: str, verbose: bool, filler_
         evicted_idx = {t.index for t in evicted}
         prompt_window = [t for t in window_before if t.index not in evicted_idx]
         row = {"kind": kind, "fact": fact, "memory_ms": usage.memory_ms, "generate_ms": usage.generate_ms,
-               "prompt_tokens": usage.prompt_tokens, "sink_tokens": usage.sink_tokens}
+               "first_token_ms": usage.first_token_ms, "reply_ms": usage.reply_ms,
+               "evaluated_tokens": usage.evaluated_tokens, "prompt_tokens": usage.prompt_tokens,
+               "notes_tokens": usage.notes_tokens, "notes": len(loop.last_hits)}
         if kind == "question":
             answers = FACTS[fact][2]
-            window_text = "\n".join(t.text for t in prompt_window)
+            window_text = "\n".join(f"{t.notes}\n{t.text}" for t in prompt_window)
+            drew = grounded.hits if grounded else []
             row.update(in_block=contains(loop.last_block, answers),
                        in_window=contains(window_text, answers),
                        planted_in_window=any(t.text == FACTS[fact][0] for t in prompt_window),
-                       answer_has_fact=contains(done.text, answers), reply=done.text)
+                       answer_has_fact=contains(done.text, answers), reply=done.text,
+                       drew_on=[h.text for h in drew],
+                       drew_on_other=any(not contains(h.text, answers) for h in drew),
+                       distance=distance_from_end(loop.last_prompt, answers, model.count))
+            row["miss"] = "" if row["answer_has_fact"] else classify(row)
             if verbose:
                 mark = "✓" if row["answer_has_fact"] else "·"
-                print(f"  {label} {n:3} {mark} block={row['in_block']!s:5} window={row['in_window']!s:5} "
-                      f"mem={usage.memory_ms:.0f}ms gen={usage.generate_ms:.0f}ms Q: {text}  "
-                      f"A: {done.text[:60]!r}", file=sys.stderr, flush=True)
+                print(f"  {label} {n:3} {mark} notes={row['in_block']!s:5} window={row['in_window']!s:5} "
+                      f"{row['miss']:14} eval={usage.evaluated_tokens:4} reply={usage.reply_ms:.0f}ms "
+                      f"Q: {text}  A: {done.text[:60]!r}", file=sys.stderr, flush=True)
         rows.append(row)
     return {"rows": rows, "seconds": time.perf_counter() - started, "evicted": loop.evicted_total,
             "window_turns": len(loop.window)}
@@ -109,6 +152,43 @@ async def run_chat(memory, model, cfg, turns, label: str, verbose: bool, filler_
 
 def share(rows, key) -> float:
     return round(sum(1 for r in rows if r[key]) / len(rows), 4) if rows else 0.0
+
+
+def p90(values) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(0.9 * (len(values) - 1))))] if values else 0.0
+
+
+def figures(result: dict) -> dict:
+    rows = result["rows"]
+    qs = [r for r in rows if r["kind"] == "question"]
+    col = {k: [r[k] for r in rows] for k in ("memory_ms", "generate_ms", "first_token_ms", "reply_ms",
+                                              "evaluated_tokens", "prompt_tokens", "notes_tokens")}
+    ratios = [m / g for m, g in zip(col["memory_ms"], col["generate_ms"]) if g > 0]
+    misses = [r for r in qs if not r["answer_has_fact"]]
+    return {
+        "questions": len(qs),
+        "in_notes": share(qs, "in_block"),
+        "in_context": round(sum(1 for r in qs if r["in_block"] or r["in_window"]) / len(qs), 4) if qs else 0.0,
+        "planted_still_in_window": share(qs, "planted_in_window"),
+        "answer_has_fact": share(qs, "answer_has_fact"),
+        "breakdown": {m: round(sum(1 for r in misses if r["miss"] == m) / len(qs), 4) for m in MISSES},
+        "first_token_ms_median": round(statistics.median(col["first_token_ms"]), 1),
+        "first_token_ms_p90": round(p90(col["first_token_ms"]), 1),
+        "reply_ms_median": round(statistics.median(col["reply_ms"]), 1),
+        "reply_ms_p90": round(p90(col["reply_ms"]), 1),
+        "evaluated_tokens_median": statistics.median(col["evaluated_tokens"]),
+        "evaluated_tokens_p90": p90(col["evaluated_tokens"]),
+        "evaluated_tokens_mean": round(statistics.mean(col["evaluated_tokens"]), 1),
+        "prompt_tokens_mean": round(statistics.mean(col["prompt_tokens"]), 1),
+        "notes_tokens_mean": round(statistics.mean(col["notes_tokens"]), 1),
+        "memory_ms_median": round(statistics.median(col["memory_ms"]), 1),
+        "generate_ms_median": round(statistics.median(col["generate_ms"]), 1),
+        "overhead_ratio_median": round(statistics.median(ratios), 4) if ratios else 0.0,
+        "overhead_ratio_total": round(sum(col["memory_ms"]) / sum(col["generate_ms"]), 4) if sum(col["generate_ms"]) else 0.0,
+        "evicted_turns": result["evicted"],
+        "seconds": round(result["seconds"], 1),
+    }
 
 
 def main() -> None:
@@ -120,102 +200,102 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--filler-max-tokens", type=int, default=16, help="reply length for facts and distractors")
+    ap.add_argument("--model", default="", help="a GGUF path, or smollm2-135m (default) / gemma3-270m")
+    ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {', '.join(SYSTEMS)}")
+    ap.add_argument("--rows-out", help="write every turn's row, per system, to this JSON file")
     ap.add_argument("--verbose", action="store_true")
-    ap.add_argument("--only", choices=["nuonuo", "window"], help="run one system and --save its rows")
-    ap.add_argument("--save", help="with --only: write the rows to this JSON file")
-    ap.add_argument("--merge", nargs=2, metavar=("NUONUO.json", "WINDOW.json"),
-                    help="report from two --only runs made side by side (two processes, same machine)")
     args = ap.parse_args()
+    systems = [s for s in args.systems.split(",") if s]
+    if not systems or any(s not in SYSTEMS for s in systems):
+        raise SystemExit(f"error: --systems takes a comma-separated list of {', '.join(SYSTEMS)}")
     n_facts = min(args.facts, len(FACTS))
-    if args.merge:
-        results = {}
-        for label, path in zip(("nuonuo", "window"), args.merge):
-            data = json.loads(Path(path).read_text())
-            results[label] = data["result"]
-            meta = data["meta"]
-        report(results, meta)
-        return
 
     os.environ["NUONUO_HOME"] = tempfile.mkdtemp(prefix="nuonuo-eviction-")
+    from dataclasses import replace
+
     from nuonuo import Memory
     from nuonuo.chat import load_chat_model
+    from nuonuo.errors import NuonuoError
 
     memory = Memory.open()
     cfg = memory.config.chat
     cfg.n_ctx, cfg.max_tokens, cfg.n_threads, cfg.temperature = args.n_ctx, args.max_tokens, args.threads, 0.0
-    model = load_chat_model(cfg)
+    cfg.model_path = args.model
+    try:
+        model = load_chat_model(cfg)
+    except NuonuoError as exc:
+        raise SystemExit(f"error: {exc.message}") from None
     turns = schedule(n_facts, args.lag, args.distract_every)
     print(f"{len(turns)} user turns, {n_facts} facts, n_ctx {cfg.n_ctx}, max_tokens {cfg.max_tokens}, "
-          f"lag {args.lag} steps, model {model.name}", file=sys.stderr)
-
-    from dataclasses import replace
-
+          f"lag {args.lag} steps, model {model.name}, notes as "
+          f"{'system messages' if model.system_mid_chat else 'the head of the user turn'}", file=sys.stderr)
+    meta = {"model": model.name, "facts": n_facts, "n_ctx": cfg.n_ctx, "max_tokens": cfg.max_tokens,
+            "lag_steps": args.lag, "filler_max_tokens": args.filler_max_tokens, "turns": len(turns)}
     results = {}
-    meta = {"facts": n_facts, "n_ctx": cfg.n_ctx, "max_tokens": cfg.max_tokens, "lag_steps": args.lag,
-            "filler_max_tokens": args.filler_max_tokens, "turns": len(turns)}
-    for label, recall_k, ns in (("nuonuo", cfg.recall_k, "bench"), ("window", 0, "window-baseline")):
-        if args.only and label != args.only:
-            continue
-        run_cfg = replace(cfg, recall_k=recall_k, namespace=ns)
-        results[label] = asyncio.run(run_chat(memory, model, run_cfg, turns, label, args.verbose,
+    for label in systems:
+        run_cfg = replace(cfg, recall_k=0 if label == "window" else cfg.recall_k, namespace=f"bench-{label}")
+        layout = "block" if label == "block" else "notes"
+        results[label] = asyncio.run(run_chat(memory, model, run_cfg, turns, label, layout, args.verbose,
                                               args.filler_max_tokens))
     memory.close()
-    if args.only:
-        if args.save:
-            Path(args.save).write_text(json.dumps({"meta": meta, "result": results[args.only]}))
-        return
+    if args.rows_out:
+        Path(args.rows_out).write_text(json.dumps({"meta": meta, "results": results}, ensure_ascii=False))
     report(results, meta)
 
 
 def report(results: dict, meta: dict) -> None:
-    def figures(label):
-        rows = results[label]["rows"]
-        qs = [r for r in rows if r["kind"] == "question"]
-        mem_ms = [r["memory_ms"] for r in rows]
-        gen_ms = [r["generate_ms"] for r in rows]
-        ratios = [m / g for m, g in zip(mem_ms, gen_ms) if g > 0]
-        return {
-            "questions": len(qs),
-            "in_block": share(qs, "in_block"),
-            "in_window": share(qs, "in_window"),
-            "in_context": round(sum(1 for r in qs if r["in_block"] or r["in_window"]) / len(qs), 4),
-            "planted_still_in_window": share(qs, "planted_in_window"),
-            "answer_has_fact": share(qs, "answer_has_fact"),
-            "memory_ms_median": round(statistics.median(mem_ms), 1),
-            "generate_ms_median": round(statistics.median(gen_ms), 1),
-            "overhead_ratio_median": round(statistics.median(ratios), 4) if ratios else 0.0,
-            "overhead_ratio_total": round(sum(mem_ms) / sum(gen_ms), 4) if sum(gen_ms) else 0.0,
-            "prompt_tokens_mean": round(statistics.mean(r["prompt_tokens"] for r in rows), 1),
-            "evicted_turns": results[label]["evicted"],
-            "seconds": round(results[label]["seconds"], 1),
-        }
+    figs = {label: figures(res) for label, res in results.items()}
+    labels = list(figs)
+    base = figs.get("window")
 
-    nu, win = figures("nuonuo"), figures("window")
-    print(f"\n{'':32}{'nuonuo':>12}{'window':>12}")
-    rows = [("fact in context (block / window)", nu["in_block"], win["in_window"]),
-            ("fact in context (anywhere)", nu["in_context"], win["in_context"]),
-            ("answer contains the fact", nu["answer_has_fact"], win["answer_has_fact"]),
-            ("planted turn still in window", nu["planted_still_in_window"], win["planted_still_in_window"]),
-            ("memory ms / turn (median)", nu["memory_ms_median"], win["memory_ms_median"]),
-            ("generation ms / turn (median)", nu["generate_ms_median"], win["generate_ms_median"]),
-            ("memory / generation (median)", nu["overhead_ratio_median"], win["overhead_ratio_median"]),
-            ("memory / generation (total)", nu["overhead_ratio_total"], win["overhead_ratio_total"]),
-            ("prompt tokens / turn (mean)", nu["prompt_tokens_mean"], win["prompt_tokens_mean"]),
-            ("turns evicted", nu["evicted_turns"], win["evicted_turns"]),
-            ("wall seconds", nu["seconds"], win["seconds"])]
-    for name, a, b in rows:
-        print(f"{name:32}{a:>12}{b:>12}")
-    ratio = round(nu["in_block"] / win["in_window"], 2) if win["in_window"] else None
-    print(json.dumps({
-        "benchmark": "eviction", **meta, "questions": nu["questions"],
-        "nuonuo_in_context": nu["in_block"], "window_in_context": win["in_window"],
-        "nuonuo_answer_has_fact": nu["answer_has_fact"], "window_answer_has_fact": win["answer_has_fact"],
-        "in_context_ratio_vs_window": ratio,
-        "planted_still_in_window": max(nu["planted_still_in_window"], win["planted_still_in_window"]),
-        "memory_ms_median": nu["memory_ms_median"], "generate_ms_median": nu["generate_ms_median"],
-        "overhead_ratio_median": nu["overhead_ratio_median"], "overhead_ratio_total": nu["overhead_ratio_total"],
-        "window_generate_ms_median": win["generate_ms_median"],
-    }))
+    def ratio(label, key):
+        if base is None or not base[key]:
+            return None
+        return round(figs[label][key] / base[key], 2)
+
+    lines = [("fact in the notes sent", "in_notes"), ("fact in context (anywhere)", "in_context"),
+             ("answer contains the fact", "answer_has_fact"),
+             ("planted turn still in window", "planted_still_in_window"),
+             ("time to first token ms (median)", "first_token_ms_median"),
+             ("time to first token ms (p90)", "first_token_ms_p90"),
+             ("whole reply ms (median)", "reply_ms_median"), ("whole reply ms (p90)", "reply_ms_p90"),
+             ("tokens evaluated / turn (median)", "evaluated_tokens_median"),
+             ("tokens evaluated / turn (p90)", "evaluated_tokens_p90"),
+             ("tokens evaluated / turn (mean)", "evaluated_tokens_mean"),
+             ("prompt tokens / turn (mean)", "prompt_tokens_mean"),
+             ("notes tokens / turn (mean)", "notes_tokens_mean"),
+             ("memory ms / turn (median)", "memory_ms_median"),
+             ("generation ms / turn (median)", "generate_ms_median"),
+             ("memory / generation (median)", "overhead_ratio_median"),
+             ("memory / generation (total)", "overhead_ratio_total"),
+             ("turns evicted", "evicted_turns"), ("wall seconds", "seconds")]
+    print(f"\nmodel {meta['model']}, {meta['facts']} facts, {meta['turns']} turns, n_ctx {meta['n_ctx']}")
+    print(f"{'':36}" + "".join(f"{label:>12}" for label in labels))
+    for name, key in lines:
+        print(f"{name:36}" + "".join(f"{figs[label][key]:>12}" for label in labels))
+    print("misses, share of questions:")
+    for miss in MISSES:
+        print(f"  {miss:34}" + "".join(f"{figs[label]['breakdown'][miss]:>12}" for label in labels))
+    if base is not None:
+        print("ratio to the plain window:")
+        for name, key in [("time to first token (median)", "first_token_ms_median"),
+                          ("whole reply (median)", "reply_ms_median"), ("whole reply (p90)", "reply_ms_p90"),
+                          ("tokens evaluated (mean)", "evaluated_tokens_mean")]:
+            print(f"  {name:34}" + "".join(f"{ratio(label, key)!s:>12}" for label in labels))
+    out = {"benchmark": "eviction", **meta}
+    for label in labels:
+        f = figs[label]
+        out[label] = {k: f[k] for k in ("questions", "in_notes", "in_context", "answer_has_fact", "breakdown",
+                                        "first_token_ms_median", "first_token_ms_p90", "reply_ms_median",
+                                        "reply_ms_p90", "evaluated_tokens_median", "evaluated_tokens_mean",
+                                        "memory_ms_median", "generate_ms_median", "overhead_ratio_median",
+                                        "planted_still_in_window")}
+        if base is not None and label != "window":
+            out[label].update(reply_ms_median_ratio=ratio(label, "reply_ms_median"),
+                              reply_ms_p90_ratio=ratio(label, "reply_ms_p90"),
+                              first_token_ms_median_ratio=ratio(label, "first_token_ms_median"),
+                              evaluated_tokens_ratio=ratio(label, "evaluated_tokens_mean"))
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,12 @@ from dataclasses import replace
 import pytest
 from click.testing import CliRunner
 
-from nuonuo.chat import (ChatError, ChatLoop, Done, Evicted, Recalled, Token, Usage, list_sessions,
+from nuonuo.chat import (ChatError, ChatLoop, Done, Evicted, Grounded, Recalled, Token, Usage, list_sessions,
                          load_chat_model)
-from nuonuo.chat.context import BLOCK_OPEN
+from nuonuo.chat.context import BLOCK_OPEN, NOTES_OPEN
 from nuonuo.chat.llm import bundled_model_path
 from nuonuo.config import ChatConfig
-from nuonuo.errors import ModelMissing, NotFound
+from nuonuo.errors import InvalidInput, ModelMissing, NotFound
 
 SMALL = dict(n_ctx=320, max_tokens=12, n_threads=1, temperature=0.0, memory_block_tokens=120)
 
@@ -62,11 +62,12 @@ def test_event_order_and_usage(mem, model):
     events = run(loop, "Hello! Say hi back.")
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "Recalled" and kinds[-2:] == ["Usage", "Done"]
-    assert set(kinds[1:-2]) <= {"Token", "Evicted"} and "Token" in kinds
+    assert set(kinds[1:-2]) <= {"Token", "Grounded", "Evicted"} and "Token" in kinds and "Grounded" in kinds
     done, usage = events[-1], events[-2]
     assert done.text == "".join(t.text for t in of(events, Token)).strip() and not done.cancelled
     assert 0 < usage.prompt_tokens and usage.prompt_tokens + 12 <= 320 and usage.completion_tokens <= 12
     assert usage.generate_ms > 0 and usage.memory_ms >= 0
+    assert 0 < usage.first_token_ms <= usage.reply_ms and 0 < usage.evaluated_tokens <= usage.prompt_tokens + 1
     assert [t.role for t in loop.turns] == ["user", "assistant"] and loop.window == loop.turns
     assert of(run(loop, "   "), ChatError)[0].message == "the message is empty"
 
@@ -104,8 +105,54 @@ def test_evicted_turns_become_linked_memories_that_come_back(mem, model):
     events = run(loop, "What is my gym locker code?")
     recalled = of(events, Recalled)[0]
     assert fact_id in [h.id for h in recalled.hits]
-    assert "4471" in loop.last_block and loop.last_block.startswith(BLOCK_OPEN)
+    assert "4471" in loop.last_block and loop.last_block.startswith(NOTES_OPEN)
+    assert "You told me: your gym locker code is 4471." in loop.last_block
     assert mem.get(fact_id).access_count > before  # injection strengthens the memory
+    assert loop.window[-2].notes == loop.last_block  # the notes stay with the turn they were sent with
+
+
+def test_the_reply_is_marked_with_the_note_it_drew_on(mem, model):
+    mem.remember("My dog is called Biscuit.", namespace="pets", metadata={"role": "user"})
+    loop = ChatLoop(mem, model, chat_config(namespace="pets", max_tokens=24))
+    events = run(loop, "What is my dog called?")
+    notes = of(events, Recalled)[0].hits
+    assert [h.text for h in notes] == ["My dog is called Biscuit."]
+    grounded = of(events, Grounded)[0]
+    reply = events[-1].text
+    if "biscuit" in reply.lower():
+        assert [h.text for h in grounded.hits] == ["My dog is called Biscuit."] and grounded.shares == [1.0]
+    else:
+        assert grounded.hits == []
+    # nothing relevant: no notes at all (and nothing to mark)
+    events = run(loop, "How do solar panels work?")
+    assert of(events, Recalled)[0].hits == [] and of(events, Grounded)[0].hits == []
+    assert loop.last_block == "" and loop.window[-2].notes == ""
+
+
+def test_the_block_layout_reevaluates_more_than_the_notes_layout(mem, model):
+    """The earlier prompt (kept for the benchmark) re-reads the previous exchange every turn."""
+    mem.remember_many([{"text": f, "metadata": {"role": "user"}} for f in
+                       ["My dog is called Biscuit.", "My cat's name is Pixel.", "My favourite tea is jasmine."]], namespace="lay")
+    evaluated = {}
+    for layout in ("notes", "block"):
+        model.llama.reset()
+        loop = ChatLoop(mem, model, chat_config(namespace="lay"), layout=layout)
+        counts, prompt, prefix_kept = [], "", 0
+        for text in ["What is my dog called?", "What is my cat's name?", "What is my favourite tea?"]:
+            events = run(loop, text)
+            counts.append(of(events, Usage)[0].evaluated_tokens)
+            assert loop.last_block.startswith(BLOCK_OPEN if layout == "block" else NOTES_OPEN)
+            if layout == "notes" and prompt and not of(events, Evicted):
+                # the previous prompt, its notes included, is the start of this one: it is in the KV cache
+                assert loop.last_prompt.startswith(prompt)
+                assert counts[-1] < of(events, Usage)[0].prompt_tokens // 2
+                prefix_kept += 1
+            prompt = loop.last_prompt
+        evaluated[layout] = sum(counts[1:])  # the first turn reads the whole prompt either way
+        assert layout == "block" or prefix_kept >= 1
+    assert evaluated["notes"] < evaluated["block"]
+    with pytest.raises(InvalidInput):
+        ChatLoop(mem, model, chat_config(), layout="sideways")
 
 
 def test_memories_already_in_the_window_are_not_injected(mem, model):
@@ -151,6 +198,7 @@ def test_sessions_persist_and_resume(nuonuo_home, reopen, model):
     resumed = ChatLoop.resume(second, model, chat_config(), sid)
     assert [(t.role, t.text, t.memory_id) for t in resumed.turns] == [(t.role, t.text, t.memory_id) for t in turns]
     assert [t.index for t in resumed.window] == [t.index for t in window]
+    assert [t.notes for t in resumed.window] == [t.notes for t in window]  # the prompt's prefix is unchanged
     assert resumed.evicted_total == evicted
     assert isinstance(run(resumed, "Where did I grow up?")[-1], Done)
     assert len(resumed.turns) == len(turns) + 2

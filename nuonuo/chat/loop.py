@@ -6,11 +6,16 @@ One user turn (``send``), in order:
    longer fit leave the window and are consolidated at once (``nuonuo.chat.consolidate``:
    remembered, weighed, associated), so that a turn leaving now can be recalled now;
 2. recall with the turn (and, second, the turn with the last exchange) as the query; drop memories
-   already in the window and those under ``min_score``; fit the rest into the memory block
-   (``nuonuo.chat.context``) → ``Recalled``;
+   already in the window; keep the few relevant enough as notes, sent next to the message and kept
+   with it in the window (``nuonuo.chat.context``) → ``Recalled``;
 3. stream the reply from llama.cpp in a worker thread through an asyncio queue → ``Token``…;
-4. report the turns that left → ``Evicted``;
-5. persist the session → ``Usage`` → ``Done`` (or ``ChatError`` instead when the turn failed).
+4. the notes the reply drew on (``nuonuo.chat.grounding``) → ``Grounded``; the turns that left →
+   ``Evicted``;
+5. persist the session → ``Usage`` (timings: first token, whole reply, prompt tokens evaluated) →
+   ``Done`` (or ``ChatError`` instead when the turn failed).
+
+``layout="block"`` keeps the earlier prompt (one block of up to ``memory_block_tokens`` before the
+message, not kept in the window), for ``benchmarks/eviction.py`` to compare against.
 
 ``cancel()`` stops generation between two tokens; the stream then ends with ``Done(cancelled=True)``
 and the partial reply is kept in the window.
@@ -26,8 +31,9 @@ import uuid
 from typing import Any, AsyncIterator, Sequence
 
 from nuonuo.chat.consolidate import ReferenceTracker, content_words, importance
-from nuonuo.chat.context import memory_block, plan_eviction
-from nuonuo.chat.events import ChatError, ChatEvent, Done, Evicted, Recalled, Token, Turn, Usage
+from nuonuo.chat.context import memory_block, note_text, notes_block, plan_eviction, select_notes
+from nuonuo.chat.events import ChatError, ChatEvent, Done, Evicted, Grounded, Recalled, Token, Turn, Usage
+from nuonuo.chat.grounding import grounded_on
 from nuonuo.chat.llm import ChatModel
 from nuonuo.chat.sessions import SessionStore, title_of
 from nuonuo.errors import InvalidInput, NotFound, NuonuoError
@@ -35,6 +41,8 @@ from nuonuo.memory import check_namespace
 from nuonuo.records import Hit
 
 _END = object()
+LAYOUTS = ("notes", "block")
+NOTES_RESERVE = 64  # tokens the eviction plan keeps for the notes before recall has run
 _SPACE = re.compile(r"\s+")
 
 
@@ -45,7 +53,11 @@ def _norm(text: str) -> str:
 class ChatLoop:
     """A chat session. ``send(text)`` is an async generator of ``ChatEvent``; see the module doc."""
 
-    def __init__(self, memory, model: ChatModel, config, session_id: str | None = None):
+    def __init__(self, memory, model: ChatModel, config, session_id: str | None = None,
+                 layout: str = "notes"):
+        if layout not in LAYOUTS:
+            raise InvalidInput(f"unknown prompt layout {layout!r}; one of {', '.join(LAYOUTS)}")
+        self.layout = layout  # "block": the earlier prompt (one block before the question), for comparison
         self.memory = memory
         self.model = model
         self.config = config
@@ -64,6 +76,7 @@ class ChatLoop:
         self.recalled_refs: dict[int, dict[str, float]] = {}  # user turn → {memory id: ref of its reply}
         self.last_hits: list[Hit] = []
         self.last_block = ""
+        self.last_prompt = ""
         self._token_cache: dict[tuple[int, str], int] = {}
         self._cancel = threading.Event()
         self._busy = False
@@ -81,6 +94,9 @@ class ChatLoop:
         state = row["state"]
         loop.refs = ReferenceTracker.from_state(state.get("refs"))
         loop.recalled_refs = {int(k): v for k, v in state.get("recalled_refs", {}).items()}
+        for index, notes in state.get("notes", {}).items():
+            if 0 <= int(index) < len(turns):
+                turns[int(index)].notes = notes
         return loop
 
     # --- public state ----------------------------------------------------------------------------
@@ -120,18 +136,25 @@ class ChatLoop:
         yield Recalled(plan["hits"])
 
         gen_started = time.perf_counter()
+        first_token_ms = reply_ms = 0.0
         pieces: list[str] = []
         async for piece in self._generate(plan["prompt"], plan["stop"]):
+            if not pieces:
+                first_token_ms = (time.perf_counter() - started) * 1000
             pieces.append(piece)
             yield Token(piece)
         generate_ms = (time.perf_counter() - gen_started) * 1000
+        reply_ms = (time.perf_counter() - started) * 1000
+        evaluated = self.model.last_evaluated
         cancelled = self._cancel.is_set()
         reply = "".join(pieces).strip()
 
         after_started = time.perf_counter()
+        drawn = grounded_on(reply, text, plan["hits"]) if reply else []
         evicted, ids, weights = plan["evicted"]
-        new_turns = self._append(text, reply, plan["hits"])
+        new_turns = self._append(text, reply, plan["hits"], plan["notes"])
         memory_ms += (time.perf_counter() - after_started) * 1000
+        yield Grounded([h for h, _ in drawn], [share for _, share in drawn])
         if evicted:
             yield Evicted(list(evicted), ids, weights)
         await asyncio.to_thread(self._save, new_turns)
@@ -142,7 +165,9 @@ class ChatLoop:
                     context_tokens=plan["sink_tokens"] + window_tokens, n_ctx=self.n_ctx,
                     sink_tokens=plan["sink_tokens"], window_turns=len(self.window),
                     evicted_total=self.evicted_total, memory_ms=round(memory_ms, 2),
-                    generate_ms=round(generate_ms, 2))
+                    generate_ms=round(generate_ms, 2), first_token_ms=round(first_token_ms, 2),
+                    reply_ms=round(reply_ms, 2), evaluated_tokens=evaluated,
+                    notes_tokens=plan["notes_tokens"])
         yield Done(reply, cancelled=cancelled)
 
     # --- 1 + 2: recall, memory block, budget --------------------------------------------------------
@@ -173,45 +198,77 @@ class ChatLoop:
         return sorted(best.values(), key=lambda h: -h.score)
 
     def _turn_tokens(self, turn: Turn) -> int:
-        key = (turn.index, turn.role)
+        key = (turn.index, turn.role, len(turn.notes))
         if key not in self._token_cache:
-            self._token_cache[key] = self.model.message_tokens(turn.role, turn.text)
+            self._token_cache[key] = self.model.message_tokens(turn.role, turn.text) + self._notes_tokens(turn.notes)
         return self._token_cache[key]
 
-    def _messages(self, window: Sequence[Turn], block: str, text: str) -> list[dict]:
-        """[system prompt] + window + [memory block] + new turn (see ``nuonuo.chat.context``)."""
-        notes = [{"role": "system", "content": block}] if block else []
-        return ([{"role": "system", "content": self.config.system_prompt}]
-                + [{"role": t.role, "content": t.text} for t in window]
-                + notes + [{"role": "user", "content": text}])
+    def _notes_tokens(self, notes: str) -> int:
+        if not notes:
+            return 0
+        if self.model.system_mid_chat:
+            return self.model.message_tokens("system", notes)
+        return self.model.count(notes + "\n\n")
+
+    def _turn_messages(self, role: str, text: str, notes: str) -> list[dict]:
+        """One turn as chat messages: its notes first (a system message, or the head of the user
+        message when the template has no system message mid-chat), then the turn."""
+        if not notes:
+            return [{"role": role, "content": text}]
+        if self.model.system_mid_chat:
+            return [{"role": "system", "content": notes}, {"role": role, "content": text}]
+        return [{"role": role, "content": f"{notes}\n\n{text}"}]
+
+    def _messages(self, window: Sequence[Turn], notes: str, text: str) -> list[dict]:
+        """[system prompt] + window (each turn with its notes) + [notes] + new turn (see
+        ``nuonuo.chat.context``). In the ``block`` layout the window's turns carry no notes."""
+        out = [{"role": "system", "content": self.config.system_prompt}]
+        for t in window:
+            out += self._turn_messages(t.role, t.text, t.notes)
+        return out + self._turn_messages("user", text, notes)
 
     def block_budget(self) -> int:
-        """Tokens reserved for the memory block: ``memory_block_tokens``, at most a third of the
-        room left by the reply; 0 when memory is off."""
+        """Tokens reserved for the notes: ``memory_block_tokens``, at most a third of the room left by
+        the reply (the ``notes`` layout: at most ``NOTES_RESERVE``); 0 when memory is off."""
         cfg = self.config
         if cfg.recall_k <= 0:
             return 0
-        return min(cfg.memory_block_tokens, max(0, (self.n_ctx - cfg.max_tokens) // 3))
+        budget = min(cfg.memory_block_tokens, max(0, (self.n_ctx - cfg.max_tokens) // 3))
+        return budget if self.layout == "block" else min(budget, NOTES_RESERVE)
+
+    def _notes_for(self, hits: Sequence[Hit], budget: int) -> tuple[str, list[Hit]]:
+        """The notes to send with this turn and the hits they hold (see ``nuonuo.chat.context``)."""
+        if self.layout == "block":
+            return memory_block(hits, budget, self.model.count)
+        last_user = next((t for t in reversed(self.window) if t.role == "user"), None)
+        sent = last_user.notes if last_user is not None else ""  # still next to the question
+        fresh = [h for h in hits if note_text(h, self.model.count) not in sent]
+        kept = select_notes(fresh, self.config.min_score, set())
+        return notes_block(kept, self.model.count), kept
 
     def _prepare(self, text: str) -> dict[str, Any]:
-        """Budget first (the block's whole budget is reserved), then consolidate what leaves, so that
-        a turn evicted now can already be recalled now; then recall and build the prompt."""
+        """Budget first (the notes' budget is reserved), then consolidate what leaves, so that a turn
+        evicted now can already be recalled now; then recall and build the prompt."""
         cfg = self.config
         budget = self.block_budget()
         sys_prompt, _ = self.model.render([{"role": "system", "content": cfg.system_prompt}])
         sys_tokens = self.model.count(sys_prompt)  # includes the generation prompt
-        reserve = sys_tokens + (budget + self.model.message_tokens("system", "") if budget else 0)
+        frame = self.model.message_tokens("system", "") if self.model.system_mid_chat else 2  # else "\n\n"
+        reserve = sys_tokens + (budget + frame if budget else 0)
         new_turn = self.model.message_tokens("user", text)
         window = self.window
         drop, _ = plan_eviction(window, self._turn_tokens, self.n_ctx, cfg.max_tokens, reserve, new_turn, 0)
         evicted = list(window[:drop])
         ids, weights = self._consolidate(evicted)
+        if evicted:  # the window is read again from its start anyway: its old notes can go
+            for turn in self.window:
+                turn.notes = ""
         hits = self.recall_for(text)
-        block, kept = memory_block(hits, budget, self.model.count)
-        sink_tokens = sys_tokens + (self.model.message_tokens("system", block) if block else 0)
+        notes, kept = self._notes_for(hits, budget)
+        notes_tokens = self._notes_tokens(notes)
         while True:  # the per-message sums are exact for ChatML; verify on the rendered prompt anyway
             window = self.window
-            prompt, stop = self.model.render(self._messages(window, block, text))
+            prompt, stop = self.model.render(self._messages(window, notes, text))
             prompt_tokens = self.model.count(prompt)
             if prompt_tokens + cfg.max_tokens <= self.n_ctx or not window:
                 break
@@ -225,9 +282,10 @@ class ChatLoop:
             raise InvalidInput(f"the message and the notes take {prompt_tokens} tokens, too many for a "
                                f"context of {self.n_ctx} with {cfg.max_tokens} for the reply; send a "
                                "shorter message or raise [chat] n_ctx")
-        self.last_hits, self.last_block = kept, block
-        return {"hits": kept, "prompt": prompt, "stop": stop, "prompt_tokens": prompt_tokens,
-                "sink_tokens": sink_tokens, "evicted": (evicted, ids, weights)}
+        self.last_hits, self.last_block, self.last_prompt = kept, notes, prompt
+        return {"hits": kept, "notes": notes, "prompt": prompt, "stop": stop, "prompt_tokens": prompt_tokens,
+                "sink_tokens": sys_tokens + (notes_tokens if self.layout == "block" else 0),
+                "notes_tokens": notes_tokens, "evicted": (evicted, ids, weights)}
 
     # --- 3: generation in a worker thread ---------------------------------------------------------------
     async def _generate(self, prompt: str, stop: Sequence[str]) -> AsyncIterator[str]:
@@ -265,10 +323,11 @@ class ChatLoop:
             await asyncio.to_thread(worker.join)
 
     # --- 4: consolidation -------------------------------------------------------------------------------
-    def _append(self, text: str, reply: str, hits: Sequence[Hit]) -> list[Turn]:
-        """Add the user turn and the reply to the window and record what they refer to."""
+    def _append(self, text: str, reply: str, hits: Sequence[Hit], notes: str = "") -> list[Turn]:
+        """Add the user turn (with the notes it was sent with, in the ``notes`` layout) and the
+        reply to the window and record what they refer to."""
         earlier = [t.index for t in self.window]
-        user = Turn("user", text, len(self.turns))
+        user = Turn("user", text, len(self.turns), notes=notes if self.layout == "notes" else "")
         self.turns.append(user)
         self.refs.add(user.index, text, earlier)
         new = [user]
@@ -382,7 +441,8 @@ class ChatLoop:
                 "created_at": self.created_at, "n_turns": len(self.turns), "window_start": self.window_start,
                 "evicted_total": self.evicted_total,
                 "state": {"memory_ids": memory_ids, "refs": self.refs.to_state(),
-                          "recalled_refs": {str(k): v for k, v in self.recalled_refs.items()}}}
+                          "recalled_refs": {str(k): v for k, v in self.recalled_refs.items()},
+                          "notes": {str(t.index): t.notes for t in self.window if t.notes}}}
 
     def _save(self, new_turns: Sequence[Turn]) -> None:
         self.sessions.save(self._session_row(), new_turns)

@@ -51,7 +51,7 @@ def open_chat(obj: Context, session_id: str | None = None, namespace: str | None
 
 async def _one_turn(loop, text: str, out: IO[str], err: IO[str], verbose: bool) -> bool:
     """Stream one reply to ``out``; returns False when the turn failed."""
-    from nuonuo.chat import ChatError, Done, Evicted, Recalled, Token, Usage
+    from nuonuo.chat import ChatError, Done, Evicted, Grounded, Recalled, Token, Usage
 
     ok = True
     async for event in loop.send(text):
@@ -61,11 +61,16 @@ async def _one_turn(loop, text: str, out: IO[str], err: IO[str], verbose: bool) 
         elif isinstance(event, Recalled) and verbose and event.hits:
             for hit in event.hits:
                 err.write(f"[recalled {hit.score:.2f} {hit.source}] {hit.text}\n")
+        elif isinstance(event, Grounded) and verbose:
+            for hit, share in zip(event.hits, event.shares):
+                err.write(f"[the reply drew on {hit.id[:8]} ({share:.0%}): {hit.text}]\n")
         elif isinstance(event, Evicted) and verbose:
             for turn, imp in zip(event.turns, event.importance):
                 err.write(f"[evicted turn {turn.index} ({turn.role}) → memory, importance {imp:.2f}]\n")
         elif isinstance(event, Usage) and verbose:
             err.write(f"[{event.context_tokens}/{event.n_ctx} tokens, {event.window_turns} turns in window, "
+                      f"first token {event.first_token_ms:.0f} ms, reply {event.reply_ms:.0f} ms, "
+                      f"{event.evaluated_tokens}/{event.prompt_tokens} prompt tokens evaluated, "
                       f"memory {event.memory_ms:.0f} ms, generation {event.generate_ms:.0f} ms]\n")
         elif isinstance(event, Done):
             out.write(("  [cancelled]" if event.cancelled else "") + "\n")
@@ -108,7 +113,8 @@ def run_plain(loop, lines: Iterable[str], out: IO[str], err: IO[str], verbose: b
 @click.option("--session", "session_id", default=None, help="Resume the saved session with this id.")
 @click.option("--list", "list_sessions_", is_flag=True, help="List the saved sessions and exit.")
 @click.option("--ns", "namespace", default=None, help="Namespace of the chat's memories ([chat] namespace).")
-@click.option("--model", "model_path", default=None, help="A GGUF model file ([chat] model_path).")
+@click.option("--model", "model_path", default=None,
+              help="A GGUF model file, or a bundled model: smollm2-135m (default), gemma3-270m ([chat] model_path).")
 @click.option("--max-tokens", type=click.IntRange(1, 8192), default=None, help="Longest reply in tokens.")
 @click.option("-v", "--verbose", is_flag=True, help="Show recalled and evicted memories on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="With --list: JSON output.")

@@ -2,7 +2,9 @@
 slash commands, and the status bar.
 
 One turn = one async worker consuming ``loop.send(text)``: Recalled → side panel, Token → the
-reply's Markdown stream, Evicted/Usage → status bar, Done/ChatError → end of turn. A message typed
+reply's Markdown stream (the first one sets the status bar's time to first token), Grounded → the
+notes the reply drew on are marked in the panel and named under the reply, Evicted/Usage → status
+bar, Done/ChatError → end of turn. A message typed
 while the model loads or a reply streams is queued (shown as "queued") and sent in order."""
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 
-from nuonuo.chat.events import ChatError, Done, Evicted, Recalled, Token, Usage
+from nuonuo.chat.events import ChatError, Done, Evicted, Grounded, Recalled, Token, Usage
 from nuonuo.errors import NuonuoError
 from nuonuo_tui import commands
 from nuonuo_tui.widgets.chat_input import ChatInput
@@ -167,6 +169,8 @@ class ChatScreen(Screen):
             log.move_child(user_msg, after=log.children[-1])  # a queued message: its reply follows it
         reply = self.reply = await self.add_message("assistant", "", note="thinking…")
         got_token = False
+        grounded = ""
+        started = time.perf_counter()
         try:
             async for event in self.loop.send(text):
                 if isinstance(event, Recalled):
@@ -175,7 +179,11 @@ class ChatScreen(Screen):
                     if not got_token:
                         got_token = True
                         reply.set_note("")
+                        self.status.set(first_token_ms=(time.perf_counter() - started) * 1000)
                     await reply.write(event.text)
+                elif isinstance(event, Grounded):
+                    self.panel.mark_used(event.hits, event.shares)
+                    grounded = grounded_note(event)
                 elif isinstance(event, Evicted):
                     self.status.set(evicted=self.loop.evicted_total)
                     n = len(event.turns)
@@ -187,7 +195,7 @@ class ChatScreen(Screen):
                 elif isinstance(event, Done):
                     await reply.finish(event.text or ("*(stopped before the reply began)*" if event.cancelled else
                                                       "*(the model gave an empty reply)*"))
-                    reply.set_note("stopped" if event.cancelled else "")
+                    reply.set_note("stopped" if event.cancelled else grounded)
                 elif isinstance(event, ChatError):
                     await reply.finish()
                     reply.set_note("failed")
@@ -353,6 +361,14 @@ class ChatScreen(Screen):
 
     def on_recalled_panel_selected(self, event: RecalledPanel.Selected) -> None:
         self.app.open_detail(event.hit.id, event.hit)
+
+
+def grounded_note(event: Grounded) -> str:
+    """The line under a reply that names the recalled note it drew on ("" when none)."""
+    if not event.hits:
+        return ""
+    more = f" (+{len(event.hits) - 1} more)" if len(event.hits) > 1 else ""
+    return escape(f"✓ from memory: {one_line(event.hits[0].text, 60)}{more}")
 
 
 def resolve_id(memory: Any, prefix: str) -> str:

@@ -1,5 +1,6 @@
 """The side panel: the memories injected into the context for the current turn, each with its
-score and a badge for the channel that found it (exact / ngram / hopfield / hebbian with hops)."""
+score and a badge for the channel that found it (exact / ngram / hopfield / hebbian with hops);
+once the reply is done, the notes it drew on (``Grounded``) are marked "✓ used in the reply"."""
 
 from __future__ import annotations
 
@@ -25,17 +26,31 @@ def one_line(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+USED = "✓ used in the reply"
+
+
 class HitItem(ListItem):
     def __init__(self, hit: Hit) -> None:
         super().__init__(classes="hit")
         self.hit = hit
+        self.share: float | None = None  # set when the reply drew on this note
 
     def compose(self) -> ComposeResult:
+        yield Label(self._head(), classes="hit-head")
+        yield Label(one_line(self.hit.text, 160), classes="hit-text")
+
+    def _head(self) -> Text:
         head = Text.assemble(badge(self.hit), " ", (f"{self.hit.score:.2f}", "bold"))
         if self.hit.key:
             head.append(f"  [{self.hit.key}]", style="italic")
-        yield Label(head, classes="hit-head")
-        yield Label(one_line(self.hit.text, 160), classes="hit-text")
+        if self.share is not None:
+            head.append(f"  {USED} ({self.share:.0%})", style="bold green")
+        return head
+
+    def mark_used(self, share: float) -> None:
+        self.share = share
+        self.add_class("grounded")
+        self.query_one(".hit-head", Label).update(self._head())
 
 
 class RecalledPanel(Vertical):
@@ -67,6 +82,16 @@ class RecalledPanel(Vertical):
         await view.clear()
         await view.extend(HitItem(h) for h in hits)
         view.index = 0 if hits else None
+
+    def mark_used(self, hits: list[Hit], shares: list[float]) -> list[HitItem]:
+        """Mark the listed notes the reply drew on; returns the items marked."""
+        share_of = {h.id: s for h, s in zip(hits, shares)}
+        marked = []
+        for item in self.query(HitItem):
+            if item.hit.id in share_of:
+                item.mark_used(share_of[item.hit.id])
+                marked.append(item)
+        return marked
 
     async def changed(self, memory_id: str, text: str | None = None, forgotten: bool = False) -> None:
         """Keep the panel true after a memory shown in it was edited or forgotten."""

@@ -1,5 +1,5 @@
-"""The status bar: model, context used / n_ctx, turns evicted, memories stored, daemon or
-embedded, next sleep run — and while loading, what is loading."""
+"""The status bar: model, context used / n_ctx, time to the first token of the last reply, turns
+evicted, memories stored, daemon or embedded, next sleep run — and while loading, what is loading."""
 
 from __future__ import annotations
 
@@ -21,12 +21,18 @@ class StatusInfo:
     next_sleep: str = "—"
     queued: int = 0
     stage: str = ""  # what is loading, while state == "loading"
+    first_token_ms: float | None = None  # the last reply's time to first token, as the user waited
 
 
 STATE_TEXT = {"loading": "[b yellow]● loading model and memory…[/]", "ready": "[b green]● ready[/]",
               "generating": "[b cyan]● replying (Esc stops)[/]", "no-model": "[b red]● no chat model[/]",
               "daemon-only": "[b yellow]● chat off while the daemon runs[/]",
               "error": "[b red]● error[/]"}
+
+
+def ttft(info: StatusInfo) -> str:
+    """Time to first token, short: "0.42s", or "—" before the first reply."""
+    return "—" if info.first_token_ms is None else f"{info.first_token_ms / 1000:.2f}s"
 
 
 class StatusBar(Static):
@@ -43,11 +49,12 @@ class StatusBar(Static):
         if self.size.width < 110:  # compact: every figure, fewer words
             model = i.model.split(".")[0][:14]
             sleep = i.next_sleep[-5:] if i.next_sleep[:2].isdigit() else i.next_sleep
-            parts += [f"[b]{model}[/]", f"ctx {i.context_tokens}/{i.n_ctx or '—'}", f"ev {i.evicted}",
+            parts += [f"[b]{model}[/]", f"ctx {i.context_tokens}/{i.n_ctx or '—'}", f"1st {ttft(i)}", f"ev {i.evicted}",
                       f"mem {memories}", i.mode[:5], f"sleep {sleep}"]
             return " │ ".join(parts)
         parts.append(f"model [b]{i.model}[/]")
         parts.append(f"ctx {i.context_tokens}/{i.n_ctx or '—'}")
+        parts.append(f"first token {ttft(i)}")
         parts.append(f"evicted {i.evicted}")
         parts.append(f"memories {memories}")
         parts.append(i.mode)

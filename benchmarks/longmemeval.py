@@ -62,6 +62,11 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "ngram-gate": {"overrides": {"engram": {"ngram_gate": True}}},
     "fusion-sum": {"overrides": {"engram": {"fusion": "sum"}}},
     "hop-decay.5": {"overrides": {"hebbian": {"hop_decay": 0.5}}},
+    "ngram-w1": {"overrides": {"engram": {"ngram_weight": 1.0}}},
+    "ngram-w2": {"overrides": {"engram": {"ngram_weight": 2.0}}},
+    "context.4": {"overrides": {"recall": {"context_weight": 0.4}}},
+    "context.8": {"overrides": {"recall": {"context_weight": 0.8}}},
+    "candidates100": {"overrides": {"recall": {"candidates": 100}, "engram": {"candidates": 100}}},
     # paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops
     "+hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
                          "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},

@@ -240,3 +240,17 @@ def test_cli_consolidate_and_link(nuonuo_home):
     assert rep.exit_code == 0 and json.loads(rep.output)["paraphrase_cues"] == 0
     text = runner.invoke(main, ["consolidate"])
     assert "sleep run" in text.output and "memories merged" in text.output
+
+
+def test_consolidate_with_model_paraphrases(reopen):
+    """[sleep] paraphrase = "model": the bundled chat model writes the question cues (it crashed before:
+    the module it imported did not exist)."""
+    mem = reopen(sleep={"paraphrase": "model", "paraphrase_max": 2}, chat={"n_ctx": 512, "n_threads": 1})
+    ids = mem.remember_many(["Marco is the head chef at Trattoria Sole.", "The boiler is serviced every October."])
+    report = mem.consolidate(seed=0)
+    assert report["paraphrase_cues"] > 0
+    cues = [l for i in ids for l in mem.associations(i) if l["kind"] == "paraphrase"]
+    assert cues and all(isinstance(l.get("cue_text"), str) and len(l["cue_text"]) > 8 for l in cues)
+    by_rules = {q for text in ("Marco is the head chef at Trattoria Sole.", "The boiler is serviced every October.")
+                for q in rule_paraphrases(text)}
+    assert any(l["cue_text"] not in by_rules for l in cues)  # written by the model, not the rules

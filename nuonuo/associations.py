@@ -434,8 +434,8 @@ class AssociationMemory:
     def hops(self, memory: "Memory", ranked: list, namespace: str, at: float | None,
              qv: np.ndarray | None = None) -> dict[str, tuple[float, int, list[str], float]]:
         """Breadth-limited multi-hop expansion from the best direct hits: ``{id: (strength, hops,
-        path, last link strength)}`` for every memory reached (``nuonuo.recall.fuse`` ranks them as
-        one more channel, on the same scale as the direct ones).
+        path, last link strength)}`` for every memory reached (``nuonuo.recall.with_hops`` merges them
+        into the ranking on the fused scale).
 
         A memory reached after h hops from a direct hit with score p, along links of strength
         s_1…s_h, has hop strength ``p · Π_i min(1, s_i) · decay^h``. At most

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import time
 import warnings
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, Iterator
 
 from nuonuo import backup as backups
 from nuonuo import store_files
@@ -37,13 +38,19 @@ from nuonuo.store import Store, StoreLock
 EXIT = {"healthy": 0, "damaged": 10, "repaired": 11, "repaired_with_loss": 12, "unrepairable": 13}
 
 
-def locked(config: Config) -> StoreLock | None:
-    """Take the store lock (a local store); the caller releases it."""
+@contextmanager
+def locked_store(config: Config) -> Iterator[Store]:
+    """The store, opened for checking or repair (no migration) under the store lock of a local
+    store, which is released when the block ends."""
     lock = None
     if "://" not in config.store_uri:
         lock = StoreLock(config.home / "store.lock")
         lock.acquire(config.store.lock_timeout_s)
-    return lock
+    try:
+        yield Store(config.store_uri, 0, config.store.storage_options, migrate=False)
+    finally:
+        if lock:
+            lock.release()
 
 
 def _check_table(store: Store, name: str) -> dict[str, Any]:
@@ -83,14 +90,9 @@ def _check_caches(config: Config, encoder: Any, tables: dict[str, dict]) -> dict
 def check(config: Config, encoder: Any = None, caches: bool = True) -> dict[str, Any]:
     """Read the whole store back; returns a report with ``status`` "healthy" or "damaged"."""
     t0 = time.perf_counter()
-    lock = locked(config)
-    try:
-        store = Store(config.store_uri, 0, config.store.storage_options, migrate=False)
+    with locked_store(config) as store:
         tables = {name: _check_table(store, name) for name in store.table_names()}
         orphans = store.orphans_removed
-    finally:
-        if lock:
-            lock.release()
     problems = [f"{name}: {t['error']}" for name, t in tables.items() if not t["readable"]]
     problems += [f"{name}: damaged file {f}" for name, t in tables.items() for f in t["damaged_files"]
                  if t["readable"]]
@@ -194,9 +196,7 @@ def repair(config: Config, encoder: Any = None) -> dict[str, Any]:
         return first
     bad = [name for name, t in first["tables"].items() if not t["readable"]]
     repairs = []
-    lock = locked(config)
-    try:
-        store = Store(config.store_uri, 0, config.store.storage_options, migrate=False)
+    with locked_store(config) as store:
         available = backups.list_backups(backups.backups_dir(config.home))
         newest = available[0] if available else None
         for name in bad:
@@ -204,9 +204,6 @@ def repair(config: Config, encoder: Any = None) -> dict[str, Any]:
                 repairs.append(_repair_table(store, name, newest))
             except StoreError as exc:
                 repairs.append({"table": name, "method": None, "error": exc.message})
-    finally:
-        if lock:
-            lock.release()
     final = check(config, encoder)
     final["before"] = {"problems": first["problems"]}
     final["repairs"] = repairs

@@ -197,7 +197,9 @@ def fuse(mem: "Memory", channels: Channels, at: float | None) -> list[Candidate]
     for mid, sc in merged.items():
         t = terms[mid]
         source = max(t, key=lambda c: (t[c], SOURCE_PRIORITY[c])) if t else "hopfield"
-        score = sum(t.values()) / norm + recency_bonus(mem, mem.get(mid).created_at, at)
+        score = sum(t.values()) / norm
+        if at is not None and mem.config.recall.recency_weight > 0:  # only then read the record
+            score += recency_bonus(mem, mem.get(mid).created_at, at)
         ranked.append(Candidate(score, mid, source, sc))
     ranked.sort(key=lambda c: -c.score)
     return ranked

@@ -42,8 +42,7 @@ def doctor(obj: Context, repair: bool, as_json: bool) -> None:
 def backup(obj: Context, keep, list_only: bool, as_json: bool) -> None:
     """Copy every table of the store into <home>/backups/<time>/."""
     from nuonuo import backup as bk
-    from nuonuo.doctor import locked
-    from nuonuo.store import Store
+    from nuonuo.doctor import locked_store
 
     cfg = _config(obj)
     folder = bk.backups_dir(cfg.home)
@@ -54,12 +53,8 @@ def backup(obj: Context, keep, list_only: bool, as_json: bool) -> None:
         for b in found if not as_json else ():
             click.echo(f"{b['name']}  {b.get('memories', 0)} memories  {b['path']}")
         return
-    lock = locked(cfg)
-    try:
-        info = bk.create(Store(cfg.store_uri, 0, cfg.store.storage_options, migrate=False), folder)
-    finally:
-        if lock:
-            lock.release()
+    with locked_store(cfg) as store:
+        info = bk.create(store, folder)
     info["pruned"] = bk.prune(folder, keep or max(1, cfg.store.backups))
     if as_json:
         emit_json(info)
@@ -76,17 +71,12 @@ def restore(obj: Context, name, as_json: bool) -> None:
     """Put the store back to backup NAME (default: the newest). The state before stays as an
     earlier LanceDB version until the next compaction."""
     from nuonuo import backup as bk
-    from nuonuo.doctor import locked
-    from nuonuo.store import Store
+    from nuonuo.doctor import locked_store
 
     cfg = _config(obj)
     info = bk.find(bk.backups_dir(cfg.home), name)
-    lock = locked(cfg)
-    try:
-        rows = bk.restore(Store(cfg.store_uri, 0, cfg.store.storage_options, migrate=False), info)
-    finally:
-        if lock:
-            lock.release()
+    with locked_store(cfg) as store:
+        rows = bk.restore(store, info)
     if as_json:
         emit_json({"restored": info["name"], "rows": rows})
     else:

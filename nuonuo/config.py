@@ -59,6 +59,7 @@ class RecallConfig:
     settle_eps: float = 1e-4  # stop when ‖ξ_{t+1} − ξ_t‖ < eps
     settle_mix: float = 0.3  # weight of cos(ξ*, x) against cos(q, x) in the Hopfield score
     context_weight: float = 0.6  # λ: a conversation turn is keyed also by its neighbours, discounted by λ (nuonuo.conversation)
+    context_gap_minutes: float = 60.0  # memories naming no session are neighbours when made this close (0 = never)
     recency_weight: float = 0.0  # score bonus for recent memories (0 = off), needs at=
     recency_half_life_days: float = 30.0
 

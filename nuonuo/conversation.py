@@ -3,10 +3,17 @@ conversation, so recall can key each turn also by its context.
 
 A turn of a conversation rarely stands alone: the answer ("Tuesday at the Lisbon office") sits
 next to the question that names the topic ("when is the team offsite?"), and a reply's words
-often come from the turn it answers. Memories that carry ``metadata["session"]`` (chat turns,
-imported conversations) form one ordered conversation per ``(namespace, session)``: by creation
-time, then ``metadata["turn"]`` when it is a number, then the order they were remembered in.
-A memory without a session has no neighbours, so notes remembered one by one are unaffected.
+often come from the turn it answers. Memories that name their conversation in metadata
+(``session``, or ``session_id``, ``conversation``, ``conversation_id``, ``thread``, ``thread_id``:
+chat turns, imported conversations, LangGraph threads) form one ordered conversation per
+``(namespace, session)``: by creation time, then ``metadata["turn"]`` when it is a number, then
+the order they were remembered in.
+
+Memories that name no conversation form the namespace's implicit one, in the same order, where
+two memories are neighbours only if they were made within ``[recall] context_gap_minutes`` of
+each other: what is remembered in one sitting (a conversation imported turn by turn without
+session ids, notes an agent writes while it works) is context for itself, while notes written
+hours apart are not. ``context_gap_minutes = 0`` leaves them without neighbours.
 
 Recall (``nuonuo.recall.smooth``) keys each such memory twice, by its own text and by its
 context, and a channel scores it by the better key, the context key discounted by λ:
@@ -35,12 +42,17 @@ if TYPE_CHECKING:
     from nuonuo.records import MemoryRecord
 
 
+SESSION_KEYS = ("session", "session_id", "conversation", "conversation_id", "thread", "thread_id")
+
+
 def session_of(rec: "MemoryRecord") -> str | None:
-    """The conversation a memory belongs to: ``metadata["session"]`` (a string or a whole number)."""
-    sess = rec.metadata.get("session")
-    if isinstance(sess, bool) or not isinstance(sess, (str, int)):
-        return None
-    return str(sess)
+    """The conversation a memory names: the first of ``SESSION_KEYS`` in its metadata that holds a
+    string or a whole number; None when it names none."""
+    for key in SESSION_KEYS:
+        sess = rec.metadata.get(key)
+        if isinstance(sess, (str, int)) and not isinstance(sess, bool):
+            return str(sess)
+    return None
 
 
 def _turn(rec: "MemoryRecord") -> float:
@@ -52,8 +64,9 @@ class ConversationIndex:
     """Component: every conversation's memories in order, and each memory's neighbours."""
 
     def __init__(self) -> None:
-        self._order: dict[tuple[str, str], list[tuple[float, float, int, str]]] = {}
-        self._entry: dict[str, tuple[tuple[str, str], tuple[float, float, int, str]]] = {}
+        # conversation (namespace, session; session None = the namespace's implicit one) → its turns
+        self._order: dict[tuple[str, str | None], list[tuple[float, float, int, str]]] = {}
+        self._entry: dict[str, tuple[tuple[str, str | None], tuple[float, float, int, str]]] = {}
         self._created: dict[str, float] = {}
         self._seq = itertools.count()
 
@@ -81,32 +94,39 @@ class ConversationIndex:
 
     def _insert(self, records: Sequence["MemoryRecord"]) -> None:
         for rec in records:
-            sess = session_of(rec)
-            if sess is None or rec.id in self._entry:
+            if rec.id in self._entry:
                 continue
-            conv = (rec.namespace, sess)
+            conv = (rec.namespace, session_of(rec))
             entry = (rec.created_at, _turn(rec), next(self._seq), rec.id)
             bisect.insort(self._order.setdefault(conv, []), entry)
             self._entry[rec.id] = (conv, entry)
             self._created[rec.id] = rec.created_at
 
     # --- reading ---------------------------------------------------------------------------------
-    def neighbours(self, mid: str, at: float | None = None) -> list[str]:
+    def neighbours(self, mid: str, at: float | None = None, gap_s: float = 0.0) -> list[str]:
         """The memories just before and just after ``mid`` in its conversation (created at or
-        before ``at``, if given); [] for a memory outside any conversation."""
+        before ``at``, if given). In the implicit conversation of memories that name none, only
+        those made within ``gap_s`` seconds of ``mid``."""
         found = self._entry.get(mid)
         if found is None:
             return []
         conv, entry = found
+        implicit = conv[1] is None
+        if implicit and gap_s <= 0:
+            return []
         turns = self._order[conv]
         i = bisect.bisect_left(turns, entry)
         out = []
         for j in (i - 1, i + 1):
             if 0 <= j < len(turns):
                 nid = turns[j][3]
-                if at is None or self._created[nid] <= at:
-                    out.append(nid)
+                if at is not None and self._created[nid] > at:
+                    continue
+                if implicit and abs(self._created[nid] - entry[0]) > gap_s:
+                    continue
+                out.append(nid)
         return out
 
     def stats(self, memory: "Memory") -> dict[str, Any]:
-        return {"conversations": len(self._order), "conversation_turns": len(self._entry)}
+        named = [conv for conv in self._order if conv[1] is not None]
+        return {"conversations": len(named), "conversation_turns": sum(len(self._order[c]) for c in named)}

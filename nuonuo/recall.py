@@ -12,7 +12,7 @@ Channels (each returns ``{id: {score name: value}}``):
 - ``exact``: keyed facts whose canonical key the query covers, admitted by the same gate.
 
 Context keys (``smooth``, ``nuonuo.conversation``): a memory that belongs to a conversation
-(``metadata["session"]``) is keyed by its own text and by its neighbours N(x): the hopfield and
+(``metadata["session"]``, or remembered within ``context_gap_minutes`` of its neighbours) is keyed by its own text and by its neighbours N(x): the hopfield and
 ngram channels score it ``max(s(x), λ · mean_{y ∈ N(x)} s(y))``, and the neighbours of the
 channel's candidates become candidates too: a reply is found through the question it answers,
 and the other way round. λ = ``[recall] context_weight``; each hit keeps ``context`` (the
@@ -137,7 +137,8 @@ def make_hit(mem: "Memory", c: Candidate) -> Hit:
 def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float | None, k: int) -> Channels:
     """Every direct channel's candidates: ``{channel: {id: {score name: value}}}``."""
     cfg = mem.config.recall
-    neighbours = lambda mid: mem.conversations.neighbours(mid, at)  # noqa: E731
+    gap_s = cfg.context_gap_minutes * 60.0
+    neighbours = lambda mid: mem.conversations.neighbours(mid, at, gap_s)  # noqa: E731
     channels = {"hopfield": hopfield_channel(mem, qv, namespace, at, max(cfg.candidates, k), neighbours)}
     eng = mem.config.engram
     if eng.ngram:

@@ -52,3 +52,67 @@ def test_neighbours_survive_reopen(mem, reopen):
     mem.close()
     again = reopen()
     assert again.conversations.neighbours(ids[1]) == [ids[0], ids[2]]
+
+
+def test_other_metadata_names_for_a_conversation(mem):
+    ids = mem.remember_many([{"text": f"thread turn {i}", "metadata": {"thread_id": "t-1", "turn": i}} for i in range(3)])
+    conv_ids = mem.remember_many([{"text": f"conversation turn {i}", "metadata": {"conversation_id": 7}} for i in range(2)])
+    assert mem.conversations.neighbours(ids[1]) == [ids[0], ids[2]]
+    assert mem.conversations.neighbours(conv_ids[0]) == [conv_ids[1]]
+
+
+def test_memories_naming_no_session_are_neighbours_when_made_close_in_time(mem):
+    hour = 3600.0
+    a, b = mem.remember_many([{"text": "first said", "timestamp": "2024-05-01T10:00:00"},
+                              {"text": "said just after", "timestamp": "2024-05-01T10:05:00"}])
+    c = mem.remember("said the next day", timestamp="2024-05-02T10:00:00").id
+    conv = mem.conversations
+    assert conv.neighbours(a, gap_s=hour) == [b]
+    assert conv.neighbours(b, gap_s=hour) == [a]  # c follows b, but a day later
+    assert conv.neighbours(c, gap_s=hour) == []
+    assert conv.neighbours(b, gap_s=2 * 86400) == [a, c]
+    assert conv.neighbours(a) == []  # gap 0: notes without a session stand alone
+    named = mem.remember("a chat turn", metadata={"session": "s"}, timestamp="2024-05-01T10:02:00").id
+    assert named not in conv.neighbours(a, gap_s=hour) and conv.neighbours(named, gap_s=hour) == []
+
+
+CHAT = [
+    "We finally picked a place for the team offsite this year.",
+    "The old harbour warehouse in Porto, from the 14th to the 16th.",
+    "Nice, I will book the train tickets tonight.",
+]
+NOTES = [f"Reminder {i}: " + t for i, t in enumerate([
+    "water the tomato plants", "the dentist moved to Thursday", "renew the car insurance",
+    "Ana likes oat milk in her coffee", "the wifi password is on the fridge", "pay the electricity bill",
+    "return the library books", "the bike needs a new chain", "call grandma on Sunday",
+    "the team standup starts at nine", "buy batteries for the smoke alarm", "the offsite budget is approved",
+])]
+
+
+def test_a_turn_remembered_without_session_is_found_through_its_neighbour(reopen):
+    """A conversation remembered turn by turn without session ids: the reply that holds the answer
+    shares no word with the question; the turn before it names the topic."""
+    mem = reopen()
+    for i, note in enumerate(NOTES):  # days apart: no neighbours of each other
+        mem.remember(note, timestamp=f"2024-04-{i + 1:02d}T09:00:00")
+    chat = [mem.remember(t, timestamp=f"2024-05-01T10:0{i}:00").id for i, t in enumerate(CHAT)]
+    question = "Where is the team offsite?"
+
+    def rank(**recall):
+        with_cfg = mem.config.recall
+        saved = with_cfg.context_gap_minutes
+        with_cfg.context_gap_minutes = recall["gap"]
+        try:
+            hits = mem.recall(question, k=len(NOTES) + len(CHAT))
+        finally:
+            with_cfg.context_gap_minutes = saved
+        ids = [h.id for h in hits]
+        return ids.index(chat[1]), hits[ids.index(chat[1])]
+
+    alone, alone_hit = rank(gap=0)
+    keyed, keyed_hit = rank(gap=60)
+    assert "context" not in alone_hit.scores and "context" in keyed_hit.scores
+    assert keyed < alone
+    # above it only the turn that names the topic and the two notes that share the question's words
+    above = {h.text for h in mem.recall(question, k=keyed)}
+    assert above == {CHAT[0], NOTES[9], NOTES[11]}

@@ -1,6 +1,6 @@
 """LongMemEval retrieval benchmark: nuonuo against a flat dense top-k and BM25, in one run.
 
-    python -m benchmarks.longmemeval [--split tuning|report|all] [--sample N] [--systems nuonuo,...]
+    python -m benchmarks.longmemeval [--split tuning|report|all] [--sample N] [--group G] [--systems nuonuo,...]
 
 Splits (``lme_data.split``): ``tuning`` is the 100-question quick loop, on which anything fitted or
 chosen by measurement is chosen; ``report`` is the other 369 questions, on which figures are reported;
@@ -8,6 +8,11 @@ chosen by measurement is chosen; ``report`` is the other 369 questions, on which
 Baselines in the same run: flat dense, BM25 (bm25s, with and without Snowball stemming), and the
 hybrid a user would otherwise build: dense + BM25 by reciprocal-rank fusion (k = 60, each list over
 every turn; ``hybrid`` plain, ``hybrid+stem`` with stemmed BM25). Ratios are to the better hybrid.
+
+``--group G`` puts G questions in one namespace holding all their haystacks (each session once) and
+asks them one after the other: a haystack G times larger, and what each recall writes (co-recall
+links, access counts) meets the questions after it, as in one long chat asked many questions; the
+baselines then rank the turns dated at or before each question's time of asking.
 
 Each question's haystack is ingested into its own namespace (turns as memories, session dates as
 timestamps, metadata {session, turn, role}); the question is asked at the end of its ``question_date``'s
@@ -77,7 +82,8 @@ DEFAULT_SYSTEMS = ["dense-only", "hopfield", "+ngram", "+context", "no-hops", "n
 # whose overrides touch only these share one store, each recalled with its overrides applied, so the
 # ablation ladder costs one ingest per question instead of one per system.
 RECALL_TIME = {
-    "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "context_weight", "recency_weight",
+    "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "context_weight", "context_gap_minutes",
+               "recency_weight",
                "recency_half_life_days"},
     "engram": {"ngram", "exact", "gate", "ngram_gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
                "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},  # not "stem": built at ingest
@@ -165,6 +171,61 @@ def rrf_rank(lists: list[list[int]], k: int, rrf_k: float = 60.0) -> list[int]:
     return sorted(fused, key=lambda i: -fused[i])[:k]
 
 
+def grouped(questions: list[dict], size: int) -> list[list[dict]]:
+    """Consecutive runs of ``size`` questions (``--group``); size 1 = each question alone."""
+    size = max(1, size)
+    return [questions[i:i + size] for i in range(0, len(questions), size)]
+
+
+def haystack(group: list[dict]) -> list[tuple]:
+    """The turns of the group's haystacks, each session once (a session shared by two haystacks is one
+    conversation), in haystack order; empty turns (a few) dropped."""
+    seen: set[str] = set()
+    out = []
+    for q in group:
+        fresh = set(q["haystack_session_ids"]) - seen
+        out.extend(t for t in lme_data.turns(q) if t[0] in fresh and t[4].strip())
+        seen |= fresh
+    return out
+
+
+def rank_question(q: dict, turns: list[tuple], ns: str, systems: list[str], stores: dict, store_of: dict[str, str],
+                  owners: dict, encoder, timing: dict[str, float], args) -> dict[str, list[list[tuple[str, int]]]]:
+    """Each system's ranking for ``q`` (hits as the (session, turn) pairs they stand for), the baselines
+    over the turns dated at or before the time of asking (what nuonuo's ``at=`` lets recall see)."""
+    from nuonuo.records import to_epoch
+
+    at = lme_data.asking_time(q, args.strict_time)
+    rankings: dict[str, list[list[tuple[str, int]]]] = {}
+    for name in systems:
+        mem, owner = stores[store_of[name]], owners[store_of[name]]
+        t0 = time.perf_counter()
+        with overridden(mem.config, SYSTEMS[name]["overrides"] if store_of[name] == "shared" else {}):
+            hits = mem.recall(q["question"], k=K_HITS, namespace=ns, at=at)
+        timing[f"{name}_recall_s"] += time.perf_counter() - t0
+        rankings[name] = [owner.get(h.id, []) for h in hits]
+    if args.no_baselines:
+        return rankings
+    visible = [t for t in turns if to_epoch(t[1], "date") <= at]
+    texts = [t[4] for t in visible]
+    keys = [[(t[0], t[2])] for t in visible]
+    vecs = encoder.embed_many(texts)
+    qv = encoder.embed(q["question"])
+    t0 = time.perf_counter()
+    dense = dense_rank(qv, vecs, len(texts))
+    timing["dense_recall_s"] += time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bm25 = bm25_rank(q["question"], texts, len(texts))
+    timing["bm25_recall_s"] += time.perf_counter() - t0
+    bm25_stem = bm25_rank(q["question"], texts, len(texts), stem=True)
+    hybrid = rrf_rank([dense, bm25], K_HITS)
+    hybrid_stem = rrf_rank([dense, bm25_stem], K_HITS)
+    for name, order in (("dense", dense), ("bm25", bm25), ("bm25+stem", bm25_stem),
+                        ("hybrid", hybrid), ("hybrid+stem", hybrid_stem)):
+        rankings[name] = [keys[i] for i in order[:K_HITS]]
+    return rankings
+
+
 def summarise(rows: list[dict[str, float]]) -> dict[str, float]:
     out = {}
     for m in METRICS:
@@ -198,6 +259,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--shard", default=None, metavar="I/N",
                     help="only questions I, I+N, I+2N, … (run N shards side by side, then --merge)")
     ap.add_argument("--rows-out", type=Path, default=None, help="also write per-question rows (JSON lines)")
+    ap.add_argument("--group", type=int, default=1, metavar="G",
+                    help="G questions share one namespace holding all their haystacks (each session once) and "
+                         "are asked one after the other, as in a long chat asked many questions: what one recall "
+                         "writes (co-recall links, access counts) then meets the next question")
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
                     help="report from the --rows-out files of shards instead of running")
     args = ap.parse_args(argv)
@@ -251,20 +316,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         stores: dict[str, Memory] = {}
         store_of: dict[str, str] = {}
         for name in systems:
-            store = "shared" if recall_time_only(SYSTEMS[name]) else name
+            # grouped questions meet the links earlier recalls wrote: only systems that never write
+            # or follow them share a store then
+            shared = recall_time_only(SYSTEMS[name]) and (args.group == 1 or name != "nuonuo")
+            store = "shared" if shared else name
             store_of[name] = store
             if store not in stores:
                 cfg = load_config(Path(tmp) / store, overrides=(SYSTEMS[name].get("overrides") or None)
                                   if store == name else None, env={})
                 stores[store] = Memory(cfg, encoder)
         try:
-            for n, q in enumerate(questions, start=1):
-                turns = [t for t in lme_data.turns(q) if t[4].strip()]  # a few turns are empty
-                texts = [t[4] for t in turns]
-                ns = "q-" + q["question_id"].replace("_", "-")
+            n = 0
+            for group in grouped(questions, args.group):
+                turns = haystack(group)
+                ns = "q-" + group[0]["question_id"].replace("_", "-")
                 items = [{"text": t[4], "timestamp": t[1],
                           "metadata": {"session": t[0], "turn": t[2], "role": t[3]}} for t in turns]
-                rankings: dict[str, list[list[tuple[str, int]]]] = {}
                 owners: dict[str, dict[str, list[tuple[str, int]]]] = {}
                 for store, mem in stores.items():
                     t0 = time.perf_counter()
@@ -276,44 +343,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     owners[store] = defaultdict(list)
                     for mid, t in zip(ids, turns):
                         owners[store][mid].append((t[0], t[2]))
-                at = lme_data.asking_time(q, args.strict_time)
-                for name in systems:
-                    mem, owner = stores[store_of[name]], owners[store_of[name]]
-                    t0 = time.perf_counter()
-                    with overridden(mem.config, SYSTEMS[name]["overrides"] if store_of[name] == "shared" else {}):
-                        hits = mem.recall(q["question"], k=K_HITS, namespace=ns, at=at)
-                    timing[f"{name}_recall_s"] += time.perf_counter() - t0
-                    rankings[name] = [owner.get(h.id, []) for h in hits]
-                if not args.no_baselines:
-                    keys = [[(t[0], t[2])] for t in turns]
-                    vecs = encoder.embed_many(texts)
-                    qv = encoder.embed(q["question"])
-                    t0 = time.perf_counter()
-                    dense = dense_rank(qv, vecs, len(texts))
-                    timing["dense_recall_s"] += time.perf_counter() - t0
-                    t0 = time.perf_counter()
-                    bm25 = bm25_rank(q["question"], texts, len(texts))
-                    timing["bm25_recall_s"] += time.perf_counter() - t0
-                    bm25_stem = bm25_rank(q["question"], texts, len(texts), stem=True)
-                    hybrid = rrf_rank([dense, bm25], K_HITS)
-                    hybrid_stem = rrf_rank([dense, bm25_stem], K_HITS)
-                    for name, order in (("dense", dense), ("bm25", bm25), ("bm25+stem", bm25_stem),
-                                        ("hybrid", hybrid), ("hybrid+stem", hybrid_stem)):
-                        rankings[name] = [keys[i] for i in order[:K_HITS]]
-                scored = {}
-                for name, ranked in rankings.items():
-                    row = score_question(ranked, q)
-                    if row is not None:
-                        scored[name] = row
-                        per_system[name].append(row)
-                        per_type[q["question_type"]][name].append(row)
-                if rows_out is not None:
-                    rows_out.write(json.dumps({"question_id": q["question_id"], "question_type": q["question_type"],
-                                               "rows": scored}) + "\n")
-                    rows_out.flush()
-                if n % 25 == 0:
-                    live = {s: summarise(r)["turn_recall@10"] for s, r in per_system.items()}
-                    print(f"  {n}/{len(questions)} turn_recall@10 so far: {live}", file=sys.stderr, flush=True)
+                for q in group:
+                    n += 1
+                    rankings = rank_question(q, turns, ns, systems, stores, store_of, owners, encoder, timing, args)
+                    scored = {}
+                    for name, ranked in rankings.items():
+                        row = score_question(ranked, q)
+                        if row is not None:
+                            scored[name] = row
+                            per_system[name].append(row)
+                            per_type[q["question_type"]][name].append(row)
+                    if rows_out is not None:
+                        rows_out.write(json.dumps({"question_id": q["question_id"], "question_type": q["question_type"],
+                                                   "rows": scored}) + "\n")
+                        rows_out.flush()
+                    if n % 25 == 0:
+                        live = {s: summarise(r)["turn_recall@10"] for s, r in per_system.items()}
+                        print(f"  {n}/{len(questions)} turn_recall@10 so far: {live}", file=sys.stderr, flush=True)
         finally:
             for mem in stores.values():
                 mem.close()

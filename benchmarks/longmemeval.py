@@ -63,6 +63,8 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "no-hops": {"overrides": {"hebbian": NO_HOPS}},
     # variants
     "no-stem": {"overrides": {"engram": {"stem": ""}}},
+    # the turns remembered without metadata (no session ids): conversations from timestamps alone
+    "no-session-ids": {"overrides": {}, "metadata": False},
     "no-settle": {"overrides": {"recall": {"settle_mix": 0.0}}},
     "ngram-gate": {"overrides": {"engram": {"ngram_gate": True}}},
     "fusion-sum": {"overrides": {"engram": {"fusion": "sum"}}},
@@ -92,7 +94,7 @@ RECALL_TIME = {
 
 
 def recall_time_only(system: dict[str, Any]) -> bool:
-    return "prepare" not in system and all(
+    return "prepare" not in system and system.get("metadata", True) and all(
         key in RECALL_TIME.get(section, ()) for section, values in system["overrides"].items() for key in values)
 
 
@@ -335,7 +337,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 owners: dict[str, dict[str, list[tuple[str, int]]]] = {}
                 for store, mem in stores.items():
                     t0 = time.perf_counter()
-                    ids = mem.remember_many(items, namespace=ns)
+                    bare = store in SYSTEMS and not SYSTEMS[store].get("metadata", True)
+                    ids = mem.remember_many([{"text": i["text"], "timestamp": i["timestamp"]} for i in items]
+                                            if bare else items, namespace=ns)
                     prepare: Callable | None = SYSTEMS[store].get("prepare") if store in SYSTEMS else None
                     if prepare:
                         prepare(mem, ns)

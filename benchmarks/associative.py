@@ -27,8 +27,8 @@ import tracemalloc
 import numpy as np
 import psutil
 
+from benchmarks.pair_memory import PairMemory
 from nuonuo.config import SleepConfig
-from nuonuo.hebbian import PairMemory
 from nuonuo.hopfield import hopfield_settle
 
 D = 384

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from nuonuo.memory import Memory
+    from nuonuo.component import MemoryView as Memory  # the protocol components receive
     from nuonuo.records import MemoryRecord
 
 
@@ -107,6 +107,9 @@ class ConversationIndex:
                 if at is None or self._created[nid] <= at:
                     out.append(nid)
         return out
+
+    def flush(self, memory: "Memory") -> None:
+        """Nothing waits: the index is in step when each hook returns."""
 
     def stats(self, memory: "Memory") -> dict[str, Any]:
         return {"conversations": len(self._order), "conversation_turns": len(self._entry)}

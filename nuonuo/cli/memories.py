@@ -66,7 +66,7 @@ def bulk_import(obj: Context, path: str, namespace: str, skip_bad: bool, as_json
     for item in items:
         line = item.pop("_line")
         try:
-            mem._prepare(item, namespace)
+            mem.validate(item, namespace)
             good.append(item)
         except InvalidInput as exc:
             problems.append(f"line {line}: {exc.message}")

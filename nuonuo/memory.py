@@ -34,6 +34,7 @@ from nuonuo.engram import EngramComponent
 from nuonuo.errors import InvalidInput, NotFound, StoreError
 from nuonuo.hopfield import PatternIndex
 from nuonuo.recall import recall as run_recall
+from nuonuo.record_cache import RecordCache
 from nuonuo.records import Hit, MemoryRecord, to_epoch
 from nuonuo.store import Store, StoreLock, record_from_row
 from nuonuo.validation import (MAX_K, NAMESPACE_RE, check_importance, check_k, check_metadata,  # noqa: F401
@@ -57,21 +58,16 @@ class Memory:
             self.encoder = encoder or load_encoder(enc.model, enc.max_seq_length, enc.threads)
             self.store = Store(self.config.store_uri, self.encoder.dim, self.config.store.storage_options)
             self._check_encoder()
-            self._records: dict[str, MemoryRecord] = {}
-            self._patterns: dict[str, PatternIndex] = {}
-            self._by_hash: dict[tuple[str, str, str], str] = {}
-            self._keys: dict[tuple[str, str], list[str]] = {}  # (ns, canonical key) → ids, oldest first
+            self._cache = RecordCache(self.encoder.dim)
             self._dirty_access: set[str] = set()
-            self.components: list[Component] = []
             self.engram = EngramComponent(self.config.engram)
-            self.components.append(self.engram)
             recover_interrupted_run(self.store)  # a sleep run killed halfway: back to before it
             self.hebbian = AssociationMemory(self.config.hebbian)
-            self.components.append(self.hebbian)
             self.conversations = ConversationIndex()
-            self.components.append(self.conversations)
+            self.components: list[Component] = [self.engram, self.hebbian, self.conversations]
             self._load()
-            self._init_components()
+            for comp in self.components:  # each rebuilds its cache from the records
+                comp.rebuild(self)
         except BaseException:
             self._release()
             raise
@@ -101,6 +97,18 @@ class Memory:
             finally:
                 self._closed = True
                 self._release()
+
+    def discard(self) -> None:
+        """Close without writing anything (pending access counts are dropped): for a view of the
+        store that may be stale (``SharedMemory``). The store lock stays as it is. Takes no lock:
+        the caller owns this Memory and is done with it."""
+        self._dirty_access.clear()
+        self._closed = True
+
+    @property
+    def file_lock(self) -> StoreLock | None:
+        """The store lock this Memory holds (None for an object-storage store, which has none)."""
+        return self._file_lock
 
     def _release(self) -> None:
         if self._file_lock:
@@ -136,29 +144,8 @@ class Memory:
         vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.encoder.dim)
         rows = table.drop_columns(["vector"]).to_pylist()
         recs = [record_from_row(r) for r in rows]
-        self._index(recs, np.asarray(vectors, dtype=np.float32))
-        for ids in self._keys.values():  # a key's values oldest first (rows come in storage order)
-            ids.sort(key=lambda m: self._records[m].created_at)
-
-    def _init_components(self) -> None:
-        """Hook for the recall components; each rebuilds its cache from the records."""
-        for comp in self.components:
-            comp.rebuild(self)
-
-    def _index(self, recs: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
-        """Put records (and the active ones' vectors) into the in-RAM caches."""
-        by_ns: dict[str, list[int]] = {}
-        for i, rec in enumerate(recs):
-            self._records[rec.id] = rec
-            canon = rec.key_canonical
-            if canon:
-                self._keys.setdefault((rec.namespace, canon), []).append(rec.id)
-            if rec.status == "active":
-                self._by_hash[(rec.namespace, canon or "", rec.sha256)] = rec.id
-                by_ns.setdefault(rec.namespace, []).append(i)
-        for ns, idx in by_ns.items():
-            index = self._patterns.setdefault(ns, PatternIndex(self.encoder.dim))
-            index.add([recs[i].id for i in idx], vectors[idx], np.array([recs[i].created_at for i in idx]))
+        self._cache.index(recs, np.asarray(vectors, dtype=np.float32))
+        self._cache.sort_keys()
 
     # --- validation -----------------------------------------------------------------------------
     def validate(self, item: Any, namespace: str = "default") -> MemoryRecord:
@@ -174,7 +161,7 @@ class Memory:
         stored in the namespace under the same key). Durable when this returns."""
         item = {"text": text, "key": key, "metadata": metadata, "timestamp": timestamp, "importance": importance}
         ids = self._write([item], namespace)
-        return self._records[ids[0]]
+        return self._cache.records[ids[0]]
 
     def remember_many(self, items: Iterable[Any], namespace: str = "default", batch_size: int | None = None,
                       progress: Any = None) -> list[str]:
@@ -233,7 +220,7 @@ class Memory:
         with self._lock:
             for rec in prepared:
                 dkey = (rec.namespace, rec.key_canonical or "", rec.sha256)
-                existing = self._by_hash.get(dkey) or seen.get(dkey)
+                existing = self._cache.by_hash.get(dkey) or seen.get(dkey)
                 if existing:
                     ids.append(existing)
                     continue
@@ -249,7 +236,7 @@ class Memory:
         """Write encoded records to the store (durable on return) and to every in-RAM index."""
         with self._lock:
             self.check_open()
-            superseded = self._supersede(fresh)
+            superseded = self._cache.supersede(fresh)
             try:
                 self.store.add(fresh, vectors)
                 if superseded:
@@ -260,57 +247,26 @@ class Memory:
                 raise
             self._after_add(fresh, vectors, superseded)
 
-    def _supersede(self, fresh: list[MemoryRecord]) -> list[MemoryRecord]:
-        """A new value for a key makes the key's active value 'superseded' (kept as history)."""
-        old: list[MemoryRecord] = []
-        latest: dict[tuple[str, str], MemoryRecord] = {}
-        for rec in fresh:
-            canon = rec.key_canonical
-            if not canon:
-                continue
-            k = (rec.namespace, canon)
-            prev = latest.get(k)
-            if prev is None or rec.created_at >= prev.created_at:
-                latest[k] = rec
-        for k, rec in latest.items():
-            for mid in self._keys.get(k, []):
-                cur = self._records[mid]
-                if cur.status == "active" and cur.created_at <= rec.created_at:
-                    cur.status = "superseded"
-                    cur.updated_at = time.time()
-                    old.append(cur)
-            for other in fresh:  # older values in the same batch
-                if other is not rec and other.key_canonical == k[1] and other.namespace == k[0]:
-                    other.status = "superseded"
-        return old
-
     def _vector_of(self, rec: MemoryRecord) -> np.ndarray:
-        index = self._patterns.get(rec.namespace)
-        vec = index.vector(rec.id) if index is not None else None
+        vec = self._cache.pattern_vector(rec)
         if vec is None:
             vec = self.encoder.embed(rec.text)
         return vec
 
     def _after_add(self, fresh: list[MemoryRecord], vectors: np.ndarray, superseded: list[MemoryRecord]) -> None:
         for rec in superseded:
-            self._unindex_active(rec)
+            self._cache.unindex_active(rec)
         if superseded:
             for comp in self.components:
                 comp.removed(self, superseded)
-        self._index(fresh, vectors)
+        self._cache.index(fresh, vectors)
         for comp in self.components:
             comp.added(self, fresh, vectors)
-
-    def _unindex_active(self, rec: MemoryRecord) -> None:
-        self._by_hash.pop((rec.namespace, rec.key_canonical or "", rec.sha256), None)
-        index = self._patterns.get(rec.namespace)
-        if index is not None:
-            index.remove(rec.id)
 
     # --- reading ----------------------------------------------------------------------------------
     def get(self, id: str) -> MemoryRecord:
         with self._lock:
-            rec = self._records.get(id) if isinstance(id, str) else None
+            rec = self._cache.records.get(id) if isinstance(id, str) else None
             if rec is None:
                 raise NotFound(f"no memory with id {id!r}")
             return rec
@@ -318,7 +274,7 @@ class Memory:
     def record(self, id: str) -> MemoryRecord | None:
         """The cached record, or None (no lock: a dict probe for the components' hot paths, which
         run under the lock already)."""
-        return self._records.get(id)
+        return self._cache.records.get(id)
 
     def vector(self, id: str) -> np.ndarray:
         rec = self.get(id)
@@ -327,13 +283,13 @@ class Memory:
     def namespaces(self) -> dict[str, int]:
         """Namespace → number of active memories."""
         with self._lock:
-            return {ns: len(ix) for ns, ix in sorted(self._patterns.items()) if len(ix)}
+            return {ns: len(ix) for ns, ix in sorted(self._cache.patterns.items()) if len(ix)}
 
     def list(self, namespace: str | None = "default", limit: int = 50, offset: int = 0,
              include_history: bool = False) -> list[MemoryRecord]:
         """Memories of a namespace (all namespaces if None), newest first."""
         with self._lock:
-            recs = [r for r in self._records.values()
+            recs = [r for r in self._cache.records.values()
                     if (namespace is None or r.namespace == namespace)
                     and (include_history or r.status == "active")]
         recs.sort(key=lambda r: r.created_at, reverse=True)
@@ -343,8 +299,8 @@ class Memory:
         """Every value a key has had, newest first."""
         canon = canonical_key(key) if isinstance(key, str) else ""
         with self._lock:
-            ids = self._keys.get((check_namespace(namespace), canon), [])
-            return sorted((self._records[i] for i in ids), key=lambda r: r.created_at, reverse=True)
+            ids = self._cache.keys.get((check_namespace(namespace), canon), [])
+            return sorted((self._cache.records[i] for i in ids), key=lambda r: r.created_at, reverse=True)
 
     def lookup(self, key: str, namespace: str = "default") -> MemoryRecord | None:
         """The current value of a key, or None: an O(1) probe of the Engram key table (≤ H hashed
@@ -352,7 +308,7 @@ class Memory:
         canon = canonical_key(key) if isinstance(key, str) else ""
         with self._lock:
             mid = self.engram.lookup(check_namespace(namespace), canon) if canon else None
-            rec = self._records.get(mid) if mid else None
+            rec = self._cache.records.get(mid) if mid else None
             if rec is not None and rec.status == "active":
                 return rec
         for rec in self.history(key, namespace):
@@ -361,12 +317,12 @@ class Memory:
         return None
 
     def pattern_index(self, namespace: str) -> PatternIndex | None:
-        return self._patterns.get(namespace)
+        return self._cache.patterns.get(namespace)
 
     def pattern_indexes(self) -> dict[str, PatternIndex]:
         """Namespace → its pattern index (a copy of the mapping, in the order namespaces appeared)."""
         with self._lock:
-            return dict(self._patterns)
+            return dict(self._cache.patterns)
 
     def recall(self, query: str | None = None, k: int | None = None, namespace: str = "default",
                at: Any = None, key: str | None = None, **options: Any) -> list[Hit]:
@@ -394,7 +350,7 @@ class Memory:
         now = time.time()
         with self._lock:
             for mid in ids:
-                rec = self._records.get(mid)
+                rec = self._cache.records.get(mid)
                 if rec is not None:
                     rec.access_count += 1
                     rec.last_access = now
@@ -411,7 +367,7 @@ class Memory:
                 comp.flush(self)
             if not self._dirty_access or self._closed:
                 return
-            recs = [self._records[m] for m in self._dirty_access if m in self._records]
+            recs = [self._cache.records[m] for m in self._dirty_access if m in self._cache.records]
             self._dirty_access.clear()
             if recs:
                 self.store.upsert(recs, np.stack([self._vector_of(r) for r in recs]))
@@ -435,14 +391,12 @@ class Memory:
             self.store.upsert([updated], vector[None, :])
             was_active = rec.status == "active"
             if was_active:
-                self._unindex_active(rec)
+                self._cache.unindex_active(rec)
             for comp in self.components:
                 comp.removed(self, [rec])
-            self._records[id] = updated
+            self._cache.records[id] = updated
             if was_active:
-                self._by_hash[(updated.namespace, updated.key_canonical or "", updated.sha256)] = id
-                self._patterns.setdefault(updated.namespace, PatternIndex(self.encoder.dim)).add(
-                    [id], vector[None, :], np.array([updated.created_at]))
+                self._cache.index_active(updated, vector)
             for comp in self.components:
                 comp.added(self, [updated], vector[None, :])
             return updated
@@ -460,7 +414,7 @@ class Memory:
                     raise NotFound(f"no memory has the key {key!r} in namespace {namespace or 'default'!r}")
             elif namespace is not None:
                 check_namespace(namespace)
-                targets = [r for r in self._records.values() if r.namespace == namespace]
+                targets = [r for r in self._cache.records.values() if r.namespace == namespace]
                 if not targets:
                     raise NotFound(f"namespace {namespace!r} has no memories")
             else:
@@ -471,23 +425,16 @@ class Memory:
 
     def _drop(self, targets: Sequence[MemoryRecord]) -> None:
         for rec in targets:
-            if rec.status == "active":
-                self._unindex_active(rec)
-            self._records.pop(rec.id, None)
+            self._cache.drop(rec)
             self._dirty_access.discard(rec.id)
-            canon = rec.key_canonical
-            if canon:
-                ids = self._keys.get((rec.namespace, canon), [])
-                if rec.id in ids:
-                    ids.remove(rec.id)
         for comp in self.components:
             comp.removed(self, targets)
 
     # --- inspection -------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            total = len(self._records)
-            active = sum(1 for r in self._records.values() if r.status == "active")
+            total = len(self._cache.records)
+            active = sum(1 for r in self._cache.records.values() if r.status == "active")
             out: dict[str, Any] = {
                 "home": str(self.config.home),
                 "store": self.store.uri,
@@ -496,7 +443,7 @@ class Memory:
                 "memories": active,
                 "history": total - active,
                 "namespaces": self.namespaces(),
-                "keys": sum(1 for ids in self._keys.values() if ids),
+                "keys": sum(1 for ids in self._cache.keys.values() if ids),
             }
             for comp in self.components:
                 out.update(comp.stats(self))
@@ -504,7 +451,7 @@ class Memory:
 
     def records(self) -> list[MemoryRecord]:
         with self._lock:
-            return list(self._records.values())
+            return list(self._cache.records.values())
 
     def replace_records(self, records: Sequence[MemoryRecord]) -> None:
         """Put changed records (already committed to the store, same ids) in place of the cached
@@ -512,14 +459,14 @@ class Memory:
         components hear of it as removed (it stays a record, so they keep its links)."""
         with self._lock:
             for new in records:
-                old = self._records[new.id]
+                old = self._cache.records[new.id]
                 if new.status != "active" and old.status == "active":
-                    self._unindex_active(old)
-                    self._records[new.id] = new
+                    self._cache.unindex_active(old)
+                    self._cache.records[new.id] = new
                     for comp in self.components:
                         comp.removed(self, [new])
                 else:
-                    self._records[new.id] = new
+                    self._cache.records[new.id] = new
 
     # --- associations and sleep (nuonuo.associations, nuonuo.consolidation) -----------------------
     def associate(self, cue_id: str, target_id: str, weight: float = 1.0, kind: str = "link") -> None:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from nuonuo.store import Store
 
 
+@runtime_checkable
 class MemoryView(Protocol):
     """What a component may see of the memory."""
 

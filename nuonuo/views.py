@@ -8,7 +8,7 @@ and the few cache operations a sleep run applies through.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence, runtime_checkable
 
 from nuonuo.component import Component, MemoryView
 from nuonuo.records import MemoryRecord
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from nuonuo.hopfield import PatternIndex
 
 
+@runtime_checkable
 class FacadeView(MemoryView, Protocol):
     engram: "EngramComponent"
     hebbian: "AssociationMemory"

@@ -179,9 +179,9 @@ class SleepPlan:
     run_id: str
     now: float
     report: dict[str, Any]
+    w: SparseW
     changed: dict[str, dict[str, Any]] = field(default_factory=dict)
     edges: dict[tuple[str, str, str], Edge] = field(default_factory=dict)
-    w: SparseW | None = None
 
 
 def consolidate(memory: "FacadeView", *, epochs: int | None = None, noise: float | None = None,
@@ -215,9 +215,9 @@ def consolidate(memory: "FacadeView", *, epochs: int | None = None, noise: float
 def plan_run(memory: "FacadeView", run_id: str, now: float, rng: np.random.Generator, epochs: int,
              noise: float, paraphrase: str) -> SleepPlan:
     """Steps 1-5 over a snapshot of the records, the links and a copy of W."""
-    plan = SleepPlan(run_id, now, {"run_id": run_id, "started": now})
+    plan = SleepPlan(run_id, now, {"run_id": run_id, "started": now}, memory.hebbian.W.copy())
     recs = {r.id: r for r in memory.records()}
-    plan.w = _replay_and_prune(memory.hebbian, memory.config.sleep, recs, plan, rng, epochs, noise)
+    _replay_and_prune(memory.hebbian, memory.config.sleep, recs, plan, rng, epochs, noise)
     plan.changed = _decay(memory.config.sleep, recs, now, plan.report)
     absorbed = _merge(memory, recs, plan)
     _paraphrase_cues(memory, recs, plan, absorbed, paraphrase)
@@ -227,10 +227,10 @@ def plan_run(memory: "FacadeView", run_id: str, now: float, rng: np.random.Gener
 
 
 def _replay_and_prune(comp: "AssociationMemory", cfg: "SleepConfig", recs: dict[str, MemoryRecord],
-                      plan: SleepPlan, rng: np.random.Generator, epochs: int, noise: float) -> SparseW:
-    """Steps 1-2: homeostasis and pruning of W and of the links, then replay repairs what they
-    broke. Fills ``plan.edges`` with the links that survive; returns the new W."""
-    report, now, k = plan.report, plan.now, comp.cfg.k
+                      plan: SleepPlan, rng: np.random.Generator, epochs: int, noise: float) -> None:
+    """Steps 1-2: homeostasis and pruning of ``plan.w`` and of the links, then replay repairs what
+    they broke. Fills ``plan.edges`` with the links that survive."""
+    report, now, k, W = plan.report, plan.now, comp.cfg.k, plan.w
     edges = [e for e in comp.edges.values() if len(e.cue_units) == k and len(e.target_units) == k]
     recent = [e for e in edges if now - e.created_at <= cfg.recent_days * DAY]
 
@@ -243,7 +243,6 @@ def _replay_and_prune(comp: "AssociationMemory", cfg: "SleepConfig", recs: dict[
     if len(sample) > cfg.replay_sample:
         sample.sort(key=lambda e: (-importance(e), -e.created_at))
         sample = sample[:cfg.replay_sample]
-    W = comp.W.copy()
     report.update(w_norm_before=W.norm(), w_nnz_before=W.nnz, w_sparsity_before=W.sparsity(),
                   replayed=len(sample))
     if sample:
@@ -267,7 +266,6 @@ def _replay_and_prune(comp: "AssociationMemory", cfg: "SleepConfig", recs: dict[
         plan.edges[key] = Edge(e.cue, e.target, e.kind, w, e.created_at, e.namespace, e.cue_units,
                                e.target_units, e.cue_text)
     report["pruned_links"] = pruned_links
-    return W
 
 
 def _decay(cfg: "SleepConfig", recs: dict[str, MemoryRecord], now: float,

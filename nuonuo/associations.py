@@ -28,7 +28,7 @@ import numpy as np
 
 from nuonuo.component import MemoryView
 from nuonuo.config import HebbianConfig
-from nuonuo.conversation import session_of as _session
+from nuonuo.conversation import session_of
 from nuonuo.edges import (ASSOCIATION_SCHEMA, AUTO_KINDS, KIND_RE, W_SNAPSHOT_SCHEMA, Edge,  # noqa: F401
                           edges_to_arrow)
 from nuonuo.errors import InvalidInput
@@ -99,7 +99,7 @@ class AssociationMemory:
         self._index_edges(memory, [e for e in edges if e.kind != "tombstone"])
         self._last_in_session.clear()
         for rec in sorted(memory.records(), key=lambda r: r.created_at):
-            sess = _session(rec) if rec.status == "active" else None
+            sess = session_of(rec) if rec.status == "active" else None
             if sess is not None:
                 self._last_in_session[(rec.namespace, sess)] = rec.id
 
@@ -140,7 +140,7 @@ class AssociationMemory:
         self.last_activity = time.time()
         new: list[Edge] = []
         linked = [i for i, r in enumerate(records) if r.status == "active"
-                  and (r.id in self.by_memory or (self.cfg.session_links and _session(r) is not None))]
+                  and (r.id in self.by_memory or (self.cfg.session_links and session_of(r) is not None))]
         if linked:
             vecs = np.asarray(vectors, dtype=np.float32)[linked]
             cues, targets = self.proj.cue_codes(vecs), self.proj.target_codes(vecs)
@@ -156,7 +156,7 @@ class AssociationMemory:
                 ix.slot.pop(rec.id, None)
                 ix.add([rec.id], targets[j][None, :])
                 continue
-            skey = (rec.namespace, _session(rec))
+            skey = (rec.namespace, session_of(rec))
             prev = self._last_in_session.get(skey)
             self._last_in_session[skey] = rec.id
             if prev is None or prev == rec.id or memory.record(prev) is None:

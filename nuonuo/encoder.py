@@ -55,10 +55,10 @@ def make_encoder(model: str = "bundled", max_seq_length: int = 256, threads: int
     name = encoder_name(model, path)
     choice = encoder_backend(backend)
     if choice != "torch" and model in ("", "bundled") and plain == ("mean", True):
-        from nuonuo import onnx_encoder
+        from nuonuo.onnx_encoder import load_onnx_encoder, onnxruntime_available
 
-        if onnx_encoder.onnxruntime_available():
-            encoder = onnx_encoder.load_onnx_encoder(path, max_seq_length, threads, name)
+        if onnxruntime_available():
+            encoder = load_onnx_encoder(path, max_seq_length, threads, name)
             if encoder is not None:
                 return encoder
         elif choice == "onnx":

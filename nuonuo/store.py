@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from nuonuo import store_files
+import nuonuo.store_files as store_files
 from nuonuo.errors import NuonuoError, StoreDamaged, StoreError, StoreFull, StoreLocked
 from nuonuo.records import MemoryRecord
 
@@ -233,9 +233,9 @@ class Store:
             raise (err or StoreError(f"cannot open the store at {uri}: {exc}")) from None
         self.orphans_removed = self.clean_orphans() if "://" not in uri else (0, 0)
         if migrate:
-            from nuonuo import migrations
+            from nuonuo.migrations import migrate
 
-            migrations.migrate(self)
+            migrate(self)
 
     def guard(self, fn, table: str | None, action: str, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` with a storage failure turned into its ``StoreError``."""

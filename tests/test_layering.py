@@ -8,11 +8,14 @@
 How the import graph is drawn. Every ``import`` statement anywhere in a module counts: at the top,
 inside functions (lazy imports) and under ``if TYPE_CHECKING:`` (a type-only import is still a
 dependency; the code uses protocols instead: ``nuonuo.component.MemoryView``,
-``nuonuo.views.FacadeView``). An edge goes to the module the statement names:
-``import a.b`` → ``a.b``; ``from a.b import c`` → ``a.b.c`` when that is a module, else ``a.b``;
-relative imports are resolved. The parent packages Python runs first (``import a.b`` runs
-``a/__init__``) are not counted: every module would depend on its package, and a package that
-re-exports its own submodules (``nuonuo.engram``) would be a circle by construction.
+``nuonuo.views.FacadeView``). Edges go to the modules the statement names: ``import a.b`` →
+``a.b``; ``from a.b import c`` → ``a.b`` (the statement reads ``c`` from its namespace) and also
+``a.b.c`` when that is a module; relative imports are resolved. So ``from nuonuo import store_files``
+depends on the package root, whose ``__getattr__`` imports ``nuonuo.memory`` (the public
+``from nuonuo import Memory``): a module under ``Memory`` writes ``import nuonuo.store_files as
+store_files`` instead. The parent packages Python runs first for any import (``import a.b`` runs
+``a/__init__``) are not counted beyond that: every module would depend on its package, and a
+package that re-exports its own submodules (``nuonuo.engram``) would be a circle by construction.
 """
 
 from __future__ import annotations
@@ -82,11 +85,9 @@ def import_graph() -> dict[str, set[str]]:
                 if node.level:
                     up = package.split(".")[:len(package.split(".")) - (node.level - 1)]
                     base = ".".join(up + ([base] if base else []))
-                for alias in node.names:
-                    sub = f"{base}.{alias.name}"
-                    target = sub if sub in mods else known(base)
-                    if target:
-                        edges.add(target)
+                if base_mod := known(base):
+                    edges.add(base_mod)
+                edges.update(f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in mods)
         edges.discard(mod)
         graph[mod] = edges
     return graph
@@ -118,7 +119,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 def test_the_graph_reader_sees_every_kind_of_import():
     graph = import_graph()
     assert "nuonuo.memory" in graph["nuonuo"]  # lazy import in __getattr__ and under TYPE_CHECKING
-    assert "nuonuo.onnx_encoder" in graph["nuonuo.encoder"]  # ``from nuonuo import onnx_encoder``, lazy
+    assert "nuonuo.onnx_encoder" in graph["nuonuo.encoder"]  # a lazy ``from nuonuo.onnx_encoder import …``
+    assert {"nuonuo", "nuonuo.errors"} <= graph["nuonuo.daemon.client"]  # ``from nuonuo import errors``
     assert "nuonuo.views" in graph["nuonuo.recall"]  # under TYPE_CHECKING only
     assert "nuonuo.engram.component" in graph["nuonuo.engram"]  # ``from nuonuo.engram.component import …``
 

@@ -10,8 +10,13 @@ from typing import Any
 
 import click
 
-from nuonuo.cli import chat, daemon, doctor, mcp, memories, sleep
+from nuonuo.cli.chat import chat
 from nuonuo.cli.context import Context, emit_json  # noqa: F401  (re-exported)
+from nuonuo.cli.daemon import daemon
+from nuonuo.cli.doctor import backup, doctor, restore
+from nuonuo.cli.mcp import mcp_command
+from nuonuo.cli.memories import export_, forget, import_, list_, recall, remember, stats
+from nuonuo.cli.sleep import consolidate, link, links
 from nuonuo.errors import NuonuoError
 
 
@@ -49,7 +54,6 @@ def main(ctx: click.Context, home: str | None) -> None:
 
 # Every subcommand registers here, in one place: the modules define plain click commands and never
 # import this group.
-for _command in (memories.remember, memories.recall, memories.forget, memories.list_, memories.stats,
-                 memories.export_, memories.import_, sleep.consolidate, sleep.link, sleep.links,
-                 daemon.daemon, mcp.mcp_command, chat.chat, doctor.doctor, doctor.backup, doctor.restore):
+for _command in (remember, recall, forget, list_, stats, export_, import_, consolidate, link, links, daemon,
+                 mcp_command, chat, doctor, backup, restore):
     main.add_command(_command)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from nuonuo import errors
-from nuonuo.daemon import uds
+import nuonuo.daemon.uds as uds
 from nuonuo.config import Config, load_config
 from nuonuo.daemon.paths import DaemonPaths, read_token
 from nuonuo.errors import DaemonError, InvalidInput, NuonuoError

@@ -49,7 +49,7 @@ class AssociationMemory:
         self._last_in_session: dict[tuple[str, str], str] = {}
         self._corecall: list[tuple[str, str]] = []  # (cue, target) pairs recalled together, not yet linked
         self.W = SparseW(self.cfg.code_dim)
-        self.proj: Projections | None = None
+        self.proj: Projections  # drawn from the store's seed in ``rebuild``
         self.scheduler_info: dict[str, Any] = {}  # set by nuonuo.scheduler while it runs
         self.last_activity = 0.0  # time of the last write or recall (the idle trigger reads it)
 

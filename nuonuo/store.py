@@ -233,9 +233,9 @@ class Store:
             raise (err or StoreError(f"cannot open the store at {uri}: {exc}")) from None
         self.orphans_removed = self.clean_orphans() if "://" not in uri else (0, 0)
         if migrate:
-            from nuonuo.migrations import migrate
+            from nuonuo.migrations import migrate as run_migrations
 
-            migrate(self)
+            run_migrations(self)
 
     def guard(self, fn, table: str | None, action: str, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` with a storage failure turned into its ``StoreError``."""

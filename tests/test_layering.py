@@ -1,4 +1,4 @@
-"""The shape of ``nuonuo/``, read from the source with ``ast`` (nothing is imported):
+"""The shape of ``nuonuo/`` (docs/layers.md), read from the source with ``ast`` (nothing is imported):
 
 1. the import graph has no circle, and the core modules import only their own layer or below;
 2. no module reads another's ``_private`` members;

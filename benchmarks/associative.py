@@ -3,7 +3,7 @@
     python -m benchmarks.associative [--quick]
 
 Synthetic unit vectors (d = 384, the encoder's size) as cues and targets, stored with
-``nuonuo.hebbian.PairMemory`` (N = 16384 units, k = 16 winners, sparse W). Experiments:
+``benchmarks.pair_memory.PairMemory`` (over ``nuonuo.hebbian``) (N = 16384 units, k = 16 winners, sparse W). Experiments:
 noise tolerance (cue noise σ = 0, .05, .1, .2 as in the seed: ``normalize(c + σ·ε)``), capacity
 (1K…100K pairs), 6-hop chains among 20K other pairs, multi-night survival (day-1 pairs after 7
 nights of 100 new pairs + consolidation), priority replay, forgetting curve with/without replay,
@@ -27,8 +27,8 @@ import tracemalloc
 import numpy as np
 import psutil
 
+from benchmarks.pair_memory import PairMemory
 from nuonuo.config import SleepConfig
-from nuonuo.hebbian import PairMemory
 from nuonuo.hopfield import hopfield_settle
 
 D = 384

@@ -48,6 +48,27 @@ K_HITS = 50  # hits retrieved per question (enough for 10 distinct sessions)
 METRICS = ["turn_recall@5", "turn_recall@10", "recall_any@1", "recall_any@5", "recall_all@5", "ndcg@10"]
 
 # name → config overrides applied to a nuonuo store for recall ({section: {key: value}}), plus
+def augment_cues(memory, namespace: str, per_memory: int = 2) -> int:
+    """Paraphrase cue augmentation for one namespace outside a sleep run (the ``+hops+paraphrase``
+    system): rule-made questions for every active memory without cues yet, committed in one write."""
+    from nuonuo.consolidation import rule_paraphrases
+
+    comp = memory.hebbian
+    with memory.lock:
+        have = {e.target for e in comp.edges.values() if e.kind == "paraphrase"}
+        recs = [r for r in memory.records()
+                if r.namespace == namespace and r.status == "active" and r.id not in have]
+        texts, owners = [], []
+        for r in recs:
+            qs = rule_paraphrases(r.text, per_memory)
+            texts += qs
+            owners += [r.id] * len(qs)
+        if not texts:
+            return 0
+        vecs = memory.encoder.embed_many(texts, memory.config.encoder.batch_size)
+        return comp.add_cue_patterns_many(memory, owners, texts, vecs)
+
+
 # optional "prepare": a function (memory, namespace) run after ingest (e.g. a sleep pass).
 NO_HOPS = {"enabled": False}
 NO_CONTEXT = {"context_weight": 0.0}
@@ -76,7 +97,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "candidates100": {"overrides": {"recall": {"candidates": 100}, "engram": {"candidates": 100}}},
     # paraphrase cue augmentation (rule-made questions as extra cues) on top of the hops
     "+hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
-                         "prepare": lambda mem, ns: __import__("nuonuo.consolidation").consolidation.augment_cues(mem, ns)},
+                         "prepare": lambda mem, ns: augment_cues(mem, ns)},
 }
 DEFAULT_SYSTEMS = ["dense-only", "hopfield", "+ngram", "+context", "no-hops", "nuonuo"]
 

@@ -17,86 +17,30 @@ At open: W = snapshot (if any) + Σ w·target⊗cue over the links created after
 
 from __future__ import annotations
 
+import json
 import math
-import re
 import secrets
 import time
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-import pyarrow as pa
 
+from nuonuo.component import MemoryView
+from nuonuo.config import HebbianConfig
+from nuonuo.conversation import session_of
+from nuonuo.edges import (ASSOCIATION_SCHEMA, AUTO_KINDS, KIND_RE, W_SNAPSHOT_SCHEMA, Edge,  # noqa: F401
+                          edges_to_arrow)
 from nuonuo.errors import InvalidInput
 from nuonuo.hebbian import Projections, SparseW, TargetIndex
-from nuonuo.store import _sql_str
-
-if TYPE_CHECKING:
-    from nuonuo.memory import Memory
-    from nuonuo.records import MemoryRecord
-
-ASSOCIATION_SCHEMA = pa.schema([
-    pa.field("cue", pa.string(), nullable=False),
-    pa.field("target", pa.string(), nullable=False),
-    pa.field("kind", pa.string(), nullable=False),
-    pa.field("weight", pa.float32()),
-    pa.field("created_at", pa.float64()),
-    pa.field("namespace", pa.string()),
-    pa.field("cue_text", pa.string()),            # paraphrase cues: the generated text
-    pa.field("cue_units", pa.list_(pa.int32())),   # active units of cue(x_cue)
-    pa.field("target_units", pa.list_(pa.int32())),
-])
-W_SNAPSHOT_SCHEMA = pa.schema([
-    pa.field("col", pa.int32(), nullable=False),
-    pa.field("rows", pa.list_(pa.int32())),
-    pa.field("vals", pa.list_(pa.float32())),
-])
-KIND_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,31}$")
-AUTO_KINDS = {"session", "corecall", "paraphrase", "tombstone"}
-
-
-@dataclass
-class Edge:
-    cue: str
-    target: str
-    kind: str
-    weight: float
-    created_at: float
-    namespace: str
-    cue_units: np.ndarray
-    target_units: np.ndarray
-    cue_text: str | None = None
-
-    def row(self) -> dict[str, Any]:
-        return {"cue": self.cue, "target": self.target, "kind": self.kind, "weight": float(self.weight),
-                "created_at": self.created_at, "namespace": self.namespace, "cue_text": self.cue_text,
-                "cue_units": self.cue_units.tolist(), "target_units": self.target_units.tolist()}
-
-    def public(self) -> dict[str, Any]:
-        out = {"cue": self.cue, "target": self.target, "kind": self.kind, "weight": round(float(self.weight), 4),
-               "created_at": self.created_at, "namespace": self.namespace}
-        if self.cue_text:
-            out["cue_text"] = self.cue_text
-        return out
-
-
-def edges_to_arrow(edges: Sequence[Edge]) -> pa.Table:
-    return pa.Table.from_pylist([e.row() for e in edges], schema=ASSOCIATION_SCHEMA)
-
-
-def _session(rec: "MemoryRecord") -> str | None:
-    sess = rec.metadata.get("session")
-    if isinstance(sess, bool) or not isinstance(sess, (str, int)):
-        return None
-    return str(sess)
-
+from nuonuo.records import MemoryRecord
+from nuonuo.store import sql_str
 
 class AssociationMemory:
     """Component: W, codes and links for every namespace (see the module docstring)."""
 
-    def __init__(self, memory: "Memory"):
-        self.cfg = memory.config.hebbian
+    def __init__(self, config: HebbianConfig):
+        self.cfg = config
         self.edges: dict[tuple[str, str, str], Edge] = {}
         self.by_memory: dict[str, set[tuple[str, str, str]]] = {}
         self.targets: dict[str, TargetIndex] = {}
@@ -105,12 +49,12 @@ class AssociationMemory:
         self._last_in_session: dict[tuple[str, str], str] = {}
         self._corecall: list[tuple[str, str]] = []  # (cue, target) pairs recalled together, not yet linked
         self.W = SparseW(self.cfg.code_dim)
-        self.proj: Projections | None = None
+        self.proj: Projections  # drawn from the store's seed in ``rebuild``
         self.scheduler_info: dict[str, Any] = {}  # set by nuonuo.scheduler while it runs
         self.last_activity = 0.0  # time of the last write or recall (the idle trigger reads it)
 
     # --- Component hooks ----------------------------------------------------------------------------
-    def rebuild(self, memory: "Memory") -> None:
+    def rebuild(self, memory: MemoryView) -> None:
         store = memory.store
         seed = store.get_meta("hebbian_seed")
         if seed is None:
@@ -135,7 +79,7 @@ class AssociationMemory:
                      np.asarray(r["target_units"] or [], dtype=np.int32), r.get("cue_text"))
             edges.append(e)
         if recode:  # the code space changed: re-project every link from the memories' vectors
-            edges = [e for e in edges if e.target in memory._records and e.kind != "tombstone"]
+            edges = [e for e in edges if memory.record(e.target) is not None and e.kind != "tombstone"]
             for e in edges:
                 e.target_units = self.target_code(memory, e.target)
                 e.cue_units = (self.proj.cue_codes(memory.encoder.embed(e.cue_text))[0] if e.cue_text
@@ -154,8 +98,8 @@ class AssociationMemory:
             self.W.compact()
         self._index_edges(memory, [e for e in edges if e.kind != "tombstone"])
         self._last_in_session.clear()
-        for rec in sorted(memory._records.values(), key=lambda r: r.created_at):
-            sess = _session(rec) if rec.status == "active" else None
+        for rec in sorted(memory.records(), key=lambda r: r.created_at):
+            sess = session_of(rec) if rec.status == "active" else None
             if sess is not None:
                 self._last_in_session[(rec.namespace, sess)] = rec.id
 
@@ -168,7 +112,7 @@ class AssociationMemory:
         vals = [np.asarray(x, dtype=np.float32) for x in t.column("vals").to_pylist()]
         return SparseW.from_columns(self.cfg.code_dim, cols, rows, vals)
 
-    def _index_edges(self, memory: "Memory", edges: Sequence[Edge]) -> None:
+    def _index_edges(self, memory: MemoryView, edges: Sequence[Edge]) -> None:
         per_ns: dict[str, dict[str, np.ndarray]] = {}
         for e in edges:
             key = (e.cue, e.target, e.kind)
@@ -177,18 +121,26 @@ class AssociationMemory:
             if not e.cue_text:
                 self.by_memory.setdefault(e.cue, set()).add(key)
                 self._cue_cache.setdefault(e.cue, e.cue_units)
-            rec = memory._records.get(e.target)
+            rec = memory.record(e.target)
             if rec is not None and rec.status == "active":
                 per_ns.setdefault(e.namespace, {})[e.target] = e.target_units
         for ns, codes in per_ns.items():
             ix = self.targets.setdefault(ns, TargetIndex(self.cfg.code_dim, self.cfg.k))
             ix.add(list(codes), np.stack(list(codes.values())))
 
-    def added(self, memory: "Memory", records: Sequence["MemoryRecord"], vectors: np.ndarray) -> None:
+    def load_state(self, memory: MemoryView, w: SparseW, edges: Sequence[Edge]) -> None:
+        """Take the W and the links a sleep run committed in place of the cached ones."""
+        self.W = w
+        self.edges.clear()
+        self.by_memory.clear()
+        self.targets.clear()
+        self._index_edges(memory, edges)
+
+    def added(self, memory: MemoryView, records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
         self.last_activity = time.time()
         new: list[Edge] = []
         linked = [i for i, r in enumerate(records) if r.status == "active"
-                  and (r.id in self.by_memory or (self.cfg.session_links and _session(r) is not None))]
+                  and (r.id in self.by_memory or (self.cfg.session_links and session_of(r) is not None))]
         if linked:
             vecs = np.asarray(vectors, dtype=np.float32)[linked]
             cues, targets = self.proj.cue_codes(vecs), self.proj.target_codes(vecs)
@@ -204,10 +156,10 @@ class AssociationMemory:
                 ix.slot.pop(rec.id, None)
                 ix.add([rec.id], targets[j][None, :])
                 continue
-            skey = (rec.namespace, _session(rec))
+            skey = (rec.namespace, session_of(rec))
             prev = self._last_in_session.get(skey)
             self._last_in_session[skey] = rec.id
-            if prev is None or prev == rec.id or prev not in memory._records:
+            if prev is None or prev == rec.id or memory.record(prev) is None:
                 continue
             w, now, ns = self.cfg.session_weight, time.time(), rec.namespace
             new.append(Edge(prev, rec.id, "session", w, now, ns, self.cue_code(memory, prev), targets[j]))
@@ -219,7 +171,7 @@ class AssociationMemory:
         if new:
             self._commit(memory, new)
 
-    def removed(self, memory: "Memory", records: Sequence["MemoryRecord"]) -> None:
+    def removed(self, memory: MemoryView, records: Sequence[MemoryRecord]) -> None:
         gone: list[Edge] = []
         for rec in records:
             ix = self.targets.get(rec.namespace)
@@ -227,7 +179,7 @@ class AssociationMemory:
                 ix.remove(rec.id)
             self._cue_cache.pop(rec.id, None)
             self._target_cache.pop(rec.id, None)
-            if rec.id in memory._records:  # superseded or being updated: keep its links
+            if memory.record(rec.id) is not None:  # superseded or being updated: keep its links
                 continue
             for key in self.by_memory.pop(rec.id, set()):
                 e = self.edges.pop(key, None)
@@ -237,18 +189,18 @@ class AssociationMemory:
                 if mid == rec.id:
                     del self._last_in_session[skey]
         if gone:
-            self._delete_edges(memory, gone, {r.id for r in records if r.id not in memory._records})
+            self._delete_edges(memory, gone, {r.id for r in records if memory.record(r.id) is None})
 
-    def flush(self, memory: "Memory") -> None:
+    def flush(self, memory: MemoryView) -> None:
         pending = self._corecall_edges(memory)
         if pending:
             self._commit(memory, pending)
 
-    def _corecall_edges(self, memory: "Memory") -> list[Edge]:
+    def _corecall_edges(self, memory: MemoryView) -> list[Edge]:
         """The pending co-recall pairs as edges; pairs whose memory is gone meanwhile are dropped.
         Their codes are computed here, in one batch, not on each recall."""
         pairs, self._corecall = self._corecall, []
-        pairs = [(a, b) for a, b in pairs if a in memory._records and b in memory._records]
+        pairs = [(a, b) for a, b in pairs if memory.record(a) is not None and memory.record(b) is not None]
         if not pairs:
             return []
         self._prefetch_codes(memory, list(dict.fromkeys(m for pair in pairs for m in pair)))
@@ -256,14 +208,14 @@ class AssociationMemory:
         return [self._make_edge(memory, a, b, w, "corecall") for a, b in pairs]
 
     # --- codes --------------------------------------------------------------------------------------
-    def cue_code(self, memory: "Memory", mid: str) -> np.ndarray:
+    def cue_code(self, memory: MemoryView, mid: str) -> np.ndarray:
         code = self._cue_cache.get(mid)
         if code is None:
             code = self.proj.cue_codes(memory.vector(mid))[0]
             self._cue_cache[mid] = code
         return code
 
-    def target_code(self, memory: "Memory", mid: str) -> np.ndarray:
+    def target_code(self, memory: MemoryView, mid: str) -> np.ndarray:
         """``target(x_mid)``: from the target index when ``mid`` is a link target, else computed once
         (a 384×16K projection: co-recall links would otherwise pay it on every recall)."""
         code = self._indexed_code(memory, mid)
@@ -274,7 +226,7 @@ class AssociationMemory:
             self._target_cache[mid] = code
         return code
 
-    def _prefetch_codes(self, memory: "Memory", ids: Sequence[str], targets: bool = True,
+    def _prefetch_codes(self, memory: MemoryView, ids: Sequence[str], targets: bool = True,
                         query: np.ndarray | None = None) -> np.ndarray | None:
         """Cue (and target) codes of ``ids`` not known yet, in one projection each: the 384×16K
         matrices are read once per batch instead of once per memory. With ``query``, its cue code
@@ -294,21 +246,21 @@ class AssociationMemory:
                 self._target_cache[m] = code
         return query_code
 
-    def _indexed_code(self, memory: "Memory", mid: str) -> np.ndarray | None:
-        rec = memory._records.get(mid)
+    def _indexed_code(self, memory: MemoryView, mid: str) -> np.ndarray | None:
+        rec = memory.record(mid)
         ix = self.targets.get(rec.namespace) if rec else None
         return ix.code(mid) if ix is not None else None
 
     # --- links --------------------------------------------------------------------------------------
-    def _make_edge(self, memory: "Memory", cue: str, target: str, weight: float, kind: str,
+    def _make_edge(self, memory: MemoryView, cue: str, target: str, weight: float, kind: str,
                    vec_cue: np.ndarray | None = None, vec_target: np.ndarray | None = None,
                    cue_text: str | None = None) -> Edge:
-        ns = memory._records[target].namespace
+        ns = memory.get(target).namespace
         cu = (self.proj.cue_codes(vec_cue)[0] if vec_cue is not None else self.cue_code(memory, cue))
         tu = (self.proj.target_codes(vec_target)[0] if vec_target is not None else self.target_code(memory, target))
         return Edge(cue, target, kind, float(weight), time.time(), ns, cu, tu, cue_text)
 
-    def _commit(self, memory: "Memory", new: list[Edge]) -> None:
+    def _commit(self, memory: MemoryView, new: list[Edge]) -> None:
         """Durably add links (existing ones gain the weight), then update W and the indexes."""
         merged: dict[tuple[str, str, str], Edge] = {}
         for e in new:
@@ -340,14 +292,14 @@ class AssociationMemory:
                              np.array([d for _, d in deltas], dtype=np.float32))
         self._index_edges(memory, fresh + grown)
 
-    def _delete_edges(self, memory: "Memory", gone: list[Edge], forgotten: set[str]) -> None:
+    def _delete_edges(self, memory: MemoryView, gone: list[Edge], forgotten: set[str]) -> None:
         """Remove links from the table and their contribution from W. Links a W snapshot already
         holds leave a ``tombstone`` (negative) row so the snapshot + later rows stays right."""
         tbl = memory.store.table("associations")
         watermark = float(memory.store.get_meta("hebbian_w_watermark") or "nan")
         ids = sorted(forgotten)
         for s in range(0, len(ids), 300):
-            part = ", ".join(_sql_str(i) for i in ids[s:s + 300])
+            part = ", ".join(sql_str(i) for i in ids[s:s + 300])
             tbl.delete(f"cue IN ({part}) OR target IN ({part})")
         now = time.time()
         tombs = [Edge(e.cue, e.target, "tombstone", -e.weight, now, e.namespace, e.cue_units, e.target_units)
@@ -362,7 +314,7 @@ class AssociationMemory:
                 if keys is not None:
                     keys.discard((e.cue, e.target, e.kind))
 
-    def associate(self, memory: "Memory", cue_id: str, target_id: str, weight: float = 1.0,
+    def associate(self, memory: MemoryView, cue_id: str, target_id: str, weight: float = 1.0,
                   kind: str = "link") -> None:
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight) \
                 or not 0 < weight <= 10:
@@ -377,7 +329,7 @@ class AssociationMemory:
                                f"{target.namespace!r}: links stay inside one namespace")
         self._commit(memory, [self._make_edge(memory, cue.id, target.id, float(weight), kind)])
 
-    def add_cue_patterns_many(self, memory: "Memory", target_ids: Sequence[str], texts: Sequence[str],
+    def add_cue_patterns_many(self, memory: MemoryView, target_ids: Sequence[str], texts: Sequence[str],
                               vectors: np.ndarray, weight: float = 1.0) -> int:
         """Extra cues (questions, paraphrases) pointing to memories: ``W += w·target ⊗ cue(text)``,
         one cue per (target, text), committed in one write."""
@@ -389,13 +341,13 @@ class AssociationMemory:
                 continue
             if tid not in tcache:
                 tcache[tid] = self.target_code(memory, tid)
-            edges.append(Edge(key[0], tid, "paraphrase", weight, now, memory._records[tid].namespace, cu,
+            edges.append(Edge(key[0], tid, "paraphrase", weight, now, memory.get(tid).namespace, cu,
                               tcache[tid], text))
         if edges:
             self._commit(memory, edges)
         return len(edges)
 
-    def associations(self, memory: "Memory", mid: str) -> list[dict[str, Any]]:
+    def associations(self, memory: MemoryView, mid: str) -> list[dict[str, Any]]:
         memory.get(mid)
         out = []
         for key in sorted(self.by_memory.get(mid, ()), key=lambda k: self.edges[k].created_at if k in self.edges else 0):
@@ -409,7 +361,7 @@ class AssociationMemory:
         return out
 
     # --- recall -------------------------------------------------------------------------------------
-    def follow(self, memory: "Memory", mid: str | None, namespace: str, exclude: set[str],
+    def follow(self, memory: MemoryView, mid: str | None, namespace: str, exclude: set[str],
                at: float | None = None, qv: np.ndarray | None = None,
                code: np.ndarray | None = None) -> list[tuple[str, float]]:
         """One hop: ``h = W · cue(x_mid)`` (or ``W · cue(q)`` for a query vector; ``code``: that
@@ -423,7 +375,7 @@ class AssociationMemory:
         out = []
         for tid, s in ix.score(h, self.cfg.breadth + sum(1 for x in exclude if x in ix.slot), self.cfg.min_strength,
                                 exclude):
-            rec = memory._records.get(tid)
+            rec = memory.record(tid)
             if rec is None or rec.status != "active" or (at is not None and rec.created_at > at):
                 continue
             out.append((tid, s))
@@ -431,7 +383,7 @@ class AssociationMemory:
                 break
         return out
 
-    def hops(self, memory: "Memory", ranked: list, namespace: str, at: float | None,
+    def hops(self, memory: MemoryView, ranked: list, namespace: str, at: float | None,
              qv: np.ndarray | None = None) -> dict[str, tuple[float, int, list[str], float]]:
         """Breadth-limited multi-hop expansion from the best direct hits: ``{id: (strength, hops,
         path, last link strength)}`` for every memory reached (``nuonuo.recall.with_hops`` merges them
@@ -479,7 +431,7 @@ class AssociationMemory:
         """Is ``mid`` the cue of at least one link?"""
         return any(key[0] == mid for key in self.by_memory.get(mid, ()))
 
-    def _note_corecall(self, memory: "Memory", ranked: list) -> None:
+    def _note_corecall(self, memory: MemoryView, ranked: list) -> None:
         """Memories recalled together get a weak link both ways (linked in batches, see below)."""
         cfg = self.cfg
         if not cfg.corecall_links or cfg.corecall_top < 2:
@@ -494,13 +446,12 @@ class AssociationMemory:
             self.flush(memory)
 
     # --- inspection ---------------------------------------------------------------------------------
-    def stats(self, memory: "Memory") -> dict[str, Any]:
-        from nuonuo.consolidation import last_report
-
+    def stats(self, memory: MemoryView) -> dict[str, Any]:
         kinds: dict[str, int] = {}
         for e in self.edges.values():
             kinds[e.kind] = kinds.get(e.kind, 0) + 1
-        last = last_report(memory)
+        raw = memory.store.get_meta("sleep_last_report")  # written by nuonuo.consolidation
+        last = json.loads(raw) if raw else None
         return {"associations": sum(kinds.values()), "association_kinds": kinds,
                 "hebbian": {"code_dim": self.cfg.code_dim, "k": self.cfg.k, "w_nnz": self.W.nnz,
                             "w_mb": round(self.W.nbytes() / 2**20, 2)},

@@ -26,19 +26,26 @@ the recorded versions (``recover_interrupted_run``), so the store is as before t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import pyarrow as pa
 
-from nuonuo.hebbian import SparseW, contrastive_update, wta
+from nuonuo.edges import W_SNAPSHOT_SCHEMA, Edge, edges_to_arrow
+from nuonuo.hebbian import SparseW, replay, replay_recall
+from nuonuo.records import MemoryRecord
+from nuonuo.store import META_SCHEMA
 
 if TYPE_CHECKING:
-    from nuonuo.memory import Memory
+    from nuonuo.associations import AssociationMemory
+    from nuonuo.config import SleepConfig
+    from nuonuo.views import FacadeView
 
 TABLES = ("memories", "associations", "hebbian_w")
 DAY = 86400.0
@@ -65,57 +72,13 @@ def recover_interrupted_run(store) -> str | None:
 
 def _meta(store, values: dict[str, str]) -> None:
     """Several meta values in one commit."""
-    from nuonuo.store import META_SCHEMA
-
     data = pa.Table.from_pylist([{"name": k, "value": v} for k, v in values.items()], schema=META_SCHEMA)
     store.table("meta").merge_insert("name").when_matched_update_all().when_not_matched_insert_all().execute(data)
 
 
-def last_report(memory: "Memory") -> dict[str, Any] | None:
+def last_report(memory: "FacadeView") -> dict[str, Any] | None:
     raw = memory.store.get_meta("sleep_last_report")
     return json.loads(raw) if raw else None
-
-
-# --- replay -------------------------------------------------------------------------------------------
-def replay_recall(w: SparseW, cues: np.ndarray, targets: np.ndarray, k: int, batch: int = 256) -> float:
-    """Fraction of pairs whose free recall ``WTA_k(W c)`` shares at least half of the target's units."""
-    if len(cues) == 0:
-        return 1.0
-    ok = 0
-    for s in range(0, len(cues), batch):
-        free = wta(w.fields(cues[s:s + batch]), k)
-        t = targets[s:s + batch]
-        ok += sum(len(np.intersect1d(f, tt)) * 2 >= k for f, tt in zip(free, t))
-    return ok / len(cues)
-
-
-def noisy_codes(cues: np.ndarray, n_units: int, k: int, rho: float, rng: np.random.Generator) -> np.ndarray:
-    """A noisy replay cue: each active unit of c is swapped, with probability ρ, for a random unit
-    (the code-space analogue of a noisy cue vector; cheap: no N-dimensional noise)."""
-    out = cues.copy()
-    swap = rng.random(out.shape) < rho
-    out[swap] = rng.integers(0, n_units, int(swap.sum()), dtype=out.dtype)
-    return out
-
-
-def replay(w: SparseW, cues: np.ndarray, targets: np.ndarray, repeats: np.ndarray, k: int, epochs: int,
-           rate: float, noise: float, rng: np.random.Generator, batch: int = 256, early_stop: bool = True) -> int:
-    """Epochs of contrastive replay over the pairs (each pair ``repeats[i]`` times per epoch),
-    stopping early after an epoch without errors. Returns the number of corrective updates made."""
-    order = np.repeat(np.arange(len(cues)), repeats)
-    updates = 0
-    for _ in range(epochs):
-        rng.shuffle(order)
-        epoch_updates = 0
-        for s in range(0, len(order), batch):
-            idx = order[s:s + batch]
-            c = cues[idx]
-            cn = noisy_codes(c, w.n, k, noise, rng) if noise > 0 else None
-            epoch_updates += contrastive_update(w, c, targets[idx], k, rate, cn)
-        updates += epoch_updates
-        if early_stop and epoch_updates == 0:  # every pair recalled right: further epochs would change nothing
-            break
-    return updates
 
 
 # --- near-duplicates ----------------------------------------------------------------------------------
@@ -207,35 +170,26 @@ def model_paraphraser(config) -> "Callable[[str], list[str]]":
     return paraphrase
 
 
-def augment_cues(memory: "Memory", namespace: str, per_memory: int = 2) -> int:
-    """Paraphrase cue augmentation for one namespace outside a sleep run (benchmarks, imports):
-    rule-made questions for every active memory without cues yet, committed in one write."""
-    comp = memory.hebbian
-    with memory._lock:
-        have = {e.target for e in comp.edges.values() if e.kind == "paraphrase"}
-        recs = [r for r in memory._records.values()
-                if r.namespace == namespace and r.status == "active" and r.id not in have]
-        texts, owners = [], []
-        for r in recs:
-            qs = rule_paraphrases(r.text, per_memory)
-            texts += qs
-            owners += [r.id] * len(qs)
-        if not texts:
-            return 0
-        vecs = memory.encoder.embed_many(texts, memory.config.encoder.batch_size)
-        return comp.add_cue_patterns_many(memory, owners, texts, vecs)
-
-
 # --- the run ------------------------------------------------------------------------------------------
-def consolidate(memory: "Memory", *, epochs: int | None = None, noise: float | None = None,
-                paraphrase: str | None = None, now: float | None = None, seed: int | None = None) -> dict[str, Any]:
-    """One sleep run over the whole store; returns the report (also kept in ``meta``)."""
-    from nuonuo.associations import Edge, W_SNAPSHOT_SCHEMA, edges_to_arrow
+@dataclass
+class SleepPlan:
+    """What a run will commit, computed in RAM from the memory's current state: the changed fields
+    per memory id, every link after the run, and W after the run. ``report`` is filled as it goes."""
 
+    run_id: str
+    now: float
+    report: dict[str, Any]
+    w: SparseW
+    changed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    edges: dict[tuple[str, str, str], Edge] = field(default_factory=dict)
+
+
+def consolidate(memory: "FacadeView", *, epochs: int | None = None, noise: float | None = None,
+                paraphrase: str | None = None, now: float | None = None, seed: int | None = None) -> dict[str, Any]:
+    """One sleep run over the whole store: plan (in RAM, nothing changes), commit (before or after,
+    never between), apply (the caches take the committed state). Returns the report (also kept in
+    ``meta``)."""
     cfg = memory.config.sleep
-    comp = memory.hebbian
-    hcfg = comp.cfg
-    k = hcfg.k
     epochs = cfg.replay_epochs if epochs is None else epochs
     noise = cfg.replay_noise if noise is None else noise
     paraphrase = cfg.paraphrase if paraphrase is None else paraphrase
@@ -243,180 +197,201 @@ def consolidate(memory: "Memory", *, epochs: int | None = None, noise: float | N
     now = time.time() if now is None else now
     run_id = uuid.uuid4().hex[:12]
     rng = np.random.default_rng(seed)
-    report: dict[str, Any] = {"run_id": run_id, "started": now}
-    with memory._lock:
-        memory._check_open()
+    with memory.lock:
+        memory.check_open()
         memory.flush()
-        recs = memory._records
-        # 1. replay --------------------------------------------------------------------------------
-        edges = [e for e in comp.edges.values() if len(e.cue_units) == k and len(e.target_units) == k]
-        recent = [e for e in edges if now - e.created_at <= cfg.recent_days * DAY]
-
-        def importance(e: "Edge") -> float:
-            r = recs.get(e.target)
-            return r.importance if r is not None else 0.0
-
-        priority = [e for e in edges if importance(e) > 0.5]
-        sample = list({(e.cue, e.target, e.kind): e for e in recent + priority}.values())
-        if len(sample) > cfg.replay_sample:
-            sample.sort(key=lambda e: (-importance(e), -e.created_at))
-            sample = sample[:cfg.replay_sample]
-        W = comp.W.copy()
-        report.update(w_norm_before=W.norm(), w_nnz_before=W.nnz, w_sparsity_before=W.sparsity(),
-                      replayed=len(sample))
-        if sample:
-            cues = np.stack([e.cue_units for e in sample])
-            targets = np.stack([e.target_units for e in sample])
-            repeats = 1 + np.round(cfg.priority_replays * np.clip(
-                2 * np.array([importance(e) for e in sample]) - 1, 0, 1)).astype(np.int64)
-            probe = rng.choice(len(sample), min(len(sample), 1000), replace=False)  # the replay sample
-            report["replay_recall_before"] = replay_recall(W, cues[probe], targets[probe], k)
-        # 2. homeostasis and pruning, then replay repairs what they broke -----------------------------
-        W.scale(cfg.homeostasis)
-        report["pruned"] = W.prune(cfg.prune_threshold)
-        if sample:
-            report["replay_updates"] = replay(W, cues, targets, repeats, k, epochs, cfg.learning_rate, noise, rng)
-            report["replay_recall_after"] = replay_recall(W, cues[probe], targets[probe], k)
-        new_edges: dict[tuple[str, str, str], Edge] = {}
-        pruned_links = 0
-        for key, e in comp.edges.items():
-            w = e.weight * cfg.homeostasis
-            if w < cfg.prune_threshold:
-                pruned_links += 1
-                continue
-            new_edges[key] = Edge(e.cue, e.target, e.kind, w, e.created_at, e.namespace, e.cue_units,
-                                  e.target_units, e.cue_text)
-        report["pruned_links"] = pruned_links
-        # 3. decay ----------------------------------------------------------------------------------------
-        changed: dict[str, Any] = {}
-        decayed = 0
-        for r in recs.values():
-            if r.status != "active":
-                continue
-            seen_at = max(r.last_access, r.created_at)
-            if now - seen_at > cfg.decay_after_days * DAY and r.importance > 0.01:
-                changed[r.id] = {"importance": r.importance * cfg.decay_factor}
-                decayed += 1
-        report["decayed"] = decayed
-        # 4. merge near-duplicates --------------------------------------------------------------------
-        merged = 0
-        merges: list[tuple[str, str, float]] = []
-        for ns, index in memory._patterns.items():
-            if len(index) < 2:
-                continue
-            ids = list(index.ids[:len(index)])
-            for a, b, cos in near_duplicates(ids, index.matrix, cfg.merge_threshold):
-                merges.append((a, b, cos))
-        absorbed: dict[str, str] = {}
-        for a, b, cos in sorted(merges, key=lambda t: -t[2]):
-            a, b = absorbed.get(a, a), absorbed.get(b, b)
-            if a == b or a in absorbed or b in absorbed:
-                continue
-            ra, rb = recs[a], recs[b]
-            if getattr(ra, "_key_canonical", None) != getattr(rb, "_key_canonical", None):
-                continue  # different keys are different facts
-            keep, drop = (ra, rb) if (ra.access_count, -ra.created_at) >= (rb.access_count, -rb.created_at) else (rb, ra)
-            absorbed[drop.id] = keep.id
-            ck = changed.setdefault(keep.id, {})
-            meta = dict(ck.get("metadata", keep.metadata))
-            meta["merged_from"] = list(meta.get("merged_from", [])) + [
-                {"id": drop.id, "text": drop.text, "timestamp": drop.timestamp, "cosine": round(cos, 4)}]
-            ck.update(metadata=meta, access_count=keep.access_count + drop.access_count,
-                      importance=max(ck.get("importance", keep.importance), drop.importance))
-            cd = changed.setdefault(drop.id, {})
-            cd.update(status="merged", metadata={**drop.metadata, "merged_into": keep.id, "merge_run": run_id})
-            merged += 1
-        for key, e in list(new_edges.items()):  # the survivor takes over the links
-            cue, tgt = absorbed.get(e.cue, e.cue), absorbed.get(e.target, e.target)
-            if (cue, tgt) == (e.cue, e.target):
-                continue
-            del new_edges[key]
-            if cue != tgt:
-                t_units = e.target_units if tgt == e.target else comp.target_code(memory, tgt)
-                c_units = e.cue_units if cue == e.cue or e.cue_text else comp.cue_code(memory, cue)
-                nk = (cue, tgt, e.kind)
-                old = new_edges.get(nk)
-                new_edges[nk] = Edge(cue, tgt, e.kind, e.weight + (old.weight if old else 0), e.created_at,
-                                     e.namespace, c_units, t_units, e.cue_text)
-                W.add_outer(t_units, c_units, e.weight)
-        report["merged"] = merged
-        # 5. paraphrase cues ------------------------------------------------------------------------------
-        n_para = 0
-        if paraphrase in ("rules", "model"):
-            with_cues = {e.target for e in new_edges.values() if e.kind == "paraphrase"}
-            last = (last_report(memory) or {}).get("started", 0.0)
-            fresh = [r for r in recs.values() if r.status == "active" and r.id not in absorbed
-                     and r.id not in with_cues and r.created_at >= last - DAY]
-            fresh.sort(key=lambda r: (-r.importance, -r.created_at))
-            texts, owners = [], []
-            make = model_paraphraser(memory.config) if paraphrase == "model" and fresh else rule_paraphrases
-            for r in fresh[:cfg.paraphrase_max]:
-                qs = make(r.text)
-                texts += qs
-                owners += [r] * len(qs)
-            if texts:
-                vecs = memory.encoder.embed_many(texts, memory.config.encoder.batch_size)
-                ccodes = comp.proj.cue_codes(vecs)
-                tcache: dict[str, np.ndarray] = {}
-                for t, r, cu in zip(texts, owners, ccodes):
-                    if r.id not in tcache:
-                        tcache[r.id] = comp.target_code(memory, r.id)
-                    e = Edge(f"para:{r.id}:{uuid.uuid5(uuid.NAMESPACE_OID, t).hex[:12]}", r.id, "paraphrase", 1.0,
-                             now, r.namespace, cu, tcache[r.id], t)
-                    new_edges[(e.cue, e.target, e.kind)] = e
-                    W.add_outer(e.target_units, cu, 1.0)
-                    n_para += 1
-        report["paraphrase_cues"] = n_para
-        W.compact()
-        report.update(w_norm_after=W.norm(), w_nnz_after=W.nnz, w_sparsity_after=W.sparsity())
-        # 6. commit: before or after, never between -------------------------------------------------------
-        store = memory.store
-        versions = {name: store.table(name).version for name in TABLES}
-        _meta(store, {"sleep_pending": json.dumps({"run_id": run_id, "versions": versions})})
-        updated = []
-        for mid, fields in changed.items():
-            r = recs[mid]
-            new = type(r)(**{k2: v for k2, v in r.__dict__.items() if k2 != "_key_canonical"})
-            new._key_canonical = getattr(r, "_key_canonical", None)  # type: ignore[attr-defined]
-            for f, v in fields.items():
-                setattr(new, f, v)
-            new.updated_at = time.time()
-            updated.append(new)
-        watermark = time.time()
-        try:
-            if updated:
-                store.upsert(updated, np.stack([memory._vector_of(recs[r.id]) for r in updated]))
-            _after_step("memories")
-            store.table("associations").add(edges_to_arrow(list(new_edges.values())), mode="overwrite")
-            _after_step("associations")
-            snap = list(W.columns())
-            store.table("hebbian_w").add(pa.Table.from_pydict(
-                {"col": [c for c, _, _ in snap], "rows": [r.tolist() for _, r, _ in snap],
-                 "vals": [v.tolist() for _, _, v in snap]}, schema=W_SNAPSHOT_SCHEMA), mode="overwrite")
-            _after_step("hebbian_w")
-            report.update(finished=time.time(), seconds=round(time.perf_counter() - t0, 3))
-            _meta(store, {"sleep_pending": "", "sleep_last_report": json.dumps(report),
-                          "hebbian_w_watermark": repr(watermark)})
-        except BaseException:
-            recover_interrupted_run(store)
-            raise
-        # 7. the caches follow the committed state -----------------------------------------------------
-        for new in updated:
-            old = recs[new.id]
-            if new.status != "active" and old.status == "active":
-                memory._unindex_active(old)
-                recs[new.id] = new
-                for other in memory.components:
-                    other.removed(memory, [new])
-            else:
-                recs[new.id] = new
-        comp.W = W
-        comp.edges.clear()
-        comp.by_memory.clear()
-        comp.targets.clear()
-        comp._index_edges(memory, list(new_edges.values()))
+        plan = plan_run(memory, run_id, now, rng, epochs, noise, paraphrase)
+        updated = commit_run(memory, plan, t0)
+        memory.replace_records(updated)  # the caches follow the committed state
+        memory.hebbian.load_state(memory, plan.w, list(plan.edges.values()))
         if cfg.compact:
-            store.compact()
+            memory.store.compact()
+        report = plan.report
         report["compacted"] = bool(cfg.compact)
         report["seconds"] = round(time.perf_counter() - t0, 3)
         return report
+
+
+def plan_run(memory: "FacadeView", run_id: str, now: float, rng: np.random.Generator, epochs: int,
+             noise: float, paraphrase: str) -> SleepPlan:
+    """Steps 1-5 over a snapshot of the records, the links and a copy of W."""
+    plan = SleepPlan(run_id, now, {"run_id": run_id, "started": now}, memory.hebbian.W.copy())
+    recs = {r.id: r for r in memory.records()}
+    _replay_and_prune(memory.hebbian, memory.config.sleep, recs, plan, rng, epochs, noise)
+    plan.changed = _decay(memory.config.sleep, recs, now, plan.report)
+    absorbed = _merge(memory, recs, plan)
+    _paraphrase_cues(memory, recs, plan, absorbed, paraphrase)
+    plan.w.compact()
+    plan.report.update(w_norm_after=plan.w.norm(), w_nnz_after=plan.w.nnz, w_sparsity_after=plan.w.sparsity())
+    return plan
+
+
+def _replay_and_prune(comp: "AssociationMemory", cfg: "SleepConfig", recs: dict[str, MemoryRecord],
+                      plan: SleepPlan, rng: np.random.Generator, epochs: int, noise: float) -> None:
+    """Steps 1-2: homeostasis and pruning of ``plan.w`` and of the links, then replay repairs what
+    they broke. Fills ``plan.edges`` with the links that survive."""
+    report, now, k, W = plan.report, plan.now, comp.cfg.k, plan.w
+    edges = [e for e in comp.edges.values() if len(e.cue_units) == k and len(e.target_units) == k]
+    recent = [e for e in edges if now - e.created_at <= cfg.recent_days * DAY]
+
+    def importance(e: Edge) -> float:
+        r = recs.get(e.target)
+        return r.importance if r is not None else 0.0
+
+    priority = [e for e in edges if importance(e) > 0.5]
+    sample = list({(e.cue, e.target, e.kind): e for e in recent + priority}.values())
+    if len(sample) > cfg.replay_sample:
+        sample.sort(key=lambda e: (-importance(e), -e.created_at))
+        sample = sample[:cfg.replay_sample]
+    report.update(w_norm_before=W.norm(), w_nnz_before=W.nnz, w_sparsity_before=W.sparsity(),
+                  replayed=len(sample))
+    if sample:
+        cues = np.stack([e.cue_units for e in sample])
+        targets = np.stack([e.target_units for e in sample])
+        repeats = 1 + np.round(cfg.priority_replays * np.clip(
+            2 * np.array([importance(e) for e in sample]) - 1, 0, 1)).astype(np.int64)
+        probe = rng.choice(len(sample), min(len(sample), 1000), replace=False)  # the replay sample
+        report["replay_recall_before"] = replay_recall(W, cues[probe], targets[probe], k)
+    W.scale(cfg.homeostasis)
+    report["pruned"] = W.prune(cfg.prune_threshold)
+    if sample:
+        report["replay_updates"] = replay(W, cues, targets, repeats, k, epochs, cfg.learning_rate, noise, rng)
+        report["replay_recall_after"] = replay_recall(W, cues[probe], targets[probe], k)
+    pruned_links = 0
+    for key, e in comp.edges.items():
+        w = e.weight * cfg.homeostasis
+        if w < cfg.prune_threshold:
+            pruned_links += 1
+            continue
+        plan.edges[key] = Edge(e.cue, e.target, e.kind, w, e.created_at, e.namespace, e.cue_units,
+                               e.target_units, e.cue_text)
+    report["pruned_links"] = pruned_links
+
+
+def _decay(cfg: "SleepConfig", recs: dict[str, MemoryRecord], now: float,
+           report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Step 3: memories not recalled for ``decay_after_days`` lose importance."""
+    changed: dict[str, dict[str, Any]] = {}
+    for r in recs.values():
+        if r.status != "active":
+            continue
+        seen_at = max(r.last_access, r.created_at)
+        if now - seen_at > cfg.decay_after_days * DAY and r.importance > 0.01:
+            changed[r.id] = {"importance": r.importance * cfg.decay_factor}
+    report["decayed"] = len(changed)
+    return changed
+
+
+def _merge(memory: "FacadeView", recs: dict[str, MemoryRecord], plan: SleepPlan) -> dict[str, str]:
+    """Step 4: near-duplicates of a namespace become one memory; the survivor takes over the links.
+    Returns ``{absorbed id: survivor id}``."""
+    cfg, comp, changed, W = memory.config.sleep, memory.hebbian, plan.changed, plan.w
+    merged = 0
+    merges: list[tuple[str, str, float]] = []
+    for ns, index in memory.pattern_indexes().items():
+        if len(index) < 2:
+            continue
+        ids = list(index.ids[:len(index)])
+        for a, b, cos in near_duplicates(ids, index.matrix, cfg.merge_threshold):
+            merges.append((a, b, cos))
+    absorbed: dict[str, str] = {}
+    for a, b, cos in sorted(merges, key=lambda t: -t[2]):
+        a, b = absorbed.get(a, a), absorbed.get(b, b)
+        if a == b or a in absorbed or b in absorbed:
+            continue
+        ra, rb = recs[a], recs[b]
+        if ra.key_canonical != rb.key_canonical:
+            continue  # different keys are different facts
+        keep, drop = (ra, rb) if (ra.access_count, -ra.created_at) >= (rb.access_count, -rb.created_at) else (rb, ra)
+        absorbed[drop.id] = keep.id
+        ck = changed.setdefault(keep.id, {})
+        meta = dict(ck.get("metadata", keep.metadata))
+        meta["merged_from"] = list(meta.get("merged_from", [])) + [
+            {"id": drop.id, "text": drop.text, "timestamp": drop.timestamp, "cosine": round(cos, 4)}]
+        ck.update(metadata=meta, access_count=keep.access_count + drop.access_count,
+                  importance=max(ck.get("importance", keep.importance), drop.importance))
+        cd = changed.setdefault(drop.id, {})
+        cd.update(status="merged", metadata={**drop.metadata, "merged_into": keep.id, "merge_run": plan.run_id})
+        merged += 1
+    new_edges = plan.edges
+    for key, e in list(new_edges.items()):  # the survivor takes over the links
+        cue, tgt = absorbed.get(e.cue, e.cue), absorbed.get(e.target, e.target)
+        if (cue, tgt) == (e.cue, e.target):
+            continue
+        del new_edges[key]
+        if cue != tgt:
+            t_units = e.target_units if tgt == e.target else comp.target_code(memory, tgt)
+            c_units = e.cue_units if cue == e.cue or e.cue_text else comp.cue_code(memory, cue)
+            nk = (cue, tgt, e.kind)
+            old = new_edges.get(nk)
+            new_edges[nk] = Edge(cue, tgt, e.kind, e.weight + (old.weight if old else 0), e.created_at,
+                                 e.namespace, c_units, t_units, e.cue_text)
+            W.add_outer(t_units, c_units, e.weight)
+    plan.report["merged"] = merged
+    return absorbed
+
+
+def _paraphrase_cues(memory: "FacadeView", recs: dict[str, MemoryRecord], plan: SleepPlan,
+                     absorbed: dict[str, str], paraphrase: str) -> None:
+    """Step 5: extra cue patterns (questions) for the memories new since the last run."""
+    cfg, comp, new_edges, now = memory.config.sleep, memory.hebbian, plan.edges, plan.now
+    n_para = 0
+    if paraphrase in ("rules", "model"):
+        with_cues = {e.target for e in new_edges.values() if e.kind == "paraphrase"}
+        last = (last_report(memory) or {}).get("started", 0.0)
+        fresh = [r for r in recs.values() if r.status == "active" and r.id not in absorbed
+                 and r.id not in with_cues and r.created_at >= last - DAY]
+        fresh.sort(key=lambda r: (-r.importance, -r.created_at))
+        texts: list[str] = []
+        owners: list[MemoryRecord] = []
+        make = model_paraphraser(memory.config) if paraphrase == "model" and fresh else rule_paraphrases
+        for r in fresh[:cfg.paraphrase_max]:
+            qs = make(r.text)
+            texts += qs
+            owners += [r] * len(qs)
+        if texts:
+            vecs = memory.encoder.embed_many(texts, memory.config.encoder.batch_size)
+            ccodes = comp.proj.cue_codes(vecs)
+            tcache: dict[str, np.ndarray] = {}
+            for t, r, cu in zip(texts, owners, ccodes):
+                if r.id not in tcache:
+                    tcache[r.id] = comp.target_code(memory, r.id)
+                e = Edge(f"para:{r.id}:{uuid.uuid5(uuid.NAMESPACE_OID, t).hex[:12]}", r.id, "paraphrase", 1.0,
+                         now, r.namespace, cu, tcache[r.id], t)
+                new_edges[(e.cue, e.target, e.kind)] = e
+                plan.w.add_outer(e.target_units, cu, 1.0)
+                n_para += 1
+    plan.report["paraphrase_cues"] = n_para
+
+
+def commit_run(memory: "FacadeView", plan: SleepPlan, t0: float) -> list[MemoryRecord]:
+    """Step 6: the marker, memories, links, the W snapshot, then one meta commit that clears the
+    marker; any failure puts every table back (``recover_interrupted_run``). Returns the changed
+    records as committed."""
+    store, recs, report = memory.store, plan.changed, plan.report
+    versions = {name: store.table(name).version for name in TABLES}
+    _meta(store, {"sleep_pending": json.dumps({"run_id": plan.run_id, "versions": versions})})
+    updated = []
+    for mid, fields in recs.items():
+        new = dataclasses.replace(memory.get(mid), **fields)
+        new.updated_at = time.time()
+        updated.append(new)
+    watermark = time.time()
+    try:
+        if updated:
+            store.upsert(updated, np.stack([memory.vector(r.id) for r in updated]))
+        _after_step("memories")
+        store.table("associations").add(edges_to_arrow(list(plan.edges.values())), mode="overwrite")
+        _after_step("associations")
+        snap = list(plan.w.columns())
+        store.table("hebbian_w").add(pa.Table.from_pydict(
+            {"col": [c for c, _, _ in snap], "rows": [r.tolist() for _, r, _ in snap],
+             "vals": [v.tolist() for _, _, v in snap]}, schema=W_SNAPSHOT_SCHEMA), mode="overwrite")
+        _after_step("hebbian_w")
+        report.update(finished=time.time(), seconds=round(time.perf_counter() - t0, 3))
+        _meta(store, {"sleep_pending": "", "sleep_last_report": json.dumps(report),
+                      "hebbian_w_watermark": repr(watermark)})
+    except BaseException:
+        recover_interrupted_run(store)
+        raise
+    return updated

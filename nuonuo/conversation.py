@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 if TYPE_CHECKING:
-    from nuonuo.memory import Memory
+    from nuonuo.component import MemoryView as Memory  # the protocol components receive
     from nuonuo.records import MemoryRecord
 
 
@@ -126,6 +126,9 @@ class ConversationIndex:
                     continue
                 out.append(nid)
         return out
+
+    def flush(self, memory: "Memory") -> None:
+        """Nothing waits: the index is in step when each hook returns."""
 
     def stats(self, memory: "Memory") -> dict[str, Any]:
         named = [conv for conv in self._order if conv[1] is not None]

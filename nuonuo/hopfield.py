@@ -137,10 +137,6 @@ class PatternIndex:
         pos = self._pos.get(mid)
         return None if pos is None else self._x[pos]
 
-    def set_vector(self, mid: str, vector: np.ndarray) -> None:
-        self._x[self._pos[mid]] = vector
-        self._ivf = None
-
     def __contains__(self, mid: str) -> bool:
         return mid in self._pos
 

@@ -6,66 +6,40 @@
 
 LanceDB is written first; the in-RAM caches (records, per-namespace pattern matrices, and the
 indexes other components keep) are updated after the write commits. Components (the Engram
-key/n-gram index, the Hebbian association memory, …) plug in through ``Component``.
+key/n-gram index, the Hebbian association memory, …) plug in through ``Component``
+(``nuonuo.component``): they receive this object as a ``MemoryView`` and never import it.
 """
 
 from __future__ import annotations
 
-import hashlib
+import builtins
+import dataclasses
 import json
-import re
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from nuonuo.associations import AssociationMemory
 from nuonuo.canonical import canonical_key
+from nuonuo.component import Component
 from nuonuo.config import Config, load_config
+from nuonuo.consolidation import consolidate as run_consolidation
+from nuonuo.consolidation import recover_interrupted_run
+from nuonuo.conversation import ConversationIndex
 from nuonuo.encoder import Encoder, load_encoder
+from nuonuo.engram import EngramComponent
 from nuonuo.errors import InvalidInput, NotFound, StoreError
 from nuonuo.hopfield import PatternIndex
+from nuonuo.recall import recall as run_recall
+from nuonuo.record_cache import RecordCache
 from nuonuo.records import Hit, MemoryRecord, to_epoch
 from nuonuo.store import Store, StoreLock, record_from_row
-
-NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]{0,127}$")
-MAX_K = 1000
-
-
-class Component:
-    """Something that keeps its own cache in step with the memories (an index, a graph).
-
-    ``rebuild`` runs once at open with every record; ``added``/``removed`` after each committed
-    write. All run under the memory's lock."""
-
-    def rebuild(self, memory: "Memory") -> None: ...
-
-    def added(self, memory: "Memory", records: Sequence[MemoryRecord], vectors: np.ndarray) -> None: ...
-
-    def removed(self, memory: "Memory", records: Sequence[MemoryRecord]) -> None: ...
-
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def check_namespace(namespace: Any) -> str:
-    if not isinstance(namespace, str) or not NAMESPACE_RE.match(namespace):
-        raise InvalidInput(
-            f"namespace {namespace!r} is not valid: use 1-128 letters, digits or _ . : @ / - "
-            "(starting with a letter or digit)")
-    return namespace
-
-
-def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise InvalidInput(f"k must be a whole number, not {k!r}")
-    if k <= 0 or k > MAX_K:
-        raise InvalidInput(f"k must be between 1 and {MAX_K}, not {k}")
-    return k
+from nuonuo.validation import (MAX_K, NAMESPACE_RE, check_importance, check_k, check_metadata,  # noqa: F401
+                               check_namespace, check_text, content_hash, prepare)
 
 
 class Memory:
@@ -85,28 +59,16 @@ class Memory:
             self.encoder = encoder or load_encoder(enc.model, enc.max_seq_length, enc.threads)
             self.store = Store(self.config.store_uri, self.encoder.dim, self.config.store.storage_options)
             self._check_encoder()
-            self._records: dict[str, MemoryRecord] = {}
-            self._patterns: dict[str, PatternIndex] = {}
-            self._by_hash: dict[tuple[str, str, str], str] = {}
-            self._keys: dict[tuple[str, str], list[str]] = {}  # (ns, canonical key) → ids, oldest first
+            self._cache = RecordCache(self.encoder.dim)
             self._dirty_access: set[str] = set()
-            self.components: list[Component] = []
-            from nuonuo.engram import EngramComponent
-
             self.engram = EngramComponent(self.config.engram)
-            self.components.append(self.engram)
-            from nuonuo.associations import AssociationMemory
-            from nuonuo.consolidation import recover_interrupted_run
-
             recover_interrupted_run(self.store)  # a sleep run killed halfway: back to before it
-            self.hebbian = AssociationMemory(self)
-            self.components.append(self.hebbian)
-            from nuonuo.conversation import ConversationIndex
-
+            self.hebbian = AssociationMemory(self.config.hebbian)
             self.conversations = ConversationIndex()
-            self.components.append(self.conversations)
+            self.components: list[Component] = [self.engram, self.hebbian, self.conversations]
             self._load()
-            self._init_components()
+            for comp in self.components:  # each rebuilds its cache from the records
+                comp.rebuild(self)
         except BaseException:
             self._release()
             raise
@@ -137,12 +99,31 @@ class Memory:
                 self._closed = True
                 self._release()
 
+    def discard(self) -> None:
+        """Close without writing anything (pending access counts are dropped): for a view of the
+        store that may be stale (``SharedMemory``). The store lock stays as it is. Takes no lock:
+        the caller owns this Memory and is done with it."""
+        self._dirty_access.clear()
+        self._closed = True
+
+    @property
+    def file_lock(self) -> StoreLock | None:
+        """The store lock this Memory holds (None for an object-storage store, which has none)."""
+        return self._file_lock
+
     def _release(self) -> None:
         if self._file_lock:
             self._file_lock.release()
             self._file_lock = None
 
-    def _check_open(self) -> None:
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every read and write of the caches holds (re-entrant): recall and sleep take it
+        for a whole run."""
+        return self._lock
+
+    def check_open(self) -> None:
+        """``StoreError`` if this Memory is closed."""
         if self._closed:
             raise StoreError("this Memory is closed")
 
@@ -164,85 +145,14 @@ class Memory:
         vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.encoder.dim)
         rows = table.drop_columns(["vector"]).to_pylist()
         recs = [record_from_row(r) for r in rows]
-        self._index(recs, np.asarray(vectors, dtype=np.float32))
-        for ids in self._keys.values():  # a key's values oldest first (rows come in storage order)
-            ids.sort(key=lambda m: self._records[m].created_at)
-
-    def _init_components(self) -> None:
-        """Hook for the recall components; each rebuilds its cache from the records."""
-        for comp in self.components:
-            comp.rebuild(self)
-
-    def _index(self, recs: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
-        """Put records (and the active ones' vectors) into the in-RAM caches."""
-        by_ns: dict[str, list[int]] = {}
-        for i, rec in enumerate(recs):
-            self._records[rec.id] = rec
-            canon = getattr(rec, "_key_canonical", None)
-            if canon:
-                self._keys.setdefault((rec.namespace, canon), []).append(rec.id)
-            if rec.status == "active":
-                self._by_hash[(rec.namespace, canon or "", rec.sha256)] = rec.id
-                by_ns.setdefault(rec.namespace, []).append(i)
-        for ns, idx in by_ns.items():
-            index = self._patterns.setdefault(ns, PatternIndex(self.encoder.dim))
-            index.add([recs[i].id for i in idx], vectors[idx], np.array([recs[i].created_at for i in idx]))
+        self._cache.index(recs, np.asarray(vectors, dtype=np.float32))
+        self._cache.sort_keys()
 
     # --- validation -----------------------------------------------------------------------------
-    def _check_text(self, text: Any, what: str = "text") -> str:
-        if not isinstance(text, str):
-            raise InvalidInput(f"{what} must be a string, not {type(text).__name__}")
-        stripped = text.strip()
-        if not stripped:
-            raise InvalidInput(f"{what} is empty")
-        if "\x00" in stripped:
-            raise InvalidInput(f"{what} contains NUL bytes: binary data is not stored")
-        limit = self.config.store.max_text_chars
-        if len(stripped) > limit:
-            raise InvalidInput(
-                f"{what} is {len(stripped):,} characters, over the limit of {limit:,}; split it into "
-                "smaller memories or raise [store] max_text_chars")
-        return stripped
-
-    @staticmethod
-    def _check_metadata(metadata: Any) -> dict[str, Any]:
-        if metadata is None:
-            return {}
-        if not isinstance(metadata, Mapping):
-            raise InvalidInput(f"metadata must be a mapping of names to values, not {type(metadata).__name__}")
-        try:
-            return json.loads(json.dumps(dict(metadata), ensure_ascii=False, allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"metadata must be JSON-serialisable: {exc}") from None
-
-    def _prepare(self, item: Any, namespace: str) -> tuple[MemoryRecord, str | None]:
-        """Validate one item (a string or a dict) into an unsaved record."""
-        if isinstance(item, str):
-            item = {"text": item}
-        if not isinstance(item, Mapping):
-            raise InvalidInput(f"an item must be a string or an object with 'text', not {type(item).__name__}")
-        unknown = set(item) - {"text", "key", "namespace", "metadata", "timestamp", "importance", "id"}
-        if unknown:
-            raise InvalidInput(f"unknown field(s) {', '.join(sorted(unknown))}")
-        text = self._check_text(item.get("text"))
-        ns = check_namespace(item.get("namespace") or namespace)
-        key = item.get("key")
-        canon = None
-        if key is not None:
-            if not isinstance(key, str) or not canonical_key(key):
-                raise InvalidInput(f"key must be a non-empty string with letters or digits, not {key!r}")
-            canon = canonical_key(key)
-        importance = item.get("importance", 0.5)
-        if isinstance(importance, bool) or not isinstance(importance, (int, float)) or not 0 <= importance <= 1:
-            raise InvalidInput(f"importance must be a number between 0 and 1, not {importance!r}")
-        now = time.time()
-        created = to_epoch(item.get("timestamp")) or now
-        rec = MemoryRecord(
-            id=item.get("id") or uuid.uuid4().hex, text=text, namespace=ns, key=key,
-            metadata=self._check_metadata(item.get("metadata")), created_at=created, updated_at=now,
-            last_access=0.0, importance=float(importance), access_count=0, sha256=content_hash(text))
-        rec._key_canonical = canon  # type: ignore[attr-defined]
-        return rec, canon
+    def validate(self, item: Any, namespace: str = "default") -> MemoryRecord:
+        """The unsaved record ``item`` (a string, or a dict with the fields of ``remember``) would
+        become; ``InvalidInput`` says what is wrong (``nuonuo.validation``)."""
+        return prepare(item, namespace, self.config.store.max_text_chars)
 
     # --- writing ----------------------------------------------------------------------------------
     def remember(self, text: str, key: str | None = None, namespace: str = "default",
@@ -252,7 +162,7 @@ class Memory:
         stored in the namespace under the same key). Durable when this returns."""
         item = {"text": text, "key": key, "metadata": metadata, "timestamp": timestamp, "importance": importance}
         ids = self._write([item], namespace)
-        return self._records[ids[0]]
+        return self._cache.records[ids[0]]
 
     def remember_many(self, items: Iterable[Any], namespace: str = "default", batch_size: int | None = None,
                       progress: Any = None) -> list[str]:
@@ -260,21 +170,21 @@ class Memory:
         ``remember``. Every item is validated first: one bad item stores nothing (the error names
         its position). Returns the ids in input order (existing ids for duplicates)."""
         items = list(items)
-        prepared: list[tuple[MemoryRecord, str | None]] = []
+        prepared: list[MemoryRecord] = []
         for pos, item in enumerate(items):
             try:
-                prepared.append(self._prepare(item, namespace))
+                prepared.append(self.validate(item, namespace))
             except InvalidInput as exc:
                 raise InvalidInput(f"item {pos}: {exc.message}") from None
         return self._store(prepared, batch_size or max(self.config.encoder.batch_size * 16, 256), progress)
 
     def _write(self, items: list[Any], namespace: str) -> list[str]:
-        prepared = [self._prepare(it, namespace) for it in items]
+        prepared = [self.validate(it, namespace) for it in items]
         return self._store(prepared, max(1, len(prepared)), None)
 
-    def _store(self, prepared: list[tuple[MemoryRecord, str | None]], size: int, progress: Any) -> list[str]:
+    def _store(self, prepared: list[MemoryRecord], size: int, progress: Any) -> list[str]:
         """Dedupe, then encode and commit in batches of ``size``; returns the ids in input order."""
-        self._check_open()
+        self.check_open()
         ids, fresh = self._dedupe(prepared)  # before paying for encoding
         if progress and len(fresh) < len(prepared):
             progress(len(prepared) - len(fresh))
@@ -302,16 +212,16 @@ class Memory:
                         progress(len(batch))
         return ids
 
-    def _dedupe(self, prepared: list[tuple[MemoryRecord, str | None]]) -> tuple[list[str], list[MemoryRecord]]:
+    def _dedupe(self, prepared: list[MemoryRecord]) -> tuple[list[str], list[MemoryRecord]]:
         """Ids in input order (the stored id for an exact duplicate in the namespace under the same
         key, in the store or earlier in ``prepared``) and the records still to store."""
         ids: list[str] = []
         fresh: list[MemoryRecord] = []
         seen: dict[tuple[str, str, str], str] = {}
         with self._lock:
-            for rec, canon in prepared:
-                dkey = (rec.namespace, canon or "", rec.sha256)
-                existing = self._by_hash.get(dkey) or seen.get(dkey)
+            for rec in prepared:
+                dkey = (rec.namespace, rec.key_canonical or "", rec.sha256)
+                existing = self._cache.by_hash.get(dkey) or seen.get(dkey)
                 if existing:
                     ids.append(existing)
                     continue
@@ -326,8 +236,8 @@ class Memory:
     def _commit(self, fresh: list[MemoryRecord], vectors: np.ndarray) -> None:
         """Write encoded records to the store (durable on return) and to every in-RAM index."""
         with self._lock:
-            self._check_open()
-            superseded = self._supersede(fresh)
+            self.check_open()
+            superseded = self._cache.supersede(fresh)
             try:
                 self.store.add(fresh, vectors)
                 if superseded:
@@ -338,61 +248,34 @@ class Memory:
                 raise
             self._after_add(fresh, vectors, superseded)
 
-    def _supersede(self, fresh: list[MemoryRecord]) -> list[MemoryRecord]:
-        """A new value for a key makes the key's active value 'superseded' (kept as history)."""
-        old: list[MemoryRecord] = []
-        latest: dict[tuple[str, str], MemoryRecord] = {}
-        for rec in fresh:
-            canon = getattr(rec, "_key_canonical", None)
-            if not canon:
-                continue
-            k = (rec.namespace, canon)
-            prev = latest.get(k)
-            if prev is None or rec.created_at >= prev.created_at:
-                latest[k] = rec
-        for k, rec in latest.items():
-            for mid in self._keys.get(k, []):
-                cur = self._records[mid]
-                if cur.status == "active" and cur.created_at <= rec.created_at:
-                    cur.status = "superseded"
-                    cur.updated_at = time.time()
-                    old.append(cur)
-            for other in fresh:  # older values in the same batch
-                if other is not rec and getattr(other, "_key_canonical", None) == k[1] and other.namespace == k[0]:
-                    other.status = "superseded"
-        return old
-
     def _vector_of(self, rec: MemoryRecord) -> np.ndarray:
-        index = self._patterns.get(rec.namespace)
-        vec = index.vector(rec.id) if index is not None else None
+        vec = self._cache.pattern_vector(rec)
         if vec is None:
             vec = self.encoder.embed(rec.text)
         return vec
 
     def _after_add(self, fresh: list[MemoryRecord], vectors: np.ndarray, superseded: list[MemoryRecord]) -> None:
         for rec in superseded:
-            self._unindex_active(rec)
+            self._cache.unindex_active(rec)
         if superseded:
             for comp in self.components:
                 comp.removed(self, superseded)
-        self._index(fresh, vectors)
+        self._cache.index(fresh, vectors)
         for comp in self.components:
             comp.added(self, fresh, vectors)
-
-    def _unindex_active(self, rec: MemoryRecord) -> None:
-        canon = getattr(rec, "_key_canonical", None)
-        self._by_hash.pop((rec.namespace, canon or "", rec.sha256), None)
-        index = self._patterns.get(rec.namespace)
-        if index is not None:
-            index.remove(rec.id)
 
     # --- reading ----------------------------------------------------------------------------------
     def get(self, id: str) -> MemoryRecord:
         with self._lock:
-            rec = self._records.get(id) if isinstance(id, str) else None
+            rec = self._cache.records.get(id) if isinstance(id, str) else None
             if rec is None:
                 raise NotFound(f"no memory with id {id!r}")
             return rec
+
+    def record(self, id: str) -> MemoryRecord | None:
+        """The cached record, or None (no lock: a dict probe for the components' hot paths, which
+        run under the lock already)."""
+        return self._cache.records.get(id)
 
     def vector(self, id: str) -> np.ndarray:
         rec = self.get(id)
@@ -401,24 +284,24 @@ class Memory:
     def namespaces(self) -> dict[str, int]:
         """Namespace → number of active memories."""
         with self._lock:
-            return {ns: len(ix) for ns, ix in sorted(self._patterns.items()) if len(ix)}
+            return {ns: len(ix) for ns, ix in sorted(self._cache.patterns.items()) if len(ix)}
 
     def list(self, namespace: str | None = "default", limit: int = 50, offset: int = 0,
              include_history: bool = False) -> list[MemoryRecord]:
         """Memories of a namespace (all namespaces if None), newest first."""
         with self._lock:
-            recs = [r for r in self._records.values()
+            recs = [r for r in self._cache.records.values()
                     if (namespace is None or r.namespace == namespace)
                     and (include_history or r.status == "active")]
         recs.sort(key=lambda r: r.created_at, reverse=True)
         return recs[offset:offset + limit]
 
-    def history(self, key: str, namespace: str = "default") -> list[MemoryRecord]:
+    def history(self, key: str, namespace: str = "default") -> builtins.list[MemoryRecord]:
         """Every value a key has had, newest first."""
         canon = canonical_key(key) if isinstance(key, str) else ""
         with self._lock:
-            ids = self._keys.get((check_namespace(namespace), canon), [])
-            return sorted((self._records[i] for i in ids), key=lambda r: r.created_at, reverse=True)
+            ids = self._cache.keys.get((check_namespace(namespace), canon), [])
+            return sorted((self._cache.records[i] for i in ids), key=lambda r: r.created_at, reverse=True)
 
     def lookup(self, key: str, namespace: str = "default") -> MemoryRecord | None:
         """The current value of a key, or None: an O(1) probe of the Engram key table (≤ H hashed
@@ -426,7 +309,7 @@ class Memory:
         canon = canonical_key(key) if isinstance(key, str) else ""
         with self._lock:
             mid = self.engram.lookup(check_namespace(namespace), canon) if canon else None
-            rec = self._records.get(mid) if mid else None
+            rec = self._cache.records.get(mid) if mid else None
             if rec is not None and rec.status == "active":
                 return rec
         for rec in self.history(key, namespace):
@@ -435,17 +318,20 @@ class Memory:
         return None
 
     def pattern_index(self, namespace: str) -> PatternIndex | None:
-        return self._patterns.get(namespace)
+        return self._cache.patterns.get(namespace)
+
+    def pattern_indexes(self) -> dict[str, PatternIndex]:
+        """Namespace → its pattern index (a copy of the mapping, in the order namespaces appeared)."""
+        with self._lock:
+            return dict(self._cache.patterns)
 
     def recall(self, query: str | None = None, k: int | None = None, namespace: str = "default",
-               at: Any = None, key: str | None = None, **options: Any) -> list[Hit]:
+               at: Any = None, key: str | None = None, **options: Any) -> builtins.list[Hit]:
         """The k most relevant memories for ``query`` (or the value of ``key``) in ``namespace``.
 
         ``at`` is the time of asking: memories created after it are ignored. See
         ``nuonuo.recall`` for the channels and the fusion, and ``Hit`` for the score contract."""
-        from nuonuo.recall import recall as run_recall
-
-        self._check_open()
+        self.check_open()
         k = check_k(self.config.recall.k if k is None else k)
         check_namespace(namespace)
         if key is not None:
@@ -455,7 +341,7 @@ class Memory:
             return [Hit(id=rec.id, text=rec.text, score=1.0, source="exact", key=rec.key,
                         metadata=rec.metadata, timestamp=rec.timestamp, namespace=rec.namespace,
                         scores={"exact": 1.0})]
-        query = self._check_text(query, "query")
+        query = check_text(query, self.config.store.max_text_chars, "query")
         hits = run_recall(self, query, k, namespace, to_epoch(at, "at"), **options)
         self.touch([h.id for h in hits])
         return hits
@@ -465,7 +351,7 @@ class Memory:
         now = time.time()
         with self._lock:
             for mid in ids:
-                rec = self._records.get(mid)
+                rec = self._cache.records.get(mid)
                 if rec is not None:
                     rec.access_count += 1
                     rec.last_access = now
@@ -479,11 +365,10 @@ class Memory:
         """Write pending access counts to the store."""
         with self._lock:
             for comp in self.components if not self._closed else ():
-                if callable(getattr(comp, "flush", None)):
-                    comp.flush(self)
+                comp.flush(self)
             if not self._dirty_access or self._closed:
                 return
-            recs = [self._records[m] for m in self._dirty_access if m in self._records]
+            recs = [self._cache.records[m] for m in self._dirty_access if m in self._cache.records]
             self._dirty_access.clear()
             if recs:
                 self.store.upsert(recs, np.stack([self._vector_of(r) for r in recs]))
@@ -494,32 +379,25 @@ class Memory:
         """Change a memory in place (a new text is re-encoded); returns the new record."""
         with self._lock:
             rec = self.get(id)
-            new_text = self._check_text(text) if text is not None else rec.text
-            new_meta = self._check_metadata(metadata) if metadata is not None else rec.metadata
-            if importance is not None and (isinstance(importance, bool) or not isinstance(importance, (int, float))
-                                           or not 0 <= importance <= 1):
-                raise InvalidInput(f"importance must be a number between 0 and 1, not {importance!r}")
+            new_text = check_text(text, self.config.store.max_text_chars) if text is not None else rec.text
+            new_meta = check_metadata(metadata) if metadata is not None else rec.metadata
+            if importance is not None:
+                check_importance(importance)
         vec = self.encoder.embed(new_text) if new_text != rec.text else None
         with self._lock:
-            updated = MemoryRecord(**{k: v for k, v in rec.__dict__.items() if not k.startswith("_")})
-            updated._key_canonical = getattr(rec, "_key_canonical", None)  # type: ignore[attr-defined]
-            updated.text, updated.metadata = new_text, new_meta
-            updated.sha256 = content_hash(new_text)
-            updated.importance = float(importance) if importance is not None else rec.importance
-            updated.updated_at = time.time()
+            updated = dataclasses.replace(
+                rec, text=new_text, metadata=new_meta, sha256=content_hash(new_text),
+                importance=float(importance) if importance is not None else rec.importance, updated_at=time.time())
             vector = vec if vec is not None else self._vector_of(rec)
             self.store.upsert([updated], vector[None, :])
             was_active = rec.status == "active"
             if was_active:
-                self._unindex_active(rec)
+                self._cache.unindex_active(rec)
             for comp in self.components:
                 comp.removed(self, [rec])
-            self._records[id] = updated
+            self._cache.records[id] = updated
             if was_active:
-                canon = getattr(updated, "_key_canonical", None)
-                self._by_hash[(updated.namespace, canon or "", updated.sha256)] = id
-                self._patterns.setdefault(updated.namespace, PatternIndex(self.encoder.dim)).add(
-                    [id], vector[None, :], np.array([updated.created_at]))
+                self._cache.index_active(updated, vector)
             for comp in self.components:
                 comp.added(self, [updated], vector[None, :])
             return updated
@@ -528,7 +406,7 @@ class Memory:
         """Delete one memory by id, every value of a key (in ``namespace``, default "default"),
         or a whole namespace (``forget(namespace="x")``). Returns how many were deleted."""
         with self._lock:
-            self._check_open()
+            self.check_open()
             if id is not None:
                 targets = [self.get(id)]
             elif key is not None:
@@ -537,7 +415,7 @@ class Memory:
                     raise NotFound(f"no memory has the key {key!r} in namespace {namespace or 'default'!r}")
             elif namespace is not None:
                 check_namespace(namespace)
-                targets = [r for r in self._records.values() if r.namespace == namespace]
+                targets = [r for r in self._cache.records.values() if r.namespace == namespace]
                 if not targets:
                     raise NotFound(f"namespace {namespace!r} has no memories")
             else:
@@ -548,23 +426,16 @@ class Memory:
 
     def _drop(self, targets: Sequence[MemoryRecord]) -> None:
         for rec in targets:
-            if rec.status == "active":
-                self._unindex_active(rec)
-            self._records.pop(rec.id, None)
+            self._cache.drop(rec)
             self._dirty_access.discard(rec.id)
-            canon = getattr(rec, "_key_canonical", None)
-            if canon:
-                ids = self._keys.get((rec.namespace, canon), [])
-                if rec.id in ids:
-                    ids.remove(rec.id)
         for comp in self.components:
             comp.removed(self, targets)
 
     # --- inspection -------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            total = len(self._records)
-            active = sum(1 for r in self._records.values() if r.status == "active")
+            total = len(self._cache.records)
+            active = sum(1 for r in self._cache.records.values() if r.status == "active")
             out: dict[str, Any] = {
                 "home": str(self.config.home),
                 "store": self.store.uri,
@@ -573,37 +444,48 @@ class Memory:
                 "memories": active,
                 "history": total - active,
                 "namespaces": self.namespaces(),
-                "keys": sum(1 for ids in self._keys.values() if ids),
+                "keys": sum(1 for ids in self._cache.keys.values() if ids),
             }
             for comp in self.components:
-                extra = getattr(comp, "stats", None)
-                if callable(extra):
-                    out.update(extra(self))
+                out.update(comp.stats(self))
             return out
 
-    def records(self) -> list[MemoryRecord]:
+    def records(self) -> builtins.list[MemoryRecord]:
         with self._lock:
-            return list(self._records.values())
+            return list(self._cache.records.values())
+
+    def replace_records(self, records: Sequence[MemoryRecord]) -> None:
+        """Put changed records (already committed to the store, same ids) in place of the cached
+        ones. One that stops being active (merged by sleep) leaves the active indexes, and the
+        components hear of it as removed (it stays a record, so they keep its links)."""
+        with self._lock:
+            for new in records:
+                old = self._cache.records[new.id]
+                if new.status != "active" and old.status == "active":
+                    self._cache.unindex_active(old)
+                    self._cache.records[new.id] = new
+                    for comp in self.components:
+                        comp.removed(self, [new])
+                else:
+                    self._cache.records[new.id] = new
 
     # --- associations and sleep (nuonuo.associations, nuonuo.consolidation) -----------------------
     def associate(self, cue_id: str, target_id: str, weight: float = 1.0, kind: str = "link") -> None:
         """Link two memories of one namespace: recalling ``cue_id`` can then reach ``target_id``
         (a Hebbian hop). Durable when this returns; linking again adds to the weight."""
         with self._lock:
-            self._check_open()
+            self.check_open()
             self.hebbian.associate(self, cue_id, target_id, weight, kind)
 
-    def associations(self, id: str) -> list[dict[str, Any]]:
+    def associations(self, id: str) -> builtins.list[dict[str, Any]]:
         """A memory's links, oldest first: cue, target, weight, kind, created_at, direction, other."""
         with self._lock:
             return self.hebbian.associations(self, id)
 
     def consolidate(self, **options: Any) -> dict[str, Any]:
         """Run sleep consolidation now (see ``nuonuo.consolidation``); returns its report."""
-        from nuonuo.consolidation import consolidate
-
-        self._check_open()
-        return consolidate(self, **options)
+        self.check_open()
+        return run_consolidation(self, **options)
 
     # --- export / import --------------------------------------------------------------------------
     def export(self, path: str | Path, namespace: str | None = None) -> int:

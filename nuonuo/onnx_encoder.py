@@ -31,7 +31,7 @@ from typing import Sequence
 
 import numpy as np
 
-from nuonuo.encoder import Encoder, TransformerEncoder
+from nuonuo.encoder_models import Encoder, TransformerEncoder
 
 EXPORT_VERSION = 1  # bump when the exported graph changes (inputs, pooling, opset)
 OPSET = 17

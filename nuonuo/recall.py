@@ -38,7 +38,7 @@ from nuonuo.hopfield import hopfield_settle
 from nuonuo.records import Hit
 
 if TYPE_CHECKING:
-    from nuonuo.memory import Memory
+    from nuonuo.views import FacadeView as Memory  # the protocol Memory satisfies (no import of it)
 
 Channels = dict[str, dict[str, dict[str, float]]]
 CHANNELS = ("hopfield", "ngram", "exact")
@@ -232,7 +232,7 @@ def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, 
     qv = options.get("query_vector")
     if qv is None:
         qv = mem.encoder.embed(query)
-    with mem._lock:
+    with mem.lock:
         channels = gather(mem, query, qv, namespace, at, k)
         ranked = fuse(mem, channels, at)
         ranked = with_hops(mem, ranked, namespace, at, qv)

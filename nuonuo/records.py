@@ -69,6 +69,9 @@ class MemoryRecord:
     access_count: int = 0
     sha256: str = ""
     status: str = "active"  # active | superseded (an older value of a key) | merged
+    # ``nuonuo.canonical.canonical_key(key)``, what lookups compare: bookkeeping, left out of to_dict,
+    # equality and repr (a daemon client's copy of a record has None)
+    key_canonical: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def timestamp(self) -> str | None:
@@ -76,6 +79,7 @@ class MemoryRecord:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["key_canonical"]  # bookkeeping of the key index, not part of the public record
         d["timestamp"] = self.timestamp
         d["updated"] = to_iso(self.updated_at)
         d["last_accessed"] = to_iso(self.last_access) if self.last_access else None

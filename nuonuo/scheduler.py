@@ -17,11 +17,12 @@ Only the daemon (or a CLI command that stays up) starts it; the library never do
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from nuonuo.errors import ConfigError, StoreError
 
@@ -165,6 +166,18 @@ class SleepScheduler:
     @property
     def busy(self) -> bool:
         return self._running.locked()
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        """Hold the "never two runs at once" lock for a run made outside ``run_now`` (a manual run
+        with options); yields False, holding nothing, while another run is in progress."""
+        if not self._running.acquire(blocking=False):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            self._running.release()
 
     def next_run(self) -> datetime | None:
         if self._sched is None:

@@ -45,7 +45,7 @@ def daemon_client(home: str | Path | None = None) -> Any | None:
 
 def _file_lock(memory: Any, action: str, *args: Any) -> None:
     """Take or give back a Memory's store lock (object-storage stores have none: nothing to do)."""
-    lock = getattr(memory, "_file_lock", None)
+    lock = memory.file_lock
     if lock is not None:
         getattr(lock, action)(*args)
 
@@ -135,8 +135,7 @@ class SharedMemory:
         mem, self._memory, self._seen = self._memory, None, None
         if mem is None:
             return
-        getattr(mem, "_dirty_access", set()).clear()  # never flush a possibly stale view
-        mem._closed = True
+        mem.discard()  # never flush a possibly stale view
         if locked:
             _file_lock(mem, "release")
 

@@ -28,7 +28,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pyarrow as pa
 
-from nuonuo import store_files
+import nuonuo.store_files as store_files
 from nuonuo.errors import NuonuoError, StoreDamaged, StoreError, StoreFull, StoreLocked
 from nuonuo.records import MemoryRecord
 
@@ -55,12 +55,13 @@ def memory_schema(dim: int) -> pa.Schema:
 META_SCHEMA = pa.schema([pa.field("name", pa.string(), nullable=False), pa.field("value", pa.string())])
 
 
-def _sql_str(value: str) -> str:
+def sql_str(value: str) -> str:
+    """A string literal for a LanceDB filter (single quotes doubled)."""
     return "'" + value.replace("'", "''") + "'"
 
 
 def id_filter(ids: Iterable[str]) -> str:
-    return "id IN (" + ", ".join(_sql_str(i) for i in ids) + ")"
+    return "id IN (" + ", ".join(sql_str(i) for i in ids) + ")"
 
 
 # --- faults ---------------------------------------------------------------------------------------
@@ -232,9 +233,9 @@ class Store:
             raise (err or StoreError(f"cannot open the store at {uri}: {exc}")) from None
         self.orphans_removed = self.clean_orphans() if "://" not in uri else (0, 0)
         if migrate:
-            from nuonuo import migrations
+            from nuonuo.migrations import migrate as run_migrations
 
-            migrations.migrate(self)
+            run_migrations(self)
 
     def guard(self, fn, table: str | None, action: str, *args: Any, **kwargs: Any) -> Any:
         """``fn(*args, **kwargs)`` with a storage failure turned into its ``StoreError``."""
@@ -285,7 +286,7 @@ class Store:
     # --- meta ---------------------------------------------------------------------------------
     def get_meta(self, name: str, default: str | None = None) -> str | None:
         tbl = self.ensure_table("meta", META_SCHEMA)
-        rows = tbl.search().where(f"name = {_sql_str(name)}").limit(1).to_list()
+        rows = tbl.search().where(f"name = {sql_str(name)}").limit(1).to_list()
         return rows[0]["value"] if rows else default
 
     def set_meta(self, name: str, value: str) -> None:
@@ -301,7 +302,7 @@ class Store:
             "namespace": [r.namespace for r in records],
             "text": [r.text for r in records],
             "key": [r.key for r in records],
-            "key_canonical": [getattr(r, "_key_canonical", None) for r in records],
+            "key_canonical": [r.key_canonical for r in records],
             "vector": pa.FixedSizeListArray.from_arrays(
                 pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1)), self.dim),
             "created_at": [r.created_at for r in records],
@@ -364,7 +365,6 @@ def record_from_row(row: dict[str, Any]) -> MemoryRecord:
         metadata=metadata, created_at=row["created_at"] or 0.0, updated_at=row["updated_at"] or 0.0,
         last_access=row["last_access"] or 0.0, importance=float(row["importance"] or 0.0),
         access_count=int(row["access_count"] or 0), sha256=row["sha256"] or "",
-        status=row.get("status") or "active",
+        status=row.get("status") or "active", key_canonical=row.get("key_canonical"),
     )
-    rec._key_canonical = row.get("key_canonical")  # type: ignore[attr-defined]
     return rec

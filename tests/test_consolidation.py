@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from benchmarks.pair_memory import PairMemory
 from nuonuo.consolidation import near_duplicates, rule_paraphrases
 from nuonuo.errors import ConfigError
-from nuonuo.hebbian import PairMemory
 from nuonuo.scheduler import SleepScheduler, parse_schedule
 
 

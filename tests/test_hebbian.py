@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.pair_memory import PairMemory
 from nuonuo.errors import InvalidInput, NotFound
-from nuonuo.hebbian import PairMemory, Projections, SparseW, TargetIndex, contrastive_update, wta
+from nuonuo.hebbian import Projections, SparseW, TargetIndex, contrastive_update, wta
 
 
 def unit(n, d, rng):

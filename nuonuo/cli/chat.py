@@ -12,7 +12,7 @@ from typing import IO, Iterable
 
 import click
 
-from nuonuo.cli.main import Context, emit_json, main
+from nuonuo.cli.context import Context, emit_json
 from nuonuo.errors import StoreLocked
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -25,15 +25,12 @@ def open_chat(obj: Context, session_id: str | None = None, namespace: str | None
 
     The chat keeps the store in-process (sessions live in it), so it cannot share it with a daemon."""
     from nuonuo.chat import ChatLoop, load_chat_model
-    from nuonuo.memory import Memory
 
-    if obj._backend is None:
-        try:
-            obj._backend = Memory.open(obj.home)
-        except StoreLocked as exc:
-            raise StoreLocked(f"{exc.message}. The chat needs the store in this process: stop the daemon "
-                              "(`nuonuo daemon stop`) while chatting") from None
-    memory = obj._backend
+    try:
+        memory = obj.memory()
+    except StoreLocked as exc:
+        raise StoreLocked(f"{exc.message}. The chat needs the store in this process: stop the daemon "
+                          "(`nuonuo daemon stop`) while chatting") from None
     cfg = memory.config.chat
     if namespace:
         cfg.namespace = namespace
@@ -108,7 +105,7 @@ def run_plain(loop, lines: Iterable[str], out: IO[str], err: IO[str], verbose: b
     return failed
 
 
-@main.command("chat")
+@click.command("chat")
 @click.option("--plain", is_flag=True, help="Line mode: a message per stdin line, each reply a stdout line.")
 @click.option("--session", "session_id", default=None, help="Resume the saved session with this id.")
 @click.option("--list", "list_sessions_", is_flag=True, help="List the saved sessions and exit.")
@@ -126,11 +123,8 @@ def chat(obj: Context, plain: bool, session_id: str | None, list_sessions_: bool
     In a terminal this opens the chat TUI; --plain (or a pipe) gives line mode."""
     if list_sessions_:
         from nuonuo.chat import list_sessions
-        from nuonuo.memory import Memory
 
-        if obj._backend is None:
-            obj._backend = Memory.open(obj.home)
-        sessions = list_sessions(obj._backend)
+        sessions = list_sessions(obj.memory())
         if as_json:
             emit_json(sessions)
         else:

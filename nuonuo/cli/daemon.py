@@ -7,13 +7,13 @@ import time
 
 import click
 
-from nuonuo.cli.main import Context, emit_json, main
+from nuonuo.cli.context import Context, emit_json
 
 
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@main.group()
+@click.group()
 def daemon() -> None:
     """Run the memory daemon: one owner of the store, shared by the CLI, the TUI and agents."""
 

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from nuonuo.cli.main import Context, emit_json, main
+from nuonuo.cli.context import Context, emit_json
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -18,7 +18,7 @@ def _config(obj: Context):
     return load_config(obj.home)
 
 
-@main.command()
+@click.command()
 @click.option("--repair", is_flag=True, help="Restore damaged tables from an earlier version or the newest backup.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -33,7 +33,7 @@ def doctor(obj: Context, repair: bool, as_json: bool) -> None:
     sys.exit(doc.EXIT[report["status"]])
 
 
-@main.command()
+@click.command()
 @click.option("--keep", type=click.IntRange(1, 1000), default=None,
               help="Then keep only the newest N backups (default: [store] backups).")
 @click.option("--list", "list_only", is_flag=True, help="List the backups instead of making one.")
@@ -63,7 +63,7 @@ def backup(obj: Context, keep, list_only: bool, as_json: bool) -> None:
                    f"{info['seconds']:.2f} s → {info['path']}")
 
 
-@main.command()
+@click.command()
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx

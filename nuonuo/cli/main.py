@@ -1,16 +1,22 @@
-"""The click group, error handling and the shared ``--home``/``--json`` plumbing.
+"""The click group (every subcommand is added here), error handling and ``--home``.
 
 Errors: a ``NuonuoError`` becomes ``error: <message>`` on stderr and the error's exit code.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
+from nuonuo.cli.chat import chat
+from nuonuo.cli.context import Context, emit_json  # noqa: F401  (re-exported)
+from nuonuo.cli.daemon import daemon
+from nuonuo.cli.doctor import backup, doctor, restore
+from nuonuo.cli.mcp import mcp_command
+from nuonuo.cli.memories import export_, forget, import_, list_, recall, remember, stats
+from nuonuo.cli.sleep import consolidate, link, links
 from nuonuo.errors import NuonuoError
 
 
@@ -34,35 +40,6 @@ class NuonuoGroup(click.Group):
             sys.exit(exc.exit_code)
 
 
-class Context:
-    """What every command shares: where the store is, and a lazily opened backend."""
-
-    def __init__(self, home: str | None):
-        self.home = home
-        self._backend = None
-
-    def backend(self):
-        """The ``Memory`` (or, when a daemon runs, a client with the same methods)."""
-        if self._backend is None:
-            from nuonuo.daemon.client import connect
-
-            self._backend = connect(self.home)
-        if self._backend is None:
-            from nuonuo.memory import Memory
-
-            self._backend = Memory.open(self.home)
-        return self._backend
-
-    def close(self) -> None:
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
-
-
-def emit_json(value: Any) -> None:
-    click.echo(json.dumps(value, ensure_ascii=False, indent=None, default=str))
-
-
 @click.group(cls=NuonuoGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--home", envvar="NUONUO_HOME", type=click.Path(file_okay=False), default=None,
               help="Data folder (default: $NUONUO_HOME, else the user data dir).")
@@ -75,13 +52,8 @@ def main(ctx: click.Context, home: str | None) -> None:
     ctx.call_on_close(obj.close)
 
 
-def register() -> None:
-    from nuonuo.cli import memories  # noqa: F401  (commands register on import)
-    from nuonuo.cli import sleep  # noqa: F401
-    from nuonuo.cli import daemon  # noqa: F401
-    from nuonuo.cli import mcp  # noqa: F401
-    from nuonuo.cli import chat  # noqa: F401
-    from nuonuo.cli import doctor  # noqa: F401
-
-
-register()
+# Every subcommand registers here, in one place: the modules define plain click commands and never
+# import this group.
+for _command in (remember, recall, forget, list_, stats, export_, import_, consolidate, link, links, daemon,
+                 mcp_command, chat, doctor, backup, restore):
+    main.add_command(_command)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from nuonuo.cli.main import Context, main
+from nuonuo.cli.context import Context
 
 pass_ctx = click.make_pass_decorator(Context)
 
 
-@main.command("mcp")
+@click.command("mcp")
 @click.option("--http", is_flag=True, help="Serve streamable HTTP on 127.0.0.1 instead of stdio.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
               help="HTTP port (default: [plugins] mcp_port, 8765).")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from nuonuo.cli.main import Context, emit_json, main
+from nuonuo.cli.context import Context, emit_json
 from nuonuo.errors import InvalidInput, NotFound
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -66,7 +66,7 @@ def bulk_import(obj: Context, path: str, namespace: str, skip_bad: bool, as_json
     for item in items:
         line = item.pop("_line")
         try:
-            mem._prepare(item, namespace)
+            mem.validate(item, namespace)
             good.append(item)
         except InvalidInput as exc:
             problems.append(f"line {line}: {exc.message}")
@@ -85,7 +85,7 @@ def bulk_import(obj: Context, path: str, namespace: str, skip_bad: bool, as_json
             click.echo(f"skipped {len(problems)} bad line(s):\n  " + "\n  ".join(problems), err=True)
 
 
-@main.command()
+@click.command()
 @click.argument("text", required=False)
 @click.option("--key", default=None, help="An exact key for this fact (e.g. user.timezone).")
 @click.option("--ns", "namespace", default="default", show_default=True, help="Namespace.")
@@ -119,7 +119,7 @@ def truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-@main.command()
+@click.command()
 @click.argument("query", required=False)
 @click.option("-k", "k", type=int, default=None, help="How many hits (default from config: 10).")
 @click.option("--ns", "namespace", default="default", show_default=True)
@@ -169,7 +169,7 @@ def recall(obj: Context, query, k, namespace, key, history, at, explain, as_json
                 click.echo(f"{'':>23}chain: {chain}")
 
 
-@main.command()
+@click.command()
 @click.argument("id", required=False)
 @click.option("--key", default=None, help="Forget every value of this key.")
 @click.option("--ns", "namespace", default=None, help="With --key: its namespace; alone: forget the whole namespace.")
@@ -195,7 +195,7 @@ def forget(obj: Context, id, key, namespace, yes, as_json) -> None:
         click.echo(f"forgot {n} memor{'y' if n == 1 else 'ies'}")
 
 
-@main.command(name="list")
+@click.command(name="list")
 @click.option("--ns", "namespace", default="default", show_default=True)
 @click.option("--all-ns", is_flag=True, help="Every namespace.")
 @click.option("--limit", type=click.IntRange(1, None), default=50, show_default=True)
@@ -213,7 +213,7 @@ def list_(obj: Context, namespace, all_ns, limit, history, as_json) -> None:
         click.echo(f"{r.id}  {r.timestamp[:19]}  {r.namespace:<10}  {key}{truncate(r.text, 70)}")
 
 
-@main.command()
+@click.command()
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
 def stats(obj: Context, as_json) -> None:
@@ -231,7 +231,7 @@ def stats(obj: Context, as_json) -> None:
             click.echo(f"{name}: {value}")
 
 
-@main.command(name="export")
+@click.command(name="export")
 @click.argument("file", type=click.Path(dir_okay=False, writable=True))
 @click.option("--ns", "namespace", default=None, help="Only this namespace.")
 @pass_ctx
@@ -241,7 +241,7 @@ def export_(obj: Context, file, namespace) -> None:
     click.echo(f"exported {n} memories to {file}")
 
 
-@main.command(name="import")
+@click.command(name="import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--ns", "namespace", default="default", show_default=True,
               help="Namespace for items that name none.")

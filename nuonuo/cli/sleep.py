@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from nuonuo.cli.main import Context, emit_json, main
+from nuonuo.cli.context import Context, emit_json
 from nuonuo.records import to_iso
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -28,7 +28,7 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-@main.command()
+@click.command()
 @click.option("--epochs", type=click.IntRange(0, 1000), default=None, help="Replay epochs (default: config).")
 @click.option("--noise", type=click.FloatRange(0, 10), default=None, help="Replay cue noise σ (default: config).")
 @click.option("--paraphrase", type=click.Choice(["rules", "model", "off"]), default=None,
@@ -42,7 +42,7 @@ def consolidate(obj: Context, epochs, noise, paraphrase, as_json) -> None:
     emit_json(report) if as_json else click.echo(format_report(report))
 
 
-@main.command()
+@click.command()
 @click.argument("cue_id")
 @click.argument("target_id")
 @click.option("--weight", type=float, default=1.0, show_default=True)
@@ -62,7 +62,7 @@ def link(obj: Context, cue_id, target_id, weight, kind, both, as_json) -> None:
         click.echo(f"linked {cue_id} {'↔' if both else '→'} {target_id} ({kind}, weight {weight:g})")
 
 
-@main.command()
+@click.command()
 @click.argument("id")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx

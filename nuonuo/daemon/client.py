@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from nuonuo import errors
-from nuonuo.daemon import uds
+import nuonuo.daemon.uds as uds
 from nuonuo.config import Config, load_config
 from nuonuo.daemon.paths import DaemonPaths, read_token
 from nuonuo.errors import DaemonError, InvalidInput, NuonuoError
@@ -71,7 +71,7 @@ class Client:
 
             self._http = httpx.Client(base_url=str(url).rstrip("/"), timeout=timeout, headers=headers)
             self._timeout_errors, self._transport_errors = (httpx.TimeoutException,), (httpx.TransportError,)
-        self._validator: Any = None
+        self._max_text_chars: int | None = None
 
     # --- plumbing -------------------------------------------------------------------------------------
     def __enter__(self) -> "Client":
@@ -133,7 +133,7 @@ class Client:
         items = [self._wire_item(it) for it in items]
         for pos, item in enumerate(items):
             try:
-                self._prepare(item, namespace)
+                self.validate(item, namespace)
             except InvalidInput as exc:
                 raise InvalidInput(f"item {pos}: {exc.message}") from None
         ids: list[str] = []
@@ -168,11 +168,14 @@ class Client:
             return d
         return item
 
-    def _prepare(self, item: Any, namespace: str) -> Any:
-        """Validate one item with the same rules as ``Memory`` (the daemon checks again)."""
-        if self._validator is None:
-            self._validator = _Validator(self.config or load_config())
-        return self._validator.check(item, namespace)
+    def validate(self, item: Any, namespace: str = "default") -> MemoryRecord:
+        """The unsaved record ``item`` would become, by the rules ``Memory.validate`` applies
+        (``nuonuo.validation``; the daemon checks again)."""
+        from nuonuo.validation import prepare
+
+        if self._max_text_chars is None:
+            self._max_text_chars = (self.config or load_config()).store.max_text_chars
+        return prepare(item, namespace, self._max_text_chars)
 
     def update(self, id: str, text: str | None = None, metadata: Mapping[str, Any] | None = None,
                importance: float | None = None) -> MemoryRecord:
@@ -256,25 +259,6 @@ def _path(id: str) -> str:
     from urllib.parse import quote
 
     return quote(str(id), safe="")
-
-
-class _Validator:
-    """``Memory``'s own item checks, run here without opening a store (no model, no lock)."""
-
-    def __init__(self, config: Config):
-        from nuonuo.memory import Memory
-
-        self.config = config
-        self._memory_cls = Memory
-
-    def check(self, item: Any, namespace: str) -> Any:
-        M = self._memory_cls
-        shim = type("_Checks", (), {"config": self.config, "_check_text": M._check_text,
-                                    "_check_metadata": staticmethod(M._check_metadata)})()
-        try:
-            return M._prepare(shim, item, namespace)
-        except AttributeError:  # Memory's checks grew a dependency on an open store: the daemon checks
-            return None
 
 
 def connect(home: str | Path | None = None, config: Config | None = None, wait_s: float = 60.0) -> Client | None:

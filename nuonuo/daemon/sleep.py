@@ -54,15 +54,12 @@ class SleepJob:
         return report
 
     def _run_with(self, options: dict[str, Any]) -> dict[str, Any]:
-        running = self.scheduler._running  # the scheduler's "never two runs at once" lock
-        if not running.acquire(blocking=False):
-            raise StoreLocked("a sleep run is already in progress; try again when it ends")
-        try:
+        with self.scheduler.exclusive() as ours:
+            if not ours:
+                raise StoreLocked("a sleep run is already in progress; try again when it ends")
             report = dict(self.scheduler.memory.consolidate(**options) or {}, reason="manual")
             self.scheduler.last_report = report
             return report
-        finally:
-            running.release()
 
     def describe(self) -> dict[str, Any]:
         nxt = self.scheduler.next_run()

@@ -15,22 +15,16 @@ Each candidate also gets ``cosine`` (query · memory vector) and, when the gate 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from nuonuo.component import MemoryView
 from nuonuo.engram.gate import gate as gate_fn
 from nuonuo.engram.hashing import DEFAULT_SEED, TokenHasher
 from nuonuo.engram.keys import KeyTable
 from nuonuo.engram.ngram import NgramIndex, NgramParams
-
-if TYPE_CHECKING:
-    from nuonuo.memory import Memory
-    from nuonuo.records import MemoryRecord
-
-
-def _canon(rec: "MemoryRecord") -> str | None:
-    return getattr(rec, "_key_canonical", None)
+from nuonuo.records import MemoryRecord
 
 
 class EngramComponent:
@@ -48,21 +42,21 @@ class EngramComponent:
         self.ngrams: dict[str, NgramIndex] = {}
 
     # --- Component hooks -------------------------------------------------------------------------
-    def rebuild(self, memory: "Memory") -> None:
+    def rebuild(self, memory: MemoryView) -> None:
         self.ngrams = {}
         active = [r for r in memory.records() if r.status == "active"]
         active.sort(key=lambda r: r.created_at)
-        self.keys.build((r.namespace, _canon(r), r.id) for r in active if _canon(r))
+        self.keys.build((r.namespace, r.key_canonical, r.id) for r in active if r.key_canonical)
         self._index_texts(active)
 
-    def added(self, memory: "Memory", records: Sequence["MemoryRecord"], vectors: np.ndarray) -> None:
+    def added(self, memory: MemoryView, records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
         active = [r for r in records if r.status == "active"]
         for r in active:
-            if _canon(r):
-                self.keys.put(r.namespace, _canon(r), r.id)
+            if r.key_canonical:
+                self.keys.put(r.namespace, r.key_canonical, r.id)
         self._index_texts(active)
 
-    def _index_texts(self, active: Sequence["MemoryRecord"]) -> None:
+    def _index_texts(self, active: Sequence[MemoryRecord]) -> None:
         """Add active memories' texts to their namespaces' n-gram tables (one batch per namespace)."""
         if not self.cfg.enabled:
             return
@@ -72,16 +66,19 @@ class EngramComponent:
         for ns, recs in by_ns.items():
             self._index(ns).add([r.id for r in recs], [r.text for r in recs], [r.created_at for r in recs])
 
-    def removed(self, memory: "Memory", records: Sequence["MemoryRecord"]) -> None:
+    def removed(self, memory: MemoryView, records: Sequence[MemoryRecord]) -> None:
         for r in records:
-            if _canon(r):
-                self.keys.drop(r.namespace, _canon(r), r.id)
+            if r.key_canonical:
+                self.keys.drop(r.namespace, r.key_canonical, r.id)
         by_ns: dict[str, list[str]] = {}
         for r in records:
             by_ns.setdefault(r.namespace, []).append(r.id)
         for ns, ids in by_ns.items():
             if ns in self.ngrams:
                 self.ngrams[ns].remove(ids)
+
+    def flush(self, memory: MemoryView) -> None:
+        """Nothing waits: every change is in the tables when its hook returns."""
 
     def _index(self, ns: str) -> NgramIndex:
         if ns not in self.ngrams:
@@ -93,7 +90,7 @@ class EngramComponent:
         """The id of the key's current value (O(1), verified), or None."""
         return self.keys.get(namespace, canon)
 
-    def _cosines(self, memory: "Memory", qv: np.ndarray, ids: list[str], namespace: str) -> np.ndarray:
+    def _cosines(self, memory: MemoryView, qv: np.ndarray, ids: list[str], namespace: str) -> np.ndarray:
         index = memory.pattern_index(namespace)
         out = np.zeros(len(ids), np.float64)
         for i, mid in enumerate(ids):
@@ -101,7 +98,7 @@ class EngramComponent:
             out[i] = float(v @ qv) if v is not None else 0.0
         return out
 
-    def _gated(self, memory: "Memory", qv: np.ndarray, namespace: str, ids: list[str],
+    def _gated(self, memory: MemoryView, qv: np.ndarray, namespace: str, ids: list[str],
                strength: np.ndarray, name: str, extra: list[dict]) -> dict[str, dict[str, float]]:
         cfg = memory.config.engram  # read at query time: gate settings may change between recalls
         cos = self._cosines(memory, qv, ids, namespace)
@@ -117,7 +114,7 @@ class EngramComponent:
             out[mid] = sc
         return out
 
-    def ngram_channel(self, memory: "Memory", query: str, qv: np.ndarray, namespace: str,
+    def ngram_channel(self, memory: MemoryView, query: str, qv: np.ndarray, namespace: str,
                       at: float | None, limit: int, context=None) -> dict[str, dict[str, float]]:
         """The ``limit`` best memories by BM25 n-gram score. ``context(own, score_of)``, if given,
         re-scores them (recall's context keys) and returns (scores, neighbours' means)."""
@@ -142,7 +139,7 @@ class EngramComponent:
             strength = raw / float(raw[0])
         return self._gated(memory, qv, namespace, ids, strength, "ngram", [extra[m] for m in ids])
 
-    def exact_channel(self, memory: "Memory", query: str, qv: np.ndarray, namespace: str,
+    def exact_channel(self, memory: MemoryView, query: str, qv: np.ndarray, namespace: str,
                       at: float | None) -> dict[str, dict[str, float]]:
         matches = self.keys.match(namespace, query)
         if at is not None:
@@ -154,7 +151,7 @@ class EngramComponent:
                            [{} for _ in matches])
 
     # --- inspection ------------------------------------------------------------------------------
-    def stats(self, memory: "Memory") -> dict[str, Any]:
+    def stats(self, memory: MemoryView) -> dict[str, Any]:
         ks = self.keys.stats()
         grams = {"docs": 0, "ngrams": 0, "delta_ngrams": 0, "postings": 0, "buckets": 0, "collisions": 0,
                  "overflow": 0}

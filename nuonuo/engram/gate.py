@@ -14,7 +14,8 @@ A hit with ``g < threshold`` is dropped before fusion (``g`` is kept in ``Hit.sc
 a stray rare n-gram in an off-topic memory never pushes out what the query is about, while a strong
 match (many rare n-grams, or a fully covered key) opens the gate even for a weaker cosine.
 
-Calibration: α, τ, γ were fitted (``fit_gate``) by logistic regression of "this n-gram candidate
+Calibration: α, τ, γ were fitted by logistic regression (Newton's method, L2 = 1e-3; the unused
+``fit_gate`` that did it is in git history, commit e910a5d) of "this n-gram candidate
 is an evidence turn" on (c, s) over the 1,000 n-gram candidates of the first 20 LongMemEval_S
 quick-loop questions whose embeddings were cached (39 evidence turns): α = 3.6, τ = 1.76,
 γ = 11.7. The threshold 0.01 keeps ~99% of evidence candidates; 0.032 keeps 95% and drops 88% of
@@ -31,24 +32,3 @@ def gate(cos: np.ndarray | float, strength: np.ndarray | float, alpha: float, ta
     """g(c, s) = σ(α (c − τ) + γ s), elementwise."""
     z = alpha * (np.asarray(cos, np.float64) - tau) + gamma * np.asarray(strength, np.float64)
     return 1.0 / (1.0 + np.exp(-z))
-
-
-def fit_gate(cos: np.ndarray, strength: np.ndarray, label: np.ndarray, l2: float = 1e-3,
-             steps: int = 500) -> tuple[float, float, float]:
-    """Logistic regression of ``label`` on (c, s) by Newton's method; returns (α, τ, γ).
-
-    Model ``P(y=1) = σ(w_0 + w_1 c + w_2 s)`` ⇒ ``α = w_1``, ``τ = −w_0 / w_1``, ``γ = w_2``."""
-    X = np.column_stack([np.ones(len(cos)), cos, strength]).astype(np.float64)
-    y = np.asarray(label, np.float64)
-    w = np.zeros(3)
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-(X @ w)))
-        grad = X.T @ (p - y) + l2 * w
-        H = (X * (p * (1 - p))[:, None]).T @ X + l2 * np.eye(3)
-        step = np.linalg.solve(H, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    alpha = float(w[1])
-    tau = float(-w[0] / w[1]) if abs(w[1]) > 1e-9 else 0.0
-    return alpha, tau, float(w[2])

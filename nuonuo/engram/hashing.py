@@ -38,7 +38,7 @@ returned as a match. Items that find no free bucket in any head go to a small ov
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -277,8 +277,3 @@ class MultiHeadTable:
 
     def nbytes(self) -> int:
         return int(sum(t.nbytes for t in self.tables) + 8 * self._n + 64 * len(self.overflow))
-
-
-def unique_fingerprints(chunks: Iterable[np.ndarray]) -> np.ndarray:
-    parts = [c for c in chunks if len(c)]
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.uint64)

@@ -1,0 +1,98 @@
+"""The in-RAM caches of ``Memory``'s records, rebuilt from the store at open: every record by id,
+the ids of each (namespace, canonical key) oldest first (a key's history), the active record of
+each (namespace, key, content hash) (exact duplicates), and each namespace's pattern index (the
+active memories' vectors, ``nuonuo.hopfield.PatternIndex``). Not thread-safe: ``Memory`` holds its
+lock around every call.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import numpy as np
+
+from nuonuo.hopfield import PatternIndex
+from nuonuo.records import MemoryRecord
+
+
+class RecordCache:
+    """See the module docstring; the four mappings are read by ``Memory`` directly."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self.records: dict[str, MemoryRecord] = {}
+        self.patterns: dict[str, PatternIndex] = {}
+        self.by_hash: dict[tuple[str, str, str], str] = {}
+        self.keys: dict[tuple[str, str], list[str]] = {}  # (ns, canonical key) → ids, oldest first
+
+    def sort_keys(self) -> None:
+        """Each key's values oldest first (after a load: rows come in storage order)."""
+        for ids in self.keys.values():
+            ids.sort(key=lambda m: self.records[m].created_at)
+
+    def index(self, recs: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
+        """Put records (and the active ones' vectors) into the in-RAM caches."""
+        by_ns: dict[str, list[int]] = {}
+        for i, rec in enumerate(recs):
+            self.records[rec.id] = rec
+            canon = rec.key_canonical
+            if canon:
+                self.keys.setdefault((rec.namespace, canon), []).append(rec.id)
+            if rec.status == "active":
+                self.by_hash[(rec.namespace, canon or "", rec.sha256)] = rec.id
+                by_ns.setdefault(rec.namespace, []).append(i)
+        for ns, idx in by_ns.items():
+            index = self.patterns.setdefault(ns, PatternIndex(self.dim))
+            index.add([recs[i].id for i in idx], vectors[idx], np.array([recs[i].created_at for i in idx]))
+
+    def supersede(self, fresh: list[MemoryRecord]) -> list[MemoryRecord]:
+        """A new value for a key makes the key's active value 'superseded' (kept as history)."""
+        old: list[MemoryRecord] = []
+        latest: dict[tuple[str, str], MemoryRecord] = {}
+        for rec in fresh:
+            canon = rec.key_canonical
+            if not canon:
+                continue
+            k = (rec.namespace, canon)
+            prev = latest.get(k)
+            if prev is None or rec.created_at >= prev.created_at:
+                latest[k] = rec
+        for k, rec in latest.items():
+            for mid in self.keys.get(k, []):
+                cur = self.records[mid]
+                if cur.status == "active" and cur.created_at <= rec.created_at:
+                    cur.status = "superseded"
+                    cur.updated_at = time.time()
+                    old.append(cur)
+            for other in fresh:  # older values in the same batch
+                if other is not rec and other.key_canonical == k[1] and other.namespace == k[0]:
+                    other.status = "superseded"
+        return old
+
+    def unindex_active(self, rec: MemoryRecord) -> None:
+        self.by_hash.pop((rec.namespace, rec.key_canonical or "", rec.sha256), None)
+        index = self.patterns.get(rec.namespace)
+        if index is not None:
+            index.remove(rec.id)
+
+    def index_active(self, rec: MemoryRecord, vector: np.ndarray) -> None:
+        """An active record (already in ``records``) back into the duplicate and pattern indexes."""
+        self.by_hash[(rec.namespace, rec.key_canonical or "", rec.sha256)] = rec.id
+        self.patterns.setdefault(rec.namespace, PatternIndex(self.dim)).add(
+            [rec.id], vector[None, :], np.array([rec.created_at]))
+
+    def drop(self, rec: MemoryRecord) -> None:
+        """A deleted record out of every cache."""
+        if rec.status == "active":
+            self.unindex_active(rec)
+        self.records.pop(rec.id, None)
+        canon = rec.key_canonical
+        if canon:
+            ids = self.keys.get((rec.namespace, canon), [])
+            if rec.id in ids:
+                ids.remove(rec.id)
+
+    def pattern_vector(self, rec: MemoryRecord) -> np.ndarray | None:
+        index = self.patterns.get(rec.namespace)
+        return index.vector(rec.id) if index is not None else None

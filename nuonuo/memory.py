@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -30,9 +30,12 @@ from nuonuo.errors import InvalidInput, NotFound, StoreError
 from nuonuo.hopfield import PatternIndex
 from nuonuo.records import Hit, MemoryRecord, to_epoch
 from nuonuo.store import Store, StoreLock, record_from_row
+from nuonuo.validate import (MAX_K, NAMESPACE_RE, check_importance, check_item, check_k,  # noqa: F401 (re-exported)
+                             check_metadata, check_namespace, check_text)
 
-NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]{0,127}$")
-MAX_K = 1000
+if TYPE_CHECKING:
+    from nuonuo.chat.sessions import SessionStore
+
 
 
 class Component:
@@ -50,22 +53,6 @@ class Component:
 
 def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def check_namespace(namespace: Any) -> str:
-    if not isinstance(namespace, str) or not NAMESPACE_RE.match(namespace):
-        raise InvalidInput(
-            f"namespace {namespace!r} is not valid: use 1-128 letters, digits or _ . : @ / - "
-            "(starting with a letter or digit)")
-    return namespace
-
-
-def check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, int):
-        raise InvalidInput(f"k must be a whole number, not {k!r}")
-    if k <= 0 or k > MAX_K:
-        raise InvalidInput(f"k must be between 1 and {MAX_K}, not {k}")
-    return k
 
 
 class Memory:
@@ -188,61 +175,24 @@ class Memory:
             index = self._patterns.setdefault(ns, PatternIndex(self.encoder.dim))
             index.add([recs[i].id for i in idx], vectors[idx], np.array([recs[i].created_at for i in idx]))
 
-    # --- validation -----------------------------------------------------------------------------
+    # --- validation (the rules are nuonuo.validate's) -------------------------------------------------
     def _check_text(self, text: Any, what: str = "text") -> str:
-        if not isinstance(text, str):
-            raise InvalidInput(f"{what} must be a string, not {type(text).__name__}")
-        stripped = text.strip()
-        if not stripped:
-            raise InvalidInput(f"{what} is empty")
-        if "\x00" in stripped:
-            raise InvalidInput(f"{what} contains NUL bytes: binary data is not stored")
-        limit = self.config.store.max_text_chars
-        if len(stripped) > limit:
-            raise InvalidInput(
-                f"{what} is {len(stripped):,} characters, over the limit of {limit:,}; split it into "
-                "smaller memories or raise [store] max_text_chars")
-        return stripped
+        return check_text(text, what, self.config.store.max_text_chars)
 
     @staticmethod
     def _check_metadata(metadata: Any) -> dict[str, Any]:
-        if metadata is None:
-            return {}
-        if not isinstance(metadata, Mapping):
-            raise InvalidInput(f"metadata must be a mapping of names to values, not {type(metadata).__name__}")
-        try:
-            return json.loads(json.dumps(dict(metadata), ensure_ascii=False, allow_nan=False))
-        except (TypeError, ValueError) as exc:
-            raise InvalidInput(f"metadata must be JSON-serialisable: {exc}") from None
+        return check_metadata(metadata)
 
     def _prepare(self, item: Any, namespace: str) -> tuple[MemoryRecord, str | None]:
         """Validate one item (a string or a dict) into an unsaved record."""
-        if isinstance(item, str):
-            item = {"text": item}
-        if not isinstance(item, Mapping):
-            raise InvalidInput(f"an item must be a string or an object with 'text', not {type(item).__name__}")
-        unknown = set(item) - {"text", "key", "namespace", "metadata", "timestamp", "importance", "id"}
-        if unknown:
-            raise InvalidInput(f"unknown field(s) {', '.join(sorted(unknown))}")
-        text = self._check_text(item.get("text"))
-        ns = check_namespace(item.get("namespace") or namespace)
-        key = item.get("key")
-        canon = None
-        if key is not None:
-            if not isinstance(key, str) or not canonical_key(key):
-                raise InvalidInput(f"key must be a non-empty string with letters or digits, not {key!r}")
-            canon = canonical_key(key)
-        importance = item.get("importance", 0.5)
-        if isinstance(importance, bool) or not isinstance(importance, (int, float)) or not 0 <= importance <= 1:
-            raise InvalidInput(f"importance must be a number between 0 and 1, not {importance!r}")
+        it = check_item(item, namespace, self.config.store.max_text_chars)
         now = time.time()
-        created = to_epoch(item.get("timestamp")) or now
         rec = MemoryRecord(
-            id=item.get("id") or uuid.uuid4().hex, text=text, namespace=ns, key=key,
-            metadata=self._check_metadata(item.get("metadata")), created_at=created, updated_at=now,
-            last_access=0.0, importance=float(importance), access_count=0, sha256=content_hash(text))
-        rec._key_canonical = canon  # type: ignore[attr-defined]
-        return rec, canon
+            id=it.id or uuid.uuid4().hex, text=it.text, namespace=it.namespace, key=it.key,
+            metadata=it.metadata, created_at=it.timestamp or now, updated_at=now,
+            last_access=0.0, importance=it.importance, access_count=0, sha256=content_hash(it.text))
+        rec._key_canonical = it.key_canonical  # type: ignore[attr-defined]
+        return rec, it.key_canonical
 
     # --- writing ----------------------------------------------------------------------------------
     def remember(self, text: str, key: str | None = None, namespace: str = "default",
@@ -496,9 +446,8 @@ class Memory:
             rec = self.get(id)
             new_text = self._check_text(text) if text is not None else rec.text
             new_meta = self._check_metadata(metadata) if metadata is not None else rec.metadata
-            if importance is not None and (isinstance(importance, bool) or not isinstance(importance, (int, float))
-                                           or not 0 <= importance <= 1):
-                raise InvalidInput(f"importance must be a number between 0 and 1, not {importance!r}")
+            if importance is not None:
+                check_importance(importance)
         vec = self.encoder.embed(new_text) if new_text != rec.text else None
         with self._lock:
             updated = MemoryRecord(**{k: v for k, v in rec.__dict__.items() if not k.startswith("_")})
@@ -604,6 +553,13 @@ class Memory:
 
         self._check_open()
         return consolidate(self, **options)
+
+    @cached_property
+    def sessions(self) -> SessionStore:
+        """The store's chat sessions (``nuonuo.chat.sessions``; see ``nuonuo.api.ChatSessions``)."""
+        from nuonuo.chat.sessions import SessionStore
+
+        return SessionStore(self.store)
 
     # --- export / import --------------------------------------------------------------------------
     def export(self, path: str | Path, namespace: str | None = None) -> int:

@@ -28,17 +28,21 @@ import re
 import threading
 import time
 import uuid
-from typing import Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
 from nuonuo.chat.consolidate import ReferenceTracker, content_words, importance
 from nuonuo.chat.context import memory_block, note_text, notes_block, plan_eviction, select_notes
 from nuonuo.chat.events import ChatError, ChatEvent, Done, Evicted, Grounded, Recalled, Token, Turn, Usage
 from nuonuo.chat.grounding import grounded_on
 from nuonuo.chat.llm import ChatModel
-from nuonuo.chat.sessions import SessionStore, title_of
+from nuonuo.chat.sessions import title_of
 from nuonuo.errors import InvalidInput, NotFound, NuonuoError
-from nuonuo.memory import check_namespace
 from nuonuo.records import Hit
+from nuonuo.validate import check_namespace
+
+if TYPE_CHECKING:
+    from nuonuo.api import MemoryAPI
+    from nuonuo.config import ChatConfig
 
 _END = object()
 LAYOUTS = ("notes", "block")
@@ -51,9 +55,13 @@ def _norm(text: str) -> str:
 
 
 class ChatLoop:
-    """A chat session. ``send(text)`` is an async generator of ``ChatEvent``; see the module doc."""
+    """A chat session. ``send(text)`` is an async generator of ``ChatEvent``; see the module doc.
 
-    def __init__(self, memory, model: ChatModel, config, session_id: str | None = None,
+    ``memory`` is any ``nuonuo.api.MemoryAPI``: an embedded ``Memory``, or the daemon's client while
+    a daemon serves the home (the session is then kept by the daemon, and every process that talks
+    to it sees what the chat remembered)."""
+
+    def __init__(self, memory: MemoryAPI, model: ChatModel, config: ChatConfig, session_id: str | None = None,
                  layout: str = "notes"):
         if layout not in LAYOUTS:
             raise InvalidInput(f"unknown prompt layout {layout!r}; one of {', '.join(LAYOUTS)}")
@@ -65,7 +73,7 @@ class ChatLoop:
         if config.max_tokens < 1:
             raise InvalidInput(f"[chat] max_tokens must be at least 1, not {config.max_tokens}")
         self.n_ctx = min(int(config.n_ctx), model.n_ctx)
-        self.sessions = SessionStore(memory.store)
+        self.sessions = memory.sessions
         self.session_id = session_id or uuid.uuid4().hex[:16]
         self.title = ""
         self.created_at = time.time()
@@ -82,7 +90,7 @@ class ChatLoop:
         self._busy = False
 
     @classmethod
-    def resume(cls, memory, model: ChatModel, config, session_id: str) -> "ChatLoop":
+    def resume(cls, memory: MemoryAPI, model: ChatModel, config: ChatConfig, session_id: str) -> "ChatLoop":
         """Reopen a saved session: its turns, its window and its pending references."""
         loop = cls(memory, model, config, session_id)
         row, turns = loop.sessions.load(session_id)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from nuonuo.errors import NuonuoError
+
+if TYPE_CHECKING:
+    from nuonuo.api import MemoryAPI
 
 
 class NuonuoGroup(click.Group):
@@ -39,10 +42,11 @@ class Context:
 
     def __init__(self, home: str | None):
         self.home = home
-        self._backend = None
+        self._backend: MemoryAPI | None = None
 
-    def backend(self):
-        """The ``Memory`` (or, when a daemon runs, a client with the same methods)."""
+    def backend(self) -> MemoryAPI:
+        """The memory (``nuonuo.api.MemoryAPI``): the daemon's client when a daemon serves the home,
+        else the store in this process."""
         if self._backend is None:
             from nuonuo.daemon.client import connect
 

@@ -16,7 +16,7 @@ import hmac
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,6 +29,7 @@ from nuonuo.config import Config
 from nuonuo.daemon.service import Service
 from nuonuo.errors import InvalidInput, NuonuoError, PayloadTooLarge, StoreError, Unauthorized
 from nuonuo.records import to_epoch, to_iso
+from nuonuo.validate import check_namespace
 
 log = logging.getLogger("nuonuo.daemon")
 
@@ -139,6 +140,28 @@ class ConsolidateBody(Body):
     epochs: int | None = Field(default=None, description="replay epochs (default: [sleep] replay_epochs)")
     noise: float | None = Field(default=None, description="replay cue noise σ (default: [sleep] replay_noise)")
     paraphrase: str | None = Field(default=None, description="rules | model | off (default: [sleep] paraphrase)")
+
+
+class SessionRow(Body):
+    id: str = Field(min_length=1, max_length=200, description="the session's id")
+    title: str = ""
+    namespace: str = Field(default="default", description="namespace of the chat's memories")
+    created_at: float = 0.0
+    n_turns: int = Field(default=0, ge=0)
+    window_start: int = Field(default=0, ge=0, description="index of the first turn still in the window")
+    evicted_total: int = Field(default=0, ge=0)
+    state: dict[str, Any] = Field(default_factory=dict, description="the chat loop's small state (JSON)")
+
+
+class TurnBody(Body):
+    role: Literal["user", "assistant"]
+    text: str
+    index: int = Field(ge=0, description="position in the session, from 0")
+
+
+class SaveSessionBody(Body):
+    session: SessionRow
+    new_turns: list[TurnBody] = Field(default_factory=list, description="turns to append")
 
 
 class ErrorBody(BaseModel):
@@ -343,18 +366,14 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     def associate(body: AssociateBody) -> dict[str, Any]:
         with service.writer() as mem:
             mem.get(body.cue_id), mem.get(body.target_id)  # unknown ids → 404
-            fn = getattr(mem, "associate", None)
-            if fn is None:
-                raise NuonuoError("this nuonuo has no association memory installed")
-            result = fn(body.cue_id, body.target_id, weight=body.weight, kind=body.kind)
-        return {"associated": [body.cue_id, body.target_id], "result": _plain(result)}
+            mem.associate(body.cue_id, body.target_id, weight=body.weight, kind=body.kind)
+        return {"associated": [body.cue_id, body.target_id]}
 
     @app.get("/v1/memories/{id}/associations", summary="A memory's links, in and out")
     def associations(id: str) -> dict[str, Any]:
         mem = service.reader()
         mem.get(id)
-        fn = getattr(mem, "associations", None)
-        return {"associations": _plain(fn(id)) if fn is not None else []}
+        return {"associations": _plain(mem.associations(id))}
 
     @app.post("/v1/consolidate", summary="Run the sleep consolidation now; returns its report")
     def consolidate(body: ConsolidateBody | None = None) -> dict[str, Any]:
@@ -362,11 +381,38 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
         if service.sleep is not None:
             report = service.sleep.run_now(options)
         else:
-            fn = getattr(service.reader(), "consolidate", None)
-            if fn is None:
-                raise NuonuoError("this nuonuo has no consolidation job installed")
-            report = fn(**options)
+            report = service.reader().consolidate(**options)
         return {"report": _plain(report)}
+
+    # --- chat sessions (nuonuo.api.ChatSessions: a chat runs while the daemon holds the store) ----------
+    @app.get("/v1/sessions", summary="Every chat session, most recently used first")
+    def sessions() -> dict[str, Any]:
+        return {"sessions": _plain(service.reader().sessions.list())}
+
+    @app.get("/v1/sessions/{id}", summary="A chat session and its turns")
+    def load_session(id: str) -> dict[str, Any]:
+        row, turns = service.reader().sessions.load(id)
+        return {"session": _plain(row), "turns": [{"role": t.role, "text": t.text, "index": t.index,
+                                                   "memory_id": t.memory_id} for t in turns]}
+
+    @app.put("/v1/sessions/{id}", summary="Append a chat session's new turns and write its row")
+    def save_session(id: str, body: SaveSessionBody) -> dict[str, Any]:
+        from nuonuo.chat.events import Turn
+
+        if body.session.id != id:
+            raise InvalidInput(f"the session in the body is {body.session.id!r}, not {id!r}")
+        check_namespace(body.session.namespace)
+        turns = [Turn(role=t.role, text=t.text, index=t.index) for t in body.new_turns]
+        with service.writer() as mem:
+            mem.sessions.save(body.session.model_dump(), turns)
+        return {"saved": id, "turns": len(turns)}
+
+    @app.delete("/v1/sessions/{id}", summary="Delete a chat session and its turns (its memories stay)")
+    def delete_session(id: str) -> dict[str, Any]:
+        with service.writer() as mem:
+            mem.sessions.load(id)  # unknown id → 404
+            mem.sessions.delete(id)
+        return {"deleted": id}
 
     # --- reading ----------------------------------------------------------------------------------------
     @app.post("/v1/recall", summary="Recall the memories most relevant to a query (or a key's value)")

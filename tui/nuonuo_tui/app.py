@@ -21,7 +21,7 @@ from nuonuo_tui.engine import Engine, load_engine
 from nuonuo_tui.screens.browser import MemoryBrowser
 from nuonuo_tui.screens.chat import ChatScreen
 from nuonuo_tui.screens.detail import DetailOutcome, MemoryDetailScreen
-from nuonuo_tui.screens.missing import Choice, daemon_screen, missing_model_screen, store_problem_screen
+from nuonuo_tui.screens.missing import Choice, missing_model_screen, store_problem_screen
 from nuonuo_tui.screens.sleep import SleepScreen
 from nuonuo_tui.widgets.recalled import one_line
 
@@ -76,9 +76,7 @@ class NuonuoApp(App):
         self.engine = engine
         await self.chat.engine_ready(engine)
         if engine.model_error:
-            screen = daemon_screen(engine.model_error) if engine.mode == "daemon" else missing_model_screen(
-                engine.model_error)
-            self.push_screen(screen, self.problem_choice)
+            self.push_screen(missing_model_screen(engine.model_error), self.problem_choice)
 
     def engine_failed(self, message: str) -> None:
         self.load_error = message

@@ -98,7 +98,7 @@ class ChatScreen(Screen):
             if self.loop.turns:
                 await self.show_turns(self.loop)
         else:
-            self.status.set(state="daemon-only" if engine.mode == "daemon" else "no-model", model="none")
+            self.status.set(state="no-model", model="none")
         self.refresh_memory_status()
         queued, self.pending_commands = self.pending_commands, []
         for cmd, note in queued:

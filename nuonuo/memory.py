@@ -11,6 +11,7 @@ key/n-gram index, the Hebbian association memory, …) plug in through ``Compone
 
 from __future__ import annotations
 
+import builtins  # annotations inside Memory, where `list` is the method
 import hashlib
 import json
 import threading
@@ -363,7 +364,7 @@ class Memory:
         recs.sort(key=lambda r: r.created_at, reverse=True)
         return recs[offset:offset + limit]
 
-    def history(self, key: str, namespace: str = "default") -> list[MemoryRecord]:
+    def history(self, key: str, namespace: str = "default") -> builtins.list[MemoryRecord]:
         """Every value a key has had, newest first."""
         canon = canonical_key(key) if isinstance(key, str) else ""
         with self._lock:
@@ -388,7 +389,7 @@ class Memory:
         return self._patterns.get(namespace)
 
     def recall(self, query: str | None = None, k: int | None = None, namespace: str = "default",
-               at: Any = None, key: str | None = None, **options: Any) -> list[Hit]:
+               at: Any = None, key: str | None = None, **options: Any) -> builtins.list[Hit]:
         """The k most relevant memories for ``query`` (or the value of ``key``) in ``namespace``.
 
         ``at`` is the time of asking: memories created after it are ignored. See
@@ -530,7 +531,7 @@ class Memory:
                     out.update(extra(self))
             return out
 
-    def records(self) -> list[MemoryRecord]:
+    def records(self) -> builtins.list[MemoryRecord]:
         with self._lock:
             return list(self._records.values())
 
@@ -542,7 +543,7 @@ class Memory:
             self._check_open()
             self.hebbian.associate(self, cue_id, target_id, weight, kind)
 
-    def associations(self, id: str) -> list[dict[str, Any]]:
+    def associations(self, id: str) -> builtins.list[dict[str, Any]]:
         """A memory's links, oldest first: cue, target, weight, kind, created_at, direction, other."""
         with self._lock:
             return self.hebbian.associations(self, id)

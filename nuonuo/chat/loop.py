@@ -85,7 +85,7 @@ class ChatLoop:
         self.last_hits: list[Hit] = []
         self.last_block = ""
         self.last_prompt = ""
-        self._token_cache: dict[tuple[int, str], int] = {}
+        self._token_cache: dict[tuple[int, str, int], int] = {}  # (index, role, notes length)
         self._cancel = threading.Event()
         self._busy = False
 
@@ -374,7 +374,7 @@ class ChatLoop:
             self.refs.words.pop(turn.index, None)
         self.window_start = max(self.window_start, evicted[-1].index + 1)
         self.evicted_total += len(evicted)
-        return [t.memory_id for t in evicted], weights
+        return [t.memory_id or "" for t in evicted], weights
 
     def remember_window(self) -> list[str]:
         """Write the turns still in the window to long-term memory, as eviction would, and keep them
@@ -385,7 +385,7 @@ class ChatLoop:
             return []
         self._write(fresh)
         self._save([])
-        return [t.memory_id for t in fresh]
+        return [t.memory_id or "" for t in fresh]
 
     def _write(self, turns: Sequence[Turn]) -> None:
         """Remember ``turns`` (importance from the attention they received) and link each to the turn
@@ -401,7 +401,7 @@ class ChatLoop:
         for turn, mid in zip(turns, ids):
             turn.memory_id = mid
             by_index[turn.index] = turn
-        links: list[tuple[str, str, float, str]] = []
+        links: list[tuple[str | None, str | None, float, str]] = []  # an end may be unwritten
         for turn in turns:
             # the turn that answered it, both ways
             if turn.role == "user":
@@ -426,7 +426,7 @@ class ChatLoop:
             return self.turns[index].memory_id
         return None
 
-    def _associate(self, links: Sequence[tuple[str, str, float, str]]) -> None:
+    def _associate(self, links: Sequence[tuple[str | None, str | None, float, str]]) -> None:
         """Durable links; one whose end is gone (forgotten meanwhile) or that would link a memory to
         itself (two turns with the same text are one memory) is skipped: the turns are already saved."""
         for cue, target, weight, kind in links:

@@ -131,7 +131,7 @@ def chat(obj: Context, plain: bool, session_id: str | None, list_sessions_: bool
             from nuonuo.records import to_iso
 
             for s in sessions:
-                click.echo(f"{s['id']}  {to_iso(s['updated_at'])[:19]}  {s['turns']:>4} turns  {s['title']}")
+                click.echo(f"{s['id']}  {(to_iso(s['updated_at']) or '')[:19]}  {s['turns']:>4} turns  {s['title']}")
         return
     if not plain and sys.stdin.isatty() and sys.stdout.isatty():
         from nuonuo_tui import run as run_tui  # the Textual app, imported only here

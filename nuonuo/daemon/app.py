@@ -169,7 +169,7 @@ class ErrorBody(BaseModel):
     detail: str = Field(description="what went wrong, for a person")
 
 
-ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 500, 503, 507)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 500, 503, 507)}
 
 
 def error_response(status: int, kind: str, detail: str, **headers: str) -> JSONResponse:

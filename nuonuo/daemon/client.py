@@ -211,7 +211,7 @@ class Client:
 
     def list(self, namespace: str | None = "default", limit: int = 50, offset: int = 0,
              include_history: bool = False) -> list[MemoryRecord]:
-        params = {"limit": limit, "offset": offset, "include_history": include_history}
+        params: dict[str, Any] = {"limit": limit, "offset": offset, "include_history": include_history}
         if namespace is None:
             params["all_namespaces"] = True
         else:
@@ -296,7 +296,7 @@ def connect(home: str | Path | None = None, config: Config | None = None, wait_s
     if not paths.running():
         return None
     deadline = time.monotonic() + wait_s
-    last: Exception | None = None
+    last: DaemonError | None = None
     while True:
         if paths.socket.exists():
             client = Client(socket_path=paths.socket, timeout=cfg.daemon.request_timeout_s, config=cfg)

@@ -54,6 +54,8 @@ class NuonuoApp(App):
     @property
     def chat(self) -> ChatScreen:
         """The chat screen (the default screen, under any other)."""
+        if self._chat is None:
+            raise RuntimeError("the app has not started: it has no chat screen yet")
         return self._chat
 
     def on_mount(self) -> None:
@@ -67,7 +69,8 @@ class NuonuoApp(App):
         except NuonuoError as exc:
             self.call_from_thread(self.engine_failed, exc.message)
             return
-        self.call_from_thread(self.engine_loaded, engine)
+        # mypy cannot solve Textual's ``Callable[..., T | Awaitable[T]]`` for a coroutine function
+        self.call_from_thread(self.engine_loaded, engine)  # type: ignore[arg-type]
 
     def loading(self, stage: str) -> None:
         self.chat.status.set(stage=stage)
@@ -120,6 +123,8 @@ class NuonuoApp(App):
             await after()
 
     async def apply_outcome(self, outcome: DetailOutcome) -> None:
+        if self.engine is None:  # the detail modal opens only once the memory is loaded
+            return
         memory = self.engine.memory
         try:
             if outcome.action == "pin":

@@ -68,7 +68,12 @@ def open_memory(home: str | Path | None) -> tuple[MemoryAPI, str]:
 
 
 def start_sleep_scheduler(memory: MemoryAPI) -> Any:
-    """The nightly/idle sleep job for an embedded memory (None if the schedule cannot start)."""
+    """The nightly/idle sleep job for an embedded memory (None if the schedule cannot start, or
+    if ``memory`` is not the store in this process: a daemon runs its own)."""
+    from nuonuo.memory import Memory
+
+    if not isinstance(memory, Memory):
+        return None
     try:
         from nuonuo.scheduler import SleepScheduler
 

@@ -131,9 +131,9 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
                  for turn, m in enumerate(messages, start=first)]
         self.memory.remember_many(items, namespace=self.namespace)
         if self.window is not None and len(records) + len(items) > self.window:
-            self._evict(self._records())
+            self._evict(self._records(), self.window)
 
-    def _evict(self, records: list[Any]) -> None:
+    def _evict(self, records: list[Any], window: int) -> None:
         """Turns that left the window become long-term memories (``nuonuo.chat.consolidate``):
 
             importance = 0.3 + 0.7 · (1 − e^{−A(t)}),  A(t) = Σ_{j > t} ref(j → t)
@@ -153,7 +153,7 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
             if worth_remembering(messages[turn]):
                 refs[turn] = tracker.add(turn, message_text(messages[turn]), seen)
                 seen.append(turn)
-        pending = [r for r in records[:-self.window] if not r.metadata.get("consolidated")]
+        pending = [r for r in records[:-window] if not r.metadata.get("consolidated")]
         fresh = [r for r in pending if worth_remembering(messages[r.metadata["turn"]])]
         ids = self.memory.remember_many([
             {"text": describe(messages[r.metadata["turn"]]), "timestamp": r.created_at,
@@ -163,7 +163,7 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
             for r in fresh], namespace=self.long_term_namespace) if fresh else []
         memory_ids = {r.metadata["turn"]: r.metadata.get("memory_id") for r in records}
         memory_ids.update({r.metadata["turn"]: mid for r, mid in zip(fresh, ids)})
-        self._link(records[:-self.window], {r.metadata["turn"] for r in fresh}, memory_ids, messages, refs)
+        self._link(records[:-window], {r.metadata["turn"] for r in fresh}, memory_ids, messages, refs)
         for rec in pending:
             self.memory.update(rec.id, metadata={**rec.metadata, "consolidated": True,
                                                  "memory_id": memory_ids.get(rec.metadata["turn"])})
@@ -190,9 +190,9 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
                         self._associate(mid, memory_ids[earlier], score, "referred_by")
             previous = turn
 
-    def _associate(self, cue: str, target: str, weight: float, kind: str) -> None:
-        """A Hebbian link cue → target (never from a memory to itself)."""
-        if cue == target:
+    def _associate(self, cue: str | None, target: str | None, weight: float, kind: str) -> None:
+        """A Hebbian link cue → target (none when an end was never stored, nor to itself)."""
+        if not cue or not target or cue == target:
             return
         self.memory.associate(cue, target, weight=round(min(max(weight, 0.01), 10.0), 4), kind=kind)
 

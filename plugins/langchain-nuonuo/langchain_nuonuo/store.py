@@ -93,7 +93,7 @@ def merge_rankings(lists: list[list[tuple[Any, Any]]]) -> list[tuple[Any, Any]]:
     about the same score, however weak it is: the merge instead takes, at each step, the head with
     the highest query cosine ``scores["cosine"]`` (the fused score where a hit has none)."""
     heads = [0] * len(lists)
-    out = []
+    out: list[tuple[Any, Any]] = []
     while True:
         best = None
         for i, ranking in enumerate(lists):

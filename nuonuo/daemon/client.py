@@ -26,7 +26,7 @@ from nuonuo.config import Config, load_config
 from nuonuo.daemon.paths import DaemonPaths, read_token
 from nuonuo.errors import DaemonError, InvalidInput, NuonuoError
 from nuonuo.records import Hit, MemoryRecord
-from nuonuo.validate import check_items
+from nuonuo.validate import check_items, check_metadata
 
 if TYPE_CHECKING:
     from nuonuo.api import Progress
@@ -52,6 +52,12 @@ def _record(d: Mapping[str, Any]) -> MemoryRecord:
 def _hit(d: Mapping[str, Any]) -> Hit:
     fields = Hit.__dataclass_fields__
     return Hit(**{k: v for k, v in d.items() if k in fields})
+
+
+def _metadata(metadata: Any) -> dict[str, Any] | None:
+    """Metadata as JSON (``nuonuo.validate.check_metadata``: a set or a NaN is ``InvalidInput`` here,
+    as it is in ``Memory``, not a ``TypeError`` of the JSON encoder)."""
+    return None if metadata is None else check_metadata(metadata)
 
 
 def _epoch_or_value(value: Any) -> Any:
@@ -134,7 +140,7 @@ class Client:
     def remember(self, text: str, key: str | None = None, namespace: str = "default",
                  metadata: Mapping[str, Any] | None = None, timestamp: Any = None,
                  importance: float = 0.5) -> MemoryRecord:
-        body = {"text": text, "key": key, "namespace": namespace, "metadata": metadata,
+        body = {"text": text, "key": key, "namespace": namespace, "metadata": _metadata(metadata),
                 "timestamp": _epoch_or_value(timestamp), "importance": importance}
         return _record(self.request("POST", "/v1/memories", json=body))
 
@@ -147,7 +153,7 @@ class Client:
         ids: builtins.list[str] = []
         for chunk in self._chunks(items, batch_size or 256):
             ids.extend(self.request("POST", "/v1/memories/batch",
-                                  json={"items": chunk, "namespace": namespace})["ids"])
+                                    json={"items": chunk, "namespace": namespace})["ids"])
             if progress:
                 progress(len(chunk))
         return ids
@@ -178,7 +184,7 @@ class Client:
 
     def update(self, id: str, text: str | None = None, metadata: Mapping[str, Any] | None = None,
                importance: float | None = None) -> MemoryRecord:
-        body = {"text": text, "metadata": metadata, "importance": importance}
+        body = {"text": text, "metadata": _metadata(metadata), "importance": importance}
         return _record(self.request("PATCH", f"/v1/memories/{_path(id)}", json=body))
 
     def forget(self, id: str | None = None, *, key: str | None = None, namespace: str | None = None) -> int:
@@ -186,7 +192,7 @@ class Client:
 
     def associate(self, cue_id: str, target_id: str, weight: float = 1.0, kind: str = "link") -> None:
         self.request("POST", "/v1/associate",
-                   json={"cue_id": cue_id, "target_id": target_id, "weight": weight, "kind": kind})
+                     json={"cue_id": cue_id, "target_id": target_id, "weight": weight, "kind": kind})
 
     def associations(self, id: str) -> list[dict[str, Any]]:
         return self.request("GET", f"/v1/memories/{_path(id)}/associations")["associations"]

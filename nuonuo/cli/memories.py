@@ -225,7 +225,7 @@ def list_(obj: Context, namespace, all_ns, limit, history, as_json) -> None:
         return
     for r in recs:
         key = f"[{r.key}] " if r.key else ""
-        click.echo(f"{r.id}  {(r.timestamp or "")[:19]}  {r.namespace:<10}  {key}{truncate(r.text, 70)}")
+        click.echo(f"{r.id}  {(r.timestamp or '')[:19]}  {r.namespace:<10}  {key}{truncate(r.text, 70)}")
 
 
 @main.command()

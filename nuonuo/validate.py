@@ -6,12 +6,11 @@ Rules (``InvalidInput`` with a message that says which one failed):
 - **namespace**: 1-128 characters, ASCII letters, digits and ``_ . : @ / -``, starting with a
   letter or digit (``NAMESPACE_PATTERN``);
 - **k** (hits to return): a whole number from 1 to ``MAX_K`` (1000);
-- **text** (a memory, a query): a string with at least one character that is not white space
-  (``str.isspace``), no NUL byte, at most ``[store] max_text_chars`` characters once the white
-  space around it is stripped (what is stored is the stripped text); ``TEXT_PATTERN`` says the
-  first two in a regular expression;
-- **key**: a string with at least one letter, digit or combining mark (its canonical form,
-  ``nuonuo.canonical.canonical_key``, is not empty);
+- **text** (a memory, a query): a string of at most ``[store] max_text_chars`` characters with at
+  least one that is not white space (``str.isspace``) and no NUL; what is stored is the text
+  without the white space around it. ``TEXT_PATTERN`` says the last two as a regular expression;
+- **key**: a string with at least one letter or digit, of any script (its canonical form,
+  ``nuonuo.canonical.canonical_key``, is not empty; ``KEY_PATTERN``);
 - **importance**: a number from 0 to 1;
 - **metadata**: a mapping of names to JSON values (no NaN or infinity), or nothing;
 - **an item** of ``remember_many``: a string, or a mapping with ``text`` and any of ``key``,
@@ -50,7 +49,10 @@ def _char_class(chars: str) -> str:
     return "".join(f"\\u{ord(c):04x}" for c in chars)
 
 
-TEXT_PATTERN = f"^[^\\u0000]*[^\\u0000{_char_class(SPACE_CHARS)}][^\\u0000]*$"
+# leading white space, then one character that is neither white space nor NUL, then no NUL: one way
+# to match only (linear time in a backtracking engine too)
+TEXT_PATTERN = f"^[{_char_class(SPACE_CHARS)}]*[^\\u0000{_char_class(SPACE_CHARS)}][^\\u0000]*$"
+KEY_PATTERN = r"[^\W_]"  # a letter or digit somewhere (Unicode in Python; ASCII to an ECMA-262 reader)
 
 
 def check_namespace(namespace: Any) -> str:
@@ -74,15 +76,15 @@ def check_text(text: Any, what: str = "text", limit: int = DEFAULT_MAX_TEXT_CHAR
     """The text stripped of the white space around it, or ``InvalidInput``."""
     if not isinstance(text, str):
         raise InvalidInput(f"{what} must be a string, not {type(text).__name__}")
+    if len(text) > limit:
+        raise InvalidInput(
+            f"{what} is {len(text):,} characters, over the limit of {limit:,}; split it into "
+            "smaller memories or raise [store] max_text_chars")
     stripped = text.strip()
     if not stripped:
         raise InvalidInput(f"{what} is empty")
     if "\x00" in stripped:
         raise InvalidInput(f"{what} contains NUL bytes: binary data is not stored")
-    if len(stripped) > limit:
-        raise InvalidInput(
-            f"{what} is {len(stripped):,} characters, over the limit of {limit:,}; split it into "
-            "smaller memories or raise [store] max_text_chars")
     return stripped
 
 
@@ -159,5 +161,5 @@ def check_items(items: Any, namespace: str = "default", limit: int = DEFAULT_MAX
     return out
 
 
-__all__ = ["MAX_K", "NAMESPACE_PATTERN", "TEXT_PATTERN", "Item", "check_namespace", "check_k", "check_text",
+__all__ = ["MAX_K", "NAMESPACE_PATTERN", "TEXT_PATTERN", "KEY_PATTERN", "Item", "check_namespace", "check_k", "check_text",
            "check_key", "check_importance", "check_metadata", "check_item", "check_items"]

@@ -132,7 +132,9 @@ def test_the_same_input_rules_everywhere(api, ns):
     for call, words in cases:
         with pytest.raises(InvalidInput, match=words):
             call()
-    assert api.remember("x" * 1990 + "     ", namespace=ns).text == "x" * 1990  # the limit is on the stripped text
+    with pytest.raises(InvalidInput, match="2,001 characters, over the limit"):
+        api.remember("x" * 1990 + " " * 11, namespace=ns)  # the limit is on the text as given
+    assert api.remember("x" * 1990 + " " * 10, namespace=ns).text == "x" * 1990  # stored stripped
     assert api.namespaces()[ns] == 2
 
 

@@ -16,12 +16,13 @@ import hmac
 import logging
 import os
 import time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nuonuo import __version__
@@ -29,7 +30,8 @@ from nuonuo.config import Config
 from nuonuo.daemon.service import Service
 from nuonuo.errors import InvalidInput, NuonuoError, PayloadTooLarge, StoreError, Unauthorized
 from nuonuo.records import to_epoch, to_iso
-from nuonuo.validate import check_namespace
+from nuonuo.validate import (DEFAULT_MAX_TEXT_CHARS, KEY_PATTERN, MAX_K, NAMESPACE_PATTERN, TEXT_PATTERN,
+                             check_namespace)
 
 log = logging.getLogger("nuonuo.daemon")
 
@@ -77,56 +79,77 @@ class Body(BaseModel):
         return data
 
 
+# The input rules of nuonuo.validate, stated in the OpenAPI document (``json_schema_extra``) and
+# enforced by the same functions as in ``Memory`` (so every shell gives the same message): the
+# document allows nothing that the API then refuses (tests/test_daemon_api.py fuzzes that).
+TEXT_RULE: JsonDict = {"pattern": TEXT_PATTERN, "maxLength": DEFAULT_MAX_TEXT_CHARS,  # set to [store] max_text_chars
+             "description": "at least one character that is not white space, no NUL, at most "
+                            "[store] max_text_chars characters; stored without the white space around it"}
+NAMESPACE_RULE: JsonDict = {"pattern": NAMESPACE_PATTERN,
+                  "description": "1-128 ASCII letters, digits or _ . : @ / -, starting with a letter or digit"}
+KEY_RULE: JsonDict = {"pattern": KEY_PATTERN, "description": "an exact key: at least one letter or digit (any script); "
+                                                   "compared in canonical form (case, width, punctuation folded)"}
+TIME_RULE: JsonDict = {"format": "date-time", "minimum": MIN_EPOCH, "maximum": MAX_EPOCH}
+UNIT_RULE: JsonDict = {"minimum": 0, "maximum": 1}
 Timestamp = str | float | None
+Text = Annotated[str, Field(json_schema_extra=TEXT_RULE)]
 
 
 class RememberBody(Body):
-    text: str
-    key: str | None = None
-    namespace: str = "default"
+    text: str = Field(json_schema_extra=TEXT_RULE)
+    key: str | None = Field(default=None, json_schema_extra=KEY_RULE)
+    namespace: str = Field(default="default", json_schema_extra=NAMESPACE_RULE)
     metadata: dict[str, Any] | None = None
-    timestamp: Timestamp = Field(default=None, description="ISO-8601 or epoch seconds; default now")
-    importance: float = Field(default=0.5, description="0..1")
+    timestamp: Timestamp = Field(default=None, description="ISO-8601 or epoch seconds; default now",
+                                 json_schema_extra=TIME_RULE)
+    importance: float = Field(default=0.5, description="0..1", json_schema_extra=UNIT_RULE)
 
 
 class RememberItem(Body):
-    text: str
-    key: str | None = None
-    namespace: str | None = None
+    text: str = Field(json_schema_extra=TEXT_RULE)
+    key: str | None = Field(default=None, json_schema_extra=KEY_RULE)
+    namespace: str | None = Field(default=None, json_schema_extra=NAMESPACE_RULE)
     metadata: dict[str, Any] | None = None
-    timestamp: Timestamp = None
-    importance: float = Field(default=0.5, description="0..1")
+    timestamp: Timestamp = Field(default=None, json_schema_extra=TIME_RULE)
+    importance: float = Field(default=0.5, description="0..1", json_schema_extra=UNIT_RULE)
     id: str | None = Field(default=None, description="keep this id (as written by export)")
 
 
 class RememberManyBody(Body):
-    items: list[str | RememberItem]
-    namespace: str = "default"
+    items: list[Text | RememberItem]
+    namespace: str = Field(default="default", json_schema_extra=NAMESPACE_RULE)
 
 
 class RecallBody(Body):
-    query: str | None = None
-    k: int | None = Field(default=None, description="1..1000; default from config")
-    namespace: str = "default"
-    at: Timestamp = Field(default=None, description="time of asking: later memories are ignored")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["query"], "properties": {"query": {"type": "string"}}},
+        {"required": ["key"], "properties": {"key": {"type": "string"}}}]})
+
+    query: str | None = Field(default=None, json_schema_extra=TEXT_RULE,
+                              description="what to recall (a question, keywords); or give key")
+    k: int | None = Field(default=None, description="1..1000; default from config",
+                          json_schema_extra={"minimum": 1, "maximum": MAX_K})
+    namespace: str = Field(default="default", json_schema_extra=NAMESPACE_RULE)
+    at: Timestamp = Field(default=None, description="time of asking: later memories are ignored",
+                          json_schema_extra=TIME_RULE)
     key: str | None = Field(default=None, description="look up this exact key instead of a query")
 
 
 class UpdateBody(Body):
-    text: str | None = None
+    text: str | None = Field(default=None, json_schema_extra=TEXT_RULE)
     metadata: dict[str, Any] | None = None
-    importance: float | None = Field(default=None, description="0..1")
+    importance: float | None = Field(default=None, description="0..1", json_schema_extra=UNIT_RULE)
 
 
 class ForgetBody(Body):
     id: str | None = None
     key: str | None = None
-    namespace: str | None = None
+    namespace: str | None = Field(default=None, json_schema_extra=NAMESPACE_RULE)
 
 
 class KeyBody(Body):
     key: str
-    namespace: str = "default"
+    namespace: str = Field(default="default", json_schema_extra=NAMESPACE_RULE)
 
 
 class AssociateBody(Body):
@@ -276,6 +299,16 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     app = FastAPI(title="nuonuo memory daemon", version=__version__, responses=ERRORS,
                   description="A local memory for LLM agents. Errors are {error, detail} JSON bodies.")
     app.state.service = service
+
+    def openapi() -> dict[str, Any]:
+        """The generated document, with the text limit of this daemon's config."""
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)  # generated once, then kept as app.openapi_schema
+        _state_text_limit(schema, config.store.max_text_chars)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to adapt the document
 
     @app.exception_handler(NuonuoError)
     async def _nuonuo(request: Request, exc: NuonuoError):
@@ -468,6 +501,18 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return Guard(app, service, token, config.daemon.max_body_bytes, config.daemon.request_timeout_s)
+
+
+def _state_text_limit(node: Any, limit: int) -> None:
+    """Every text field of the document (those with ``TEXT_PATTERN``) gets ``maxLength: limit``."""
+    if isinstance(node, dict):
+        if node.get("pattern") == TEXT_PATTERN:
+            node["maxLength"] = limit
+        for value in node.values():
+            _state_text_limit(value, limit)
+    elif isinstance(node, list):
+        for value in node:
+            _state_text_limit(value, limit)
 
 
 def _plain(value: Any) -> Any:

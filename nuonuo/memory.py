@@ -572,3 +572,19 @@ class Memory:
                                      "metadata": r.metadata, "timestamp": r.timestamp,
                                      "importance": r.importance}, ensure_ascii=False) + "\n")
         return len(recs)
+
+    # --- for a store shared between processes (nuonuo.shared_memory) ---------------------------------
+    @property
+    def store_lock(self) -> StoreLock | None:
+        """The store's file lock (None on object storage): ``SharedMemory`` releases it between
+        calls and takes it again before the next one."""
+        return self._file_lock
+
+    def discard(self) -> None:
+        """Close without writing anything (pending access counts are dropped): for a view that may
+        be stale because another process wrote meanwhile. Releases the store lock if held."""
+        with self._lock:
+            self._dirty_access.clear()
+            self._closed = True
+            if self._file_lock is not None:
+                self._file_lock.release()

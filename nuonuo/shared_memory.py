@@ -29,6 +29,7 @@ from nuonuo.errors import ConfigError, StoreError, StoreLocked
 
 if TYPE_CHECKING:
     from nuonuo.api import MemoryAPI, Progress
+    from nuonuo.memory import Memory
     from nuonuo.chat.events import Turn
     from nuonuo.daemon.client import Client
     from nuonuo.records import Hit, MemoryRecord
@@ -53,11 +54,6 @@ def daemon_client(home: str | Path | None = None) -> Client | None:
     return connect(home)
 
 
-def _file_lock(memory: Any, action: str, *args: Any) -> None:
-    """Take or give back a Memory's store lock (object-storage stores have none: nothing to do)."""
-    lock = getattr(memory, "_file_lock", None)
-    if lock is not None:
-        getattr(lock, action)(*args)
 
 
 class SharedMemory:
@@ -69,7 +65,7 @@ class SharedMemory:
         self.home = self.config.home
         self.use_daemon = use_daemon
         self._encoder = encoder
-        self._memory: Any = None
+        self._memory: Memory | None = None
         self._seen: tuple | None = None
         self._lock = threading.RLock()
         self._closed = False
@@ -116,38 +112,37 @@ class SharedMemory:
             self._encoder = load_encoder(enc.model, enc.max_seq_length, enc.threads)
         return self._encoder
 
-    def _acquire(self) -> Any:
+    def _acquire(self) -> Memory:
         from nuonuo.memory import Memory
 
         timeout = self.config.store.lock_timeout_s
         if self._memory is not None:
-            _file_lock(self._memory, "acquire", timeout)
+            if self._memory.store_lock is not None:  # object storage has none
+                self._memory.store_lock.acquire(timeout)
             if store_fingerprint(self._memory.store) == self._seen:
                 return self._memory
-            self._drop_memory(locked=True)  # someone else wrote: rebuild the caches from the store
+            self._drop_memory()  # someone else wrote: rebuild the caches from the store
         # Memory() takes the lock itself (waiting up to lock_timeout_s) and loads the store
         self._memory = Memory(self.config, self._load_encoder())
         return self._memory
 
-    def _park(self, mem: Any) -> None:
+    def _park(self, mem: Memory) -> None:
         """Flush pending writes, remember what the store looks like, let others in."""
         try:
             mem.flush()
             self._seen = store_fingerprint(mem.store)
         except Exception:
-            self._drop_memory(locked=True)
+            self._drop_memory()
             raise
-        _file_lock(mem, "release")
+        if mem.store_lock is not None:
+            mem.store_lock.release()
 
-    def _drop_memory(self, locked: bool = False) -> None:
-        """Forget the cached Memory without writing through it (its view may be stale)."""
+    def _drop_memory(self) -> None:
+        """Forget the cached Memory without writing through it (its view may be stale); the store
+        lock is released if it was held."""
         mem, self._memory, self._seen = self._memory, None, None
-        if mem is None:
-            return
-        getattr(mem, "_dirty_access", set()).clear()  # never flush a possibly stale view
-        mem._closed = True
-        if locked:
-            _file_lock(mem, "release")
+        if mem is not None:
+            mem.discard()
 
     def close(self) -> None:
         with self._lock:

@@ -29,9 +29,9 @@ from nuonuo.errors import ConfigError, StoreError, StoreLocked
 
 if TYPE_CHECKING:
     from nuonuo.api import MemoryAPI, Progress
-    from nuonuo.memory import Memory
     from nuonuo.chat.events import Turn
     from nuonuo.daemon.client import Client
+    from nuonuo.memory import Memory
     from nuonuo.records import Hit, MemoryRecord
 
 T = TypeVar("T")
@@ -52,8 +52,6 @@ def daemon_client(home: str | Path | None = None) -> Client | None:
     except ImportError:
         return None
     return connect(home)
-
-
 
 
 class SharedMemory:

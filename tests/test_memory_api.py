@@ -10,6 +10,7 @@ three (``mypy`` checks the signatures: ``tests/test_typecheck.py``)."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import uuid
@@ -71,6 +72,24 @@ def test_the_three_are_memory_apis(implementations):
     for mem in implementations.values():
         assert isinstance(mem, MemoryAPI)
         assert mem.config.store.max_text_chars == 2000  # the home's own config.toml
+
+
+@pytest.mark.parametrize("cls", [Memory, Client, SharedMemory], ids=lambda c: c.__name__)
+def test_the_same_argument_names_and_defaults(cls):
+    """What mypy does not compare: the names, kinds and defaults of the arguments (a caller that
+    passes ``namespace=`` must work on all three). An implementation may only add optional ones."""
+    for name, proto in vars(MemoryAPI).items():
+        if name.startswith("_") or not callable(proto):
+            continue
+        want = list(inspect.signature(proto).parameters.values())
+        have = inspect.signature(getattr(cls, name)).parameters
+        for p in want:
+            assert p.name in have, f"{cls.__name__}.{name} has no argument {p.name}"
+            q = have[p.name]
+            assert (q.kind, q.default) == (p.kind, p.default), f"{cls.__name__}.{name}({p.name})"
+        for extra in set(have) - {p.name for p in want}:
+            q = have[extra]
+            assert q.kind is q.VAR_KEYWORD or q.default is not q.empty, f"{cls.__name__}.{name}({extra})"
 
 
 def test_remember_get_and_duplicates(api, ns):

@@ -1,6 +1,6 @@
 """The type checker, as part of ``make test``: mypy over what ``[tool.mypy]`` in pyproject.toml names
-(the ``MemoryAPI`` protocol and its three implementations' conformance in ``nuonuo/_conformance.py``,
-the validation rules, and the shells that use them: CLI, daemon, chat, MCP server, TUI, LangChain)."""
+(the library, the TUI and the LangChain plugin; among them ``nuonuo/_conformance.py``, which
+checks that ``Memory``, the daemon client and ``SharedMemory`` are each a ``MemoryAPI``)."""
 
 from __future__ import annotations
 

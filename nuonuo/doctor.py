@@ -162,13 +162,13 @@ def _repair_table(store: Store, name: str, backup: dict | None) -> dict[str, Any
         tbl = store.table(name)
         tbl.restore(version)
         out["method"] = f"version {version}"
-        if name == "memories" and from_backup is not None and backup["created"] > stamp:
+        if name == "memories" and from_backup is not None and backup is not None and backup["created"] > stamp:
             have = set(tbl.to_arrow().column("id").to_pylist())
             extra = from_backup.filter([i not in have for i in from_backup.column("id").to_pylist()])
             if extra.num_rows:
                 tbl.add(extra)
                 out["method"] += f" + {extra.num_rows} rows from backup {backup['name']}"
-    elif from_backup is not None:
+    elif from_backup is not None and backup is not None:
         backups.write_table(store, name, from_backup)
         out["method"] = f"backup {backup['name']}"
     else:

@@ -169,7 +169,10 @@ class SentenceTransformerEncoder(Encoder):
         self._model.max_seq_length = max_seq_length
         self._lock = threading.Lock()  # torch modules are not re-entrant across threads
         self.name = encoder_name(model, path)
-        self.dim = int(self._model.get_embedding_dimension())
+        dim = self._model.get_embedding_dimension()
+        if dim is None:
+            raise ModelMissing(f"the encoder at {path} does not say the size of its vectors. {BUNDLED_HINT}")
+        self.dim = int(dim)
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:

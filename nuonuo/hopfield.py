@@ -25,10 +25,14 @@ Shape: ``X_K`` is ``(K, d)``, ``q`` and ``ξ`` are ``(d,)``, the attention ``p``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from nuonuo.linalg import matmul
+
+if TYPE_CHECKING:
+    from nuonuo.ivf import IVF
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -81,7 +85,7 @@ class PatternIndex:
 
     def __init__(self, dim: int, capacity: int = 1024):
         self.dim = dim
-        self._ivf = None
+        self._ivf: IVF | None = None
         self._x = np.zeros((capacity, dim), dtype=np.float32)
         self._t = np.zeros(capacity, dtype=np.float64)
         self.ids: list[str] = []
@@ -166,11 +170,12 @@ class PatternIndex:
         from nuonuo.ivf import IVF
 
         n = len(self.ids)
-        if self._ivf is None or n - self._ivf.built > 0.2 * self._ivf.built:
-            self._ivf = IVF.build(self.matrix)
-        positions, sims = self._ivf.candidates(query, self.ivf_nprobe)
-        if n > self._ivf.built:
-            tail = np.arange(self._ivf.built, n)
+        ivf = self._ivf
+        if ivf is None or n - ivf.built > 0.2 * ivf.built:
+            ivf = self._ivf = IVF.build(self.matrix)
+        positions, sims = ivf.candidates(query, self.ivf_nprobe)
+        if n > ivf.built:
+            tail = np.arange(ivf.built, n)
             positions = np.concatenate([positions, tail])
-            sims = np.concatenate([sims, matmul(self._x[self._ivf.built:n], query)])
+            sims = np.concatenate([sims, matmul(self._x[ivf.built:n], query)])
         return positions, sims

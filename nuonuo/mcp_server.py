@@ -20,16 +20,18 @@ import logging
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Callable, TypeVar
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, Field
 
+from nuonuo.api import MemoryAPI
 from nuonuo.config import Config, load_config
 from nuonuo.errors import ConfigError, NuonuoError, StoreError
 from nuonuo.shared_memory import BACKENDS, SharedMemory, daemon_client
+from nuonuo.validate import NAMESPACE_PATTERN
 
 logger = logging.getLogger("nuonuo.mcp")
 
@@ -45,9 +47,10 @@ Namespace = Annotated[
     str | None,
     Field(description="Memory namespace (a separate collection, e.g. a project name). "
                       "Leave empty for the default namespace.",
-          pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]{0,127}$"),
+          pattern=NAMESPACE_PATTERN),
 ]
 MetaValue = str | int | float | bool | None
+T = TypeVar("T")
 
 
 class Remembered(BaseModel):
@@ -89,10 +92,11 @@ class MemoryBackend:
             raise ConfigError(f"[plugins] backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         self.shared = SharedMemory(config=config, use_daemon=self.backend != "embedded")
 
-    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+    def run(self, fn: Callable[[MemoryAPI], T]) -> T:
+        """``fn(memory)`` through the daemon, or on the store with its lock held for this call only."""
         if self.backend == "daemon" and daemon_client(self.config.home) is None:
             raise StoreError(f"no nuonuo daemon serves {self.config.home}; start one with `nuonuo daemon start`")
-        return self.shared.call(method, *args, **kwargs)
+        return self.shared.run(fn)
 
     def warm_up(self) -> None:
         """Load the encoder ahead of the first call (in a background thread at start-up)."""
@@ -126,15 +130,13 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
             return fn
         return register
 
-    def run(method: str, *args: Any, **kwargs: Any) -> Any:
+    def run(name: str, fn: Callable[[MemoryAPI], T]) -> T:
         try:
-            return memory.call(method, *args, **kwargs)
+            return memory.run(fn)
         except NuonuoError as exc:
             raise _tool_error(exc) from None
-        except AttributeError:
-            raise ToolError(f"{method} is not available in this nuonuo installation") from None
         except Exception as exc:  # a local server: say what broke rather than a bare "Error executing tool"
-            logger.exception("nuonuo %s failed", method)
+            logger.exception("nuonuo %s failed", name)
             raise _tool_error(exc) from None
 
     @tool(ToolAnnotations(title="Remember a fact", read_only_hint=False,
@@ -151,7 +153,8 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
     ) -> Remembered:
         """Store one memory in the user's long-term memory. Storing the same text again returns the
         existing memory instead of a duplicate. Durable once this returns."""
-        rec = run("remember", text, key=key, namespace=namespace or default_ns, metadata=metadata)
+        rec = run("remember", lambda m: m.remember(text, key=key, namespace=namespace or default_ns,
+                                                   metadata=metadata))
         return Remembered(id=rec.id, namespace=rec.namespace, key=rec.key, timestamp=rec.timestamp, text=rec.text)
 
     @tool(ToolAnnotations(title="Recall memories", read_only_hint=True))
@@ -165,7 +168,7 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
     ) -> Recalled:
         """Find the memories most relevant to a query, best first. Each hit has its text, a relevance
         score in [0, 1], the channel that found it and its id."""
-        hits = run("recall", query, k=k, namespace=namespace or default_ns, key=key)
+        hits = run("recall", lambda m: m.recall(query, k=k, namespace=namespace or default_ns, key=key))
         return Recalled(query=query, hits=[
             RecallHit(id=h.id, text=h.text, score=round(float(h.score), 4), source=h.source, hops=h.hops,
                       key=h.key, namespace=h.namespace, timestamp=h.timestamp, metadata=h.metadata or {})
@@ -183,13 +186,13 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
         """Delete memories the user wants gone: one by id, every value of a key, or (only when the user
         explicitly asks) a whole namespace."""
         if id is not None:
-            return Forgotten(deleted=run("forget", id))
+            return Forgotten(deleted=run("forget", lambda m: m.forget(id)))
         if key is not None:
-            return Forgotten(deleted=run("forget", key=key, namespace=namespace or default_ns))
+            return Forgotten(deleted=run("forget", lambda m: m.forget(key=key, namespace=namespace or default_ns)))
         if everything_in_namespace:
             if namespace is None:
                 raise ToolError("everything_in_namespace needs the namespace to delete, named explicitly")
-            return Forgotten(deleted=run("forget", namespace=namespace))
+            return Forgotten(deleted=run("forget", lambda m: m.forget(namespace=namespace)))
         raise ToolError("forget needs an id, or a key, or a namespace with everything_in_namespace=true")
 
     @tool(ToolAnnotations(title="Consolidate memory", read_only_hint=False,
@@ -198,12 +201,12 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
         """Run a sleep-consolidation pass now (replay associations, merge near-duplicates, decay unused
         memories, compact the store) and return its report. It also runs on its own on a schedule;
         call it only when the user asks."""
-        return _plain(run("consolidate"))
+        return _plain(run("consolidate", lambda m: m.consolidate()))
 
     @tool(ToolAnnotations(title="Memory statistics", read_only_hint=True))
     def stats() -> dict[str, Any]:
         """How many memories are stored, per namespace, and what the memory is made of."""
-        return _plain(run("stats"))
+        return _plain(run("stats", lambda m: m.stats()))
 
     return server, memory
 

@@ -12,14 +12,14 @@ key/n-gram index, the Hebbian association memory, …) plug in through ``Compone
 
 from __future__ import annotations
 
-import builtins
+import builtins  # annotations inside Memory, where `list` is the method
 import dataclasses
-import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -36,10 +36,13 @@ from nuonuo.errors import InvalidInput, NotFound, StoreError
 from nuonuo.hopfield import PatternIndex
 from nuonuo.recall import recall as run_recall
 from nuonuo.record_cache import RecordCache
-from nuonuo.records import Hit, MemoryRecord, to_epoch
+from nuonuo.records import Hit, MemoryRecord, export_line, to_epoch
 from nuonuo.store import Store, StoreLock, record_from_row
-from nuonuo.validation import (MAX_K, NAMESPACE_RE, check_importance, check_k, check_metadata,  # noqa: F401
-                               check_namespace, check_text, content_hash, prepare)
+from nuonuo.validate import (MAX_K, NAMESPACE_RE, check_importance, check_k, check_metadata,  # noqa: F401
+                             check_namespace, check_text, content_hash, prepare)
+
+if TYPE_CHECKING:
+    from nuonuo.chat.sessions import SessionStore
 
 
 class Memory:
@@ -99,18 +102,6 @@ class Memory:
                 self._closed = True
                 self._release()
 
-    def discard(self) -> None:
-        """Close without writing anything (pending access counts are dropped): for a view of the
-        store that may be stale (``SharedMemory``). The store lock stays as it is. Takes no lock:
-        the caller owns this Memory and is done with it."""
-        self._dirty_access.clear()
-        self._closed = True
-
-    @property
-    def file_lock(self) -> StoreLock | None:
-        """The store lock this Memory holds (None for an object-storage store, which has none)."""
-        return self._file_lock
-
     def _release(self) -> None:
         if self._file_lock:
             self._file_lock.release()
@@ -151,7 +142,7 @@ class Memory:
     # --- validation -----------------------------------------------------------------------------
     def validate(self, item: Any, namespace: str = "default") -> MemoryRecord:
         """The unsaved record ``item`` (a string, or a dict with the fields of ``remember``) would
-        become; ``InvalidInput`` says what is wrong (``nuonuo.validation``)."""
+        become; ``InvalidInput`` says what is wrong (``nuonuo.validate``)."""
         return prepare(item, namespace, self.config.store.max_text_chars)
 
     # --- writing ----------------------------------------------------------------------------------
@@ -341,7 +332,7 @@ class Memory:
             return [Hit(id=rec.id, text=rec.text, score=1.0, source="exact", key=rec.key,
                         metadata=rec.metadata, timestamp=rec.timestamp, namespace=rec.namespace,
                         scores={"exact": 1.0})]
-        query = check_text(query, self.config.store.max_text_chars, "query")
+        query = check_text(query, "query", self.config.store.max_text_chars)
         hits = run_recall(self, query, k, namespace, to_epoch(at, "at"), **options)
         self.touch([h.id for h in hits])
         return hits
@@ -379,7 +370,7 @@ class Memory:
         """Change a memory in place (a new text is re-encoded); returns the new record."""
         with self._lock:
             rec = self.get(id)
-            new_text = check_text(text, self.config.store.max_text_chars) if text is not None else rec.text
+            new_text = check_text(text, limit=self.config.store.max_text_chars) if text is not None else rec.text
             new_meta = check_metadata(metadata) if metadata is not None else rec.metadata
             if importance is not None:
                 check_importance(importance)
@@ -434,18 +425,8 @@ class Memory:
     # --- inspection -------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
         with self._lock:
-            total = len(self._cache.records)
-            active = sum(1 for r in self._cache.records.values() if r.status == "active")
-            out: dict[str, Any] = {
-                "home": str(self.config.home),
-                "store": self.store.uri,
-                "encoder": self.encoder.name,
-                "dim": self.encoder.dim,
-                "memories": active,
-                "history": total - active,
-                "namespaces": self.namespaces(),
-                "keys": sum(1 for ids in self._cache.keys.values() if ids),
-            }
+            out: dict[str, Any] = {"home": str(self.config.home), "store": self.store.uri, "encoder": self.encoder.name,
+                                   "dim": self.encoder.dim, **self._cache.counts(), "namespaces": self.namespaces()}
             for comp in self.components:
                 out.update(comp.stats(self))
             return out
@@ -487,13 +468,32 @@ class Memory:
         self.check_open()
         return run_consolidation(self, **options)
 
+    @cached_property
+    def sessions(self) -> SessionStore:
+        """The store's chat sessions (``nuonuo.chat.sessions``; see ``nuonuo.api.ChatSessions``)."""
+        from nuonuo.chat.sessions import SessionStore
+
+        return SessionStore(self.store)
+
     # --- export / import --------------------------------------------------------------------------
     def export(self, path: str | Path, namespace: str | None = None) -> int:
         """Write every memory (history included) as JSON lines; returns the count."""
         recs = sorted(self.list(namespace, limit=10**12, include_history=True), key=lambda r: r.created_at)
         with open(path, "w", encoding="utf-8") as fh:
-            for r in recs:
-                fh.write(json.dumps({"id": r.id, "text": r.text, "key": r.key, "namespace": r.namespace,
-                                     "metadata": r.metadata, "timestamp": r.timestamp,
-                                     "importance": r.importance}, ensure_ascii=False) + "\n")
+            fh.writelines(export_line(r) for r in recs)
         return len(recs)
+
+    # --- for a store shared between processes (nuonuo.shared_memory) ---------------------------------
+    @property
+    def store_lock(self) -> StoreLock | None:
+        """The store's file lock (None on object storage): ``SharedMemory`` holds it per call."""
+        return self._file_lock
+
+    def discard(self) -> None:
+        """Close without writing anything (pending access counts are dropped): for a view that may
+        be stale because another process wrote meanwhile. Releases the store lock if held."""
+        with self._lock:
+            self._dirty_access.clear()
+            self._closed = True
+            if self._file_lock is not None:
+                self._file_lock.release()

@@ -96,3 +96,9 @@ class RecordCache:
     def pattern_vector(self, rec: MemoryRecord) -> np.ndarray | None:
         index = self.patterns.get(rec.namespace)
         return index.vector(rec.id) if index is not None else None
+
+    def counts(self) -> dict[str, int]:
+        """Active memories, superseded or merged ones kept as history, and keys with a value."""
+        active = sum(1 for r in self.records.values() if r.status == "active")
+        return {"memories": active, "history": len(self.records) - active,
+                "keys": sum(1 for ids in self.keys.values() if ids)}

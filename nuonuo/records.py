@@ -109,3 +109,9 @@ class Hit:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False)
+
+
+def export_line(r: "MemoryRecord") -> str:
+    """One memory as a JSON line of ``Memory.export`` (what ``nuonuo import`` reads back)."""
+    return json.dumps({"id": r.id, "text": r.text, "key": r.key, "namespace": r.namespace, "metadata": r.metadata,
+                       "timestamp": r.timestamp, "importance": r.importance}, ensure_ascii=False) + "\n"

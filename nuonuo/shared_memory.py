@@ -5,7 +5,8 @@ agent plugins, where every MCP client (Claude Desktop, Cursor, an IDE, a second 
 its own server process on the same home. Holding the lock for a whole session would make the
 second process wait ``lock_timeout_s`` and fail.
 
-``SharedMemory`` has Memory's methods, but each call holds the lock only for that call:
+``SharedMemory`` has Memory's methods (it satisfies ``nuonuo.api.MemoryAPI``), but each call holds
+the lock only for that call:
 
     acquire lock → store changed since my last call? (table versions differ) → reopen
                  → run the call (writes commit to LanceDB) → flush → note the versions → release
@@ -18,12 +19,22 @@ to it instead (the daemon owns the lock; its client has the same methods).
 
 from __future__ import annotations
 
+import builtins
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 from nuonuo.config import Config, load_config
 from nuonuo.errors import ConfigError, StoreError, StoreLocked
+
+if TYPE_CHECKING:
+    from nuonuo.api import MemoryAPI, Progress
+    from nuonuo.chat.events import Turn
+    from nuonuo.daemon.client import Client
+    from nuonuo.memory import Memory
+    from nuonuo.records import Hit, MemoryRecord
+
+T = TypeVar("T")
 
 BACKENDS = ("auto", "daemon", "embedded", "shared")
 
@@ -33,7 +44,7 @@ def store_fingerprint(store: Any) -> tuple[tuple[str, int], ...]:
     return tuple(sorted((name, int(store.table(name).version)) for name in store.table_names()))
 
 
-def daemon_client(home: str | Path | None = None) -> Any | None:
+def daemon_client(home: str | Path | None = None) -> Client | None:
     """A client of the daemon serving ``home`` if one runs, else None (also when the daemon
     package is not installed)."""
     try:
@@ -41,13 +52,6 @@ def daemon_client(home: str | Path | None = None) -> Any | None:
     except ImportError:
         return None
     return connect(home)
-
-
-def _file_lock(memory: Any, action: str, *args: Any) -> None:
-    """Take or give back a Memory's store lock (object-storage stores have none: nothing to do)."""
-    lock = memory.file_lock
-    if lock is not None:
-        getattr(lock, action)(*args)
 
 
 class SharedMemory:
@@ -59,14 +63,15 @@ class SharedMemory:
         self.home = self.config.home
         self.use_daemon = use_daemon
         self._encoder = encoder
-        self._memory: Any = None
+        self._memory: Memory | None = None
         self._seen: tuple | None = None
         self._lock = threading.RLock()
         self._closed = False
 
     # --- the per-call protocol ------------------------------------------------------------------
-    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Run ``Memory.<method>(*args, **kwargs)`` on the current store, holding the lock only now."""
+    def run(self, fn: Callable[[MemoryAPI], T]) -> T:
+        """``fn(memory)`` on the current store, holding the lock only now (or on the daemon's client
+        when a daemon serves the home)."""
         if self._closed:
             raise StoreError("this SharedMemory is closed")
         client = daemon_client(self.home) if self.use_daemon else None
@@ -75,7 +80,7 @@ class SharedMemory:
                 with self._lock:
                     mem = self._acquire()
                     try:
-                        return getattr(mem, method)(*args, **kwargs)
+                        return fn(mem)
                     finally:
                         self._park(mem)
             except StoreLocked:
@@ -86,11 +91,9 @@ class SharedMemory:
         with self._lock:
             self._drop_memory()
         try:
-            return getattr(client, method)(*args, **kwargs)
+            return fn(client)
         finally:
-            close = getattr(client, "close", None)
-            if callable(close):
-                close()
+            client.close()
 
     def preload(self) -> None:
         """Load the encoder now rather than on the first call (no-op when a daemon serves the home)."""
@@ -107,37 +110,37 @@ class SharedMemory:
             self._encoder = load_encoder(enc.model, enc.max_seq_length, enc.threads)
         return self._encoder
 
-    def _acquire(self) -> Any:
+    def _acquire(self) -> Memory:
         from nuonuo.memory import Memory
 
         timeout = self.config.store.lock_timeout_s
         if self._memory is not None:
-            _file_lock(self._memory, "acquire", timeout)
+            if self._memory.store_lock is not None:  # object storage has none
+                self._memory.store_lock.acquire(timeout)
             if store_fingerprint(self._memory.store) == self._seen:
                 return self._memory
-            self._drop_memory(locked=True)  # someone else wrote: rebuild the caches from the store
+            self._drop_memory()  # someone else wrote: rebuild the caches from the store
         # Memory() takes the lock itself (waiting up to lock_timeout_s) and loads the store
         self._memory = Memory(self.config, self._load_encoder())
         return self._memory
 
-    def _park(self, mem: Any) -> None:
+    def _park(self, mem: Memory) -> None:
         """Flush pending writes, remember what the store looks like, let others in."""
         try:
             mem.flush()
             self._seen = store_fingerprint(mem.store)
         except Exception:
-            self._drop_memory(locked=True)
+            self._drop_memory()
             raise
-        _file_lock(mem, "release")
+        if mem.store_lock is not None:
+            mem.store_lock.release()
 
-    def _drop_memory(self, locked: bool = False) -> None:
-        """Forget the cached Memory without writing through it (its view may be stale)."""
+    def _drop_memory(self) -> None:
+        """Forget the cached Memory without writing through it (its view may be stale); the store
+        lock is released if it was held."""
         mem, self._memory, self._seen = self._memory, None, None
-        if mem is None:
-            return
-        mem.discard()  # never flush a possibly stale view
-        if locked:
-            _file_lock(mem, "release")
+        if mem is not None:
+            mem.discard()
 
     def close(self) -> None:
         with self._lock:
@@ -150,20 +153,90 @@ class SharedMemory:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # --- Memory's public methods ----------------------------------------------------------------
-    def __getattr__(self, name: str) -> Callable[..., Any]:
-        from nuonuo.memory import Memory
+    # --- Memory's public methods (nuonuo.api.MemoryAPI) ------------------------------------------
+    @property
+    def sessions(self) -> SharedSessions:
+        return SharedSessions(self)
 
-        if name.startswith("_") or not callable(getattr(Memory, name, None)) or name in ("open", "close"):
-            raise AttributeError(f"{type(self).__name__} has no method {name!r}")
-        method = lambda *args, **kwargs: self.call(name, *args, **kwargs)  # noqa: E731
-        method.__name__ = method.__qualname__ = name
-        method.__doc__ = getattr(Memory, name).__doc__
-        return method
+    def remember(self, text: str, key: str | None = None, namespace: str = "default",
+                 metadata: Mapping[str, Any] | None = None, timestamp: Any = None,
+                 importance: float = 0.5) -> MemoryRecord:
+        return self.run(lambda m: m.remember(text, key=key, namespace=namespace, metadata=metadata,
+                                             timestamp=timestamp, importance=importance))
+
+    def remember_many(self, items: Iterable[Any], namespace: str = "default", batch_size: int | None = None,
+                      progress: Progress | None = None) -> builtins.list[str]:
+        items = builtins.list(items)
+        return self.run(lambda m: m.remember_many(items, namespace=namespace, batch_size=batch_size,
+                                                  progress=progress))
+
+    def update(self, id: str, text: str | None = None, metadata: Mapping[str, Any] | None = None,
+               importance: float | None = None) -> MemoryRecord:
+        return self.run(lambda m: m.update(id, text=text, metadata=metadata, importance=importance))
+
+    def forget(self, id: str | None = None, *, key: str | None = None, namespace: str | None = None) -> int:
+        return self.run(lambda m: m.forget(id, key=key, namespace=namespace))
+
+    def associate(self, cue_id: str, target_id: str, weight: float = 1.0, kind: str = "link") -> None:
+        self.run(lambda m: m.associate(cue_id, target_id, weight=weight, kind=kind))
+
+    def consolidate(self, **options: Any) -> dict[str, Any]:
+        return self.run(lambda m: m.consolidate(**options))
+
+    def flush(self) -> None:
+        """Nothing to do: every call flushes before it lets go of the store."""
+
+    def recall(self, query: str | None = None, k: int | None = None, namespace: str = "default",
+               at: Any = None, key: str | None = None) -> builtins.list[Hit]:
+        return self.run(lambda m: m.recall(query, k=k, namespace=namespace, at=at, key=key))
+
+    def get(self, id: str) -> MemoryRecord:
+        return self.run(lambda m: m.get(id))
+
+    def lookup(self, key: str, namespace: str = "default") -> MemoryRecord | None:
+        return self.run(lambda m: m.lookup(key, namespace))
+
+    def history(self, key: str, namespace: str = "default") -> builtins.list[MemoryRecord]:
+        return self.run(lambda m: m.history(key, namespace))
+
+    def list(self, namespace: str | None = "default", limit: int = 50, offset: int = 0,
+             include_history: bool = False) -> builtins.list[MemoryRecord]:
+        return self.run(lambda m: m.list(namespace, limit=limit, offset=offset, include_history=include_history))
+
+    def namespaces(self) -> dict[str, int]:
+        return self.run(lambda m: m.namespaces())
+
+    def associations(self, id: str) -> builtins.list[dict[str, Any]]:
+        return self.run(lambda m: m.associations(id))
+
+    def stats(self) -> dict[str, Any]:
+        return self.run(lambda m: m.stats())
+
+    def export(self, path: str | Path, namespace: str | None = None) -> int:
+        return self.run(lambda m: m.export(path, namespace))
+
+
+class SharedSessions:
+    """The chat sessions (``nuonuo.api.ChatSessions``) with the store lock held per call."""
+
+    def __init__(self, shared: SharedMemory):
+        self.shared = shared
+
+    def save(self, session: Mapping[str, Any], new_turns: Sequence[Turn]) -> None:
+        self.shared.run(lambda m: m.sessions.save(session, new_turns))
+
+    def load(self, session_id: str) -> tuple[dict[str, Any], builtins.list[Turn]]:
+        return self.shared.run(lambda m: m.sessions.load(session_id))
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        return self.shared.run(lambda m: m.sessions.list())
+
+    def delete(self, session_id: str) -> None:
+        self.shared.run(lambda m: m.sessions.delete(session_id))
 
 
 def open_backend(home: str | Path | None = None, backend: str | None = None,
-                 config: Config | None = None, encoder: Any = None) -> Any:
+                 config: Config | None = None, encoder: Any = None) -> MemoryAPI:
     """The memory an agent plugin talks to, chosen by ``[plugins] backend``:
 
     - ``auto``: the daemon's client when a daemon serves this home, else an embedded ``Memory``;

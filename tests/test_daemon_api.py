@@ -5,6 +5,7 @@ bounded schemathesis run of its OpenAPI document. One real daemon process serves
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import textwrap
@@ -312,6 +313,25 @@ def test_concurrent_client_processes_counts_are_exact(home, cli):
     assert spaces["same"] == 1
 
 
+def test_the_openapi_document_states_the_input_rules(home):
+    """The rules of nuonuo.validate are in the document (the fuzz test below checks that the API
+    accepts everything they allow), with this daemon's own text limit."""
+    from nuonuo.validate import KEY_PATTERN, MAX_K, NAMESPACE_PATTERN, TEXT_PATTERN
+
+    with raw(home) as http:
+        doc = http.get("/openapi.json").json()
+    bodies = doc["components"]["schemas"]
+    remember, recall = bodies["RememberBody"]["properties"], bodies["RecallBody"]["properties"]
+    assert remember["text"]["pattern"] == TEXT_PATTERN and remember["text"]["maxLength"] == 100_000
+    assert remember["namespace"]["pattern"] == NAMESPACE_PATTERN and remember["key"]["pattern"] == KEY_PATTERN
+    assert (remember["importance"]["minimum"], remember["importance"]["maximum"]) == (0, 1)
+    assert remember["timestamp"]["format"] == "date-time"
+    assert (recall["k"]["minimum"], recall["k"]["maximum"]) == (1, MAX_K) and recall["query"]["pattern"] == TEXT_PATTERN
+    assert {"query"} in [set(alt["required"]) for alt in bodies["RecallBody"]["anyOf"]]
+    assert bodies["KeyBody"]["properties"]["namespace"]["pattern"] == NAMESPACE_PATTERN
+    assert {"/v1/sessions", "/v1/sessions/{id}"} <= set(doc["paths"])
+
+
 # --- schemathesis: property-based fuzzing of the OpenAPI document, bounded -------------------------------
 @pytest.fixture
 def api_schema(home):
@@ -327,16 +347,18 @@ schema = schemathesis.pytest.from_fixture("api_schema").include(
 
 
 @schema.parametrize()
-@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("NUONUO_FUZZ_EXAMPLES", "5")), deadline=None, suppress_health_check=list(HealthCheck))
 def test_openapi_fuzz_never_500(case, home):
     from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                                   status_code_conformance)
+    from schemathesis.specs.openapi.checks import (content_type_conformance, positive_data_acceptance,
+                                                   response_schema_conformance, status_code_conformance)
 
     token = read_token(DaemonPaths.of(load_config(home)).token)
+    # positive_data_acceptance: what the schema allows is accepted (the document states every input
+    # rule of nuonuo.validate, so a 4xx for schema-valid data is a bug of the document or the API)
     case.call_and_validate(headers={"Authorization": f"Bearer {token}"},
                            checks=[not_a_server_error, status_code_conformance, content_type_conformance,
-                                   response_schema_conformance])
+                                   response_schema_conformance, positive_data_acceptance])
 
 
 # --- links and sleep (consolidation may merge near-duplicates store-wide: after the counting tests) -----

@@ -38,18 +38,20 @@ LONG_FUNCTIONS = {
 }
 
 # Layers of the library's core, bottom first (DESIGN.md, "Layers"). A core module may import its own
-# layer or a lower one; modules not listed (cli/, daemon/, chat/ but its model adapter, mcp_server,
+# layer or a lower one; modules not listed (cli/, daemon/, chat/ but its model adapter, events and session
+# store, the MemoryAPI protocol (nuonuo.api, beside the values it names), mcp_server,
 # shared_memory, scheduler, doctor, backup, the package root) are shells: above all of these.
 LAYERS = [
     ("math", {"nuonuo.linalg", "nuonuo.hopfield", "nuonuo.hebbian", "nuonuo.ivf", "nuonuo.canonical",
               "nuonuo.engram.hashing", "nuonuo.engram.gate", "nuonuo.engram.keys", "nuonuo.engram.ngram"}),
-    ("values", {"nuonuo.errors", "nuonuo.records", "nuonuo.config", "nuonuo.validation",
-                "nuonuo.encoder_models", "nuonuo.onnx_encoder", "nuonuo.encoder", "nuonuo.chat.llm"}),
+    ("values", {"nuonuo.errors", "nuonuo.records", "nuonuo.config", "nuonuo.validate",
+                "nuonuo.encoder_models", "nuonuo.onnx_encoder", "nuonuo.encoder", "nuonuo.chat.llm",
+                "nuonuo.chat.events", "nuonuo.api"}),
     ("storage", {"nuonuo.store_files", "nuonuo.store", "nuonuo.migrations", "nuonuo.edges",
                  "nuonuo.record_cache"}),
     ("component protocol", {"nuonuo.component"}),
     ("components", {"nuonuo.engram.component", "nuonuo.engram", "nuonuo.associations",
-                    "nuonuo.conversation"}),
+                    "nuonuo.conversation", "nuonuo.chat.sessions"}),
     ("facade", {"nuonuo.views", "nuonuo.recall", "nuonuo.consolidation", "nuonuo.memory"}),
 ]
 LAYER_OF = {mod: i for i, (_, mods) in enumerate(LAYERS) for mod in mods}

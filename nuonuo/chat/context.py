@@ -28,6 +28,7 @@ long-term memory.
 from __future__ import annotations
 
 import re
+from functools import partial
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -66,7 +67,7 @@ def note_line(hit: Hit) -> str:
     """One recalled memory as a line of the block: who said it, then the text on one line.
     Angle brackets are escaped so that a memory cannot close the block."""
     text = _SPACE.sub(" ", hit.text).strip().replace("<", "‹").replace(">", "›")
-    role = (hit.metadata or {}).get("role")
+    role = str((hit.metadata or {}).get("role"))
     who = {"user": "The user said: ", "assistant": "You replied: "}.get(role, "")
     return f"- {who}{text}"
 
@@ -75,9 +76,12 @@ def second_person(text: str) -> str:
     """The user's own words as the assistant would say them back: "I grew up in Porto" → "you grew
     up in Porto". Word-level, for short notes; the capital of a sentence start is kept."""
     for pattern, repl in _PERSON:
-        text = pattern.sub(lambda m, r=repl: r.capitalize() if m.group(0)[0].isupper() and m.start() == 0
-                           else r, text)
+        text = pattern.sub(partial(_said_back, repl), text)
     return text
+
+
+def _said_back(repl: str, m: re.Match[str]) -> str:
+    return repl.capitalize() if m.group(0)[0].isupper() and m.start() == 0 else repl
 
 
 def note_text(hit: Hit, count: Callable[[str], int] | None = None) -> str:

@@ -16,7 +16,7 @@ import importlib.util
 import logging
 import threading
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from nuonuo.errors import InvalidInput, ModelMissing
 
@@ -167,7 +167,7 @@ class ChatModel:
         """Tokens in ``text`` by the model's own tokenizer (special tokens such as <|im_start|> count 1)."""
         return len(self.tokenize(text))
 
-    def render(self, messages: Sequence[dict]) -> tuple[str, list[str]]:
+    def render(self, messages: Sequence[Any]) -> tuple[str, list[str]]:
         """The prompt for ``messages`` by the GGUF chat template, and its stop strings."""
         out = self._formatter(messages=list(messages))
         stops = out.stop if isinstance(out.stop, list) else ([out.stop] if out.stop else [])

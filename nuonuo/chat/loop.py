@@ -28,17 +28,21 @@ import re
 import threading
 import time
 import uuid
-from typing import Any, AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, AsyncIterator, Sequence
 
 from nuonuo.chat.consolidate import ReferenceTracker, content_words, importance
 from nuonuo.chat.context import memory_block, note_text, notes_block, plan_eviction, select_notes
 from nuonuo.chat.events import ChatError, ChatEvent, Done, Evicted, Grounded, Recalled, Token, Turn, Usage
 from nuonuo.chat.grounding import grounded_on
 from nuonuo.chat.llm import ChatModel
-from nuonuo.chat.sessions import SessionStore, title_of
+from nuonuo.chat.sessions import title_of
 from nuonuo.errors import InvalidInput, NotFound, NuonuoError
-from nuonuo.memory import check_namespace
 from nuonuo.records import Hit
+from nuonuo.validate import check_namespace
+
+if TYPE_CHECKING:
+    from nuonuo.api import MemoryAPI
+    from nuonuo.config import ChatConfig
 
 _END = object()
 LAYOUTS = ("notes", "block")
@@ -51,9 +55,13 @@ def _norm(text: str) -> str:
 
 
 class ChatLoop:
-    """A chat session. ``send(text)`` is an async generator of ``ChatEvent``; see the module doc."""
+    """A chat session. ``send(text)`` is an async generator of ``ChatEvent``; see the module doc.
 
-    def __init__(self, memory, model: ChatModel, config, session_id: str | None = None,
+    ``memory`` is any ``nuonuo.api.MemoryAPI``: an embedded ``Memory``, or the daemon's client while
+    a daemon serves the home (the session is then kept by the daemon, and every process that talks
+    to it sees what the chat remembered)."""
+
+    def __init__(self, memory: MemoryAPI, model: ChatModel, config: ChatConfig, session_id: str | None = None,
                  layout: str = "notes"):
         if layout not in LAYOUTS:
             raise InvalidInput(f"unknown prompt layout {layout!r}; one of {', '.join(LAYOUTS)}")
@@ -65,7 +73,7 @@ class ChatLoop:
         if config.max_tokens < 1:
             raise InvalidInput(f"[chat] max_tokens must be at least 1, not {config.max_tokens}")
         self.n_ctx = min(int(config.n_ctx), model.n_ctx)
-        self.sessions = SessionStore(memory.store)
+        self.sessions = memory.sessions
         self.session_id = session_id or uuid.uuid4().hex[:16]
         self.title = ""
         self.created_at = time.time()
@@ -77,12 +85,12 @@ class ChatLoop:
         self.last_hits: list[Hit] = []
         self.last_block = ""
         self.last_prompt = ""
-        self._token_cache: dict[tuple[int, str], int] = {}
+        self._token_cache: dict[tuple[int, str, int], int] = {}  # (index, role, notes length)
         self._cancel = threading.Event()
         self._busy = False
 
     @classmethod
-    def resume(cls, memory, model: ChatModel, config, session_id: str) -> "ChatLoop":
+    def resume(cls, memory: MemoryAPI, model: ChatModel, config: ChatConfig, session_id: str) -> "ChatLoop":
         """Reopen a saved session: its turns, its window and its pending references."""
         loop = cls(memory, model, config, session_id)
         row, turns = loop.sessions.load(session_id)
@@ -366,7 +374,7 @@ class ChatLoop:
             self.refs.words.pop(turn.index, None)
         self.window_start = max(self.window_start, evicted[-1].index + 1)
         self.evicted_total += len(evicted)
-        return [t.memory_id for t in evicted], weights
+        return [t.memory_id or "" for t in evicted], weights
 
     def remember_window(self) -> list[str]:
         """Write the turns still in the window to long-term memory, as eviction would, and keep them
@@ -377,7 +385,7 @@ class ChatLoop:
             return []
         self._write(fresh)
         self._save([])
-        return [t.memory_id for t in fresh]
+        return [t.memory_id or "" for t in fresh]
 
     def _write(self, turns: Sequence[Turn]) -> None:
         """Remember ``turns`` (importance from the attention they received) and link each to the turn
@@ -393,7 +401,7 @@ class ChatLoop:
         for turn, mid in zip(turns, ids):
             turn.memory_id = mid
             by_index[turn.index] = turn
-        links: list[tuple[str, str, float, str]] = []
+        links: list[tuple[str | None, str | None, float, str]] = []  # an end may be unwritten
         for turn in turns:
             # the turn that answered it, both ways
             if turn.role == "user":
@@ -418,7 +426,7 @@ class ChatLoop:
             return self.turns[index].memory_id
         return None
 
-    def _associate(self, links: Sequence[tuple[str, str, float, str]]) -> None:
+    def _associate(self, links: Sequence[tuple[str | None, str | None, float, str]]) -> None:
         """Durable links; one whose end is gone (forgotten meanwhile) or that would link a memory to
         itself (two turns with the same text are one memory) is skipped: the turns are already saved."""
         for cue, target, weight, kind in links:

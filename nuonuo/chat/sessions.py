@@ -11,14 +11,18 @@ A turn is durable once ``ChatLoop.send`` has yielded ``Usage`` (written before `
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import pyarrow as pa
 
 from nuonuo.chat.events import Turn
 from nuonuo.errors import NotFound
+
+if TYPE_CHECKING:
+    from nuonuo.api import MemoryAPI
 
 SESSIONS = "chat_sessions"
 TURNS = "chat_turns"
@@ -59,13 +63,14 @@ def title_of(text: str, limit: int = 60) -> str:
 
 
 class SessionStore:
-    """Reads and writes the two tables through the memory's LanceDB store."""
+    """Reads and writes the two tables through the memory's LanceDB store (``nuonuo.api.ChatSessions``
+    for an embedded ``Memory``: ``Memory.sessions``)."""
 
     def __init__(self, store):
         self.store = store
         create_tables(store)
 
-    def save(self, session: dict[str, Any], new_turns: Sequence[Turn]) -> None:
+    def save(self, session: Mapping[str, Any], new_turns: Sequence[Turn]) -> None:
         """Append ``new_turns`` and upsert the session row (one commit each)."""
         now = time.time()
         if new_turns:
@@ -77,7 +82,7 @@ class SessionStore:
         (self.store.table(SESSIONS).merge_insert("id").when_matched_update_all()
          .when_not_matched_insert_all().execute(data))
 
-    def load(self, session_id: str) -> tuple[dict[str, Any], list[Turn]]:
+    def load(self, session_id: str) -> tuple[dict[str, Any], builtins.list[Turn]]:
         rows = (self.store.table(SESSIONS).search().where(f"id = {_sql(session_id)}").limit(1).to_list())
         if not rows:
             raise NotFound(f"no chat session {session_id!r}; `nuonuo chat --list` shows the sessions")
@@ -91,7 +96,7 @@ class SessionStore:
                  for i, r in sorted(by_index.items())]
         return row, turns
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         rows = self.store.table(SESSIONS).to_arrow().drop_columns(["state"]).to_pylist()
         rows.sort(key=lambda r: r["updated_at"] or 0.0, reverse=True)
         return [{"id": r["id"], "title": r["title"] or "", "updated_at": r["updated_at"],
@@ -102,7 +107,8 @@ class SessionStore:
         self.store.table(TURNS).delete(f"session_id = {_sql(session_id)}")
 
 
-def list_sessions(memory) -> list[dict[str, Any]]:
-    """Every chat session of this store, most recently used first:
-    ``[{id, title, updated_at, turns, namespace}]``."""
-    return SessionStore(memory.store).list()
+def list_sessions(memory: MemoryAPI) -> list[dict[str, Any]]:
+    """Every chat session of this memory's store, most recently used first:
+    ``[{id, title, updated_at, turns, namespace}]`` (an embedded ``Memory``, a daemon client or
+    ``SharedMemory``)."""
+    return memory.sessions.list()

@@ -23,14 +23,16 @@ def open_chat(obj: Context, session_id: str | None = None, namespace: str | None
               model_path: str | None = None, max_tokens: int | None = None):
     """The memory, the model and a ``ChatLoop`` (resumed when ``session_id`` is given).
 
-    The chat keeps the store in-process (sessions live in it), so it cannot share it with a daemon."""
+    The memory is the daemon's client when a daemon serves the home (the chat's memories and
+    session then live in the daemon, and other clients see them at once), else the store in this
+    process."""
     from nuonuo.chat import ChatLoop, load_chat_model
 
     try:
-        memory = obj.memory()
+        memory = obj.backend()
     except StoreLocked as exc:
-        raise StoreLocked(f"{exc.message}. The chat needs the store in this process: stop the daemon "
-                          "(`nuonuo daemon stop`) while chatting") from None
+        raise StoreLocked(f"{exc.message}. To chat while another program uses this home, run the daemon "
+                          "(`nuonuo daemon start`): the chat and every other client then share it") from None
     cfg = memory.config.chat
     if namespace:
         cfg.namespace = namespace
@@ -122,16 +124,14 @@ def chat(obj: Context, plain: bool, session_id: str | None, list_sessions_: bool
 
     In a terminal this opens the chat TUI; --plain (or a pipe) gives line mode."""
     if list_sessions_:
-        from nuonuo.chat import list_sessions
-
-        sessions = list_sessions(obj.memory())
+        sessions = obj.backend().sessions.list()
         if as_json:
             emit_json(sessions)
         else:
             from nuonuo.records import to_iso
 
             for s in sessions:
-                click.echo(f"{s['id']}  {to_iso(s['updated_at'])[:19]}  {s['turns']:>4} turns  {s['title']}")
+                click.echo(f"{s['id']}  {(to_iso(s['updated_at']) or '')[:19]}  {s['turns']:>4} turns  {s['title']}")
         return
     if not plain and sys.stdin.isatty() and sys.stdout.isatty():
         from nuonuo_tui import run as run_tui  # the Textual app, imported only here

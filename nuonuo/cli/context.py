@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from nuonuo.api import MemoryAPI
 
 
 class Context:
@@ -14,23 +17,15 @@ class Context:
 
     def __init__(self, home: str | None):
         self.home = home
-        self._backend = None
+        self._backend: MemoryAPI | None = None
 
-    def backend(self):
-        """The ``Memory`` (or, when a daemon runs, a client with the same methods)."""
+    def backend(self) -> MemoryAPI:
+        """The memory (``nuonuo.api.MemoryAPI``): the daemon's client when a daemon serves the home,
+        else the store in this process."""
         if self._backend is None:
             from nuonuo.daemon.client import connect
 
             self._backend = connect(self.home)
-        if self._backend is None:
-            from nuonuo.memory import Memory
-
-            self._backend = Memory.open(self.home)
-        return self._backend
-
-    def memory(self):
-        """An in-process ``Memory`` (never a daemon client), opened on first use: for the commands that
-        need the store in this process (the chat keeps its sessions there)."""
         if self._backend is None:
             from nuonuo.memory import Memory
 

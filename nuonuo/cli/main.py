@@ -6,7 +6,7 @@ Errors: a ``NuonuoError`` becomes ``error: <message>`` on stderr and the error's
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -18,6 +18,9 @@ from nuonuo.cli.mcp import mcp_command
 from nuonuo.cli.memories import export_, forget, import_, list_, recall, remember, stats
 from nuonuo.cli.sleep import consolidate, link, links
 from nuonuo.errors import NuonuoError
+
+if TYPE_CHECKING:
+    from nuonuo.api import MemoryAPI
 
 
 class NuonuoGroup(click.Group):

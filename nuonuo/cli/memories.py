@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from nuonuo.cli.context import Context, emit_json
 from nuonuo.errors import InvalidInput, NotFound
+from nuonuo.validate import check_item
+
+if TYPE_CHECKING:
+    from nuonuo.api import MemoryAPI
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -66,7 +70,7 @@ def bulk_import(obj: Context, path: str, namespace: str, skip_bad: bool, as_json
     for item in items:
         line = item.pop("_line")
         try:
-            mem.validate(item, namespace)
+            check_item(item, namespace, mem.config.store.max_text_chars)
             good.append(item)
         except InvalidInput as exc:
             problems.append(f"line {line}: {exc.message}")
@@ -165,8 +169,19 @@ def recall(obj: Context, query, k, namespace, key, history, at, explain, as_json
             detail = ", ".join(f"{name}={value:.3f}" for name, value in h.scores.items())
             click.echo(f"{'':>23}{detail}  id={h.id}")
             if h.path:
-                chain = " → ".join(truncate(mem.get(p).text, 30) for p in h.path if p in {r.id for r in mem.records()})
+                chain = " → ".join(truncate(text, 30) for text in _texts(mem, h.path))
                 click.echo(f"{'':>23}chain: {chain}")
+
+
+def _texts(mem: MemoryAPI, ids: list[str]) -> list[str]:
+    """The texts of the memories still there (one may be forgotten since the recall)."""
+    out = []
+    for mid in ids:
+        try:
+            out.append(mem.get(mid).text)
+        except NotFound:
+            continue
+    return out
 
 
 @click.command()
@@ -210,7 +225,7 @@ def list_(obj: Context, namespace, all_ns, limit, history, as_json) -> None:
         return
     for r in recs:
         key = f"[{r.key}] " if r.key else ""
-        click.echo(f"{r.id}  {r.timestamp[:19]}  {r.namespace:<10}  {key}{truncate(r.text, 70)}")
+        click.echo(f"{r.id}  {(r.timestamp or '')[:19]}  {r.namespace:<10}  {key}{truncate(r.text, 70)}")
 
 
 @click.command()

@@ -21,133 +21,18 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nuonuo import __version__
 from nuonuo.config import Config
+from nuonuo.daemon.schemas import (AssociateBody, ConsolidateBody, ERRORS, ErrorBody, ForgetBody, KeyBody,
+                                   RecallBody, RememberBody, RememberManyBody, SaveSessionBody, UpdateBody,
+                                   check_time)
 from nuonuo.daemon.service import Service
 from nuonuo.errors import InvalidInput, NuonuoError, PayloadTooLarge, StoreError, Unauthorized
-from nuonuo.records import to_epoch, to_iso
+from nuonuo.validate import TEXT_PATTERN, check_namespace
 
 log = logging.getLogger("nuonuo.daemon")
-
-# datetime can represent years 1..9999; an epoch outside that could be stored but never printed
-MIN_EPOCH, MAX_EPOCH = -62_135_596_800.0, 253_402_300_799.0
-
-
-def check_time(value: Any, what: str) -> float | None:
-    """A timestamp from a request → epoch seconds, or a 422 that says why."""
-    try:
-        epoch = to_epoch(value, what)
-    except (OverflowError, OSError, ValueError) as exc:
-        raise InvalidInput(f"{what} {value!r} is not a usable date: {exc}") from None
-    if epoch is not None and not MIN_EPOCH <= epoch <= MAX_EPOCH:
-        raise InvalidInput(f"{what} {value!r} is outside the years 1-9999")
-    if epoch is not None:
-        to_iso(epoch)
-    return epoch
-
-
-def _check_unicode(value: Any, where: str = "body") -> None:
-    """JSON may carry lone surrogates (``"\\ud800"``), which no UTF-8 store can keep: refuse them."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError(f"{where} contains text that is not valid Unicode (a lone surrogate)") from None
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _check_unicode(k, where)
-            _check_unicode(v, f"{where}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _check_unicode(v, f"{where}[{i}]")
-
-
-# --- request and response bodies --------------------------------------------------------------------
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _unicode(cls, data: Any) -> Any:
-        _check_unicode(data)
-        return data
-
-
-Timestamp = str | float | None
-
-
-class RememberBody(Body):
-    text: str
-    key: str | None = None
-    namespace: str = "default"
-    metadata: dict[str, Any] | None = None
-    timestamp: Timestamp = Field(default=None, description="ISO-8601 or epoch seconds; default now")
-    importance: float = Field(default=0.5, description="0..1")
-
-
-class RememberItem(Body):
-    text: str
-    key: str | None = None
-    namespace: str | None = None
-    metadata: dict[str, Any] | None = None
-    timestamp: Timestamp = None
-    importance: float = Field(default=0.5, description="0..1")
-    id: str | None = Field(default=None, description="keep this id (as written by export)")
-
-
-class RememberManyBody(Body):
-    items: list[str | RememberItem]
-    namespace: str = "default"
-
-
-class RecallBody(Body):
-    query: str | None = None
-    k: int | None = Field(default=None, description="1..1000; default from config")
-    namespace: str = "default"
-    at: Timestamp = Field(default=None, description="time of asking: later memories are ignored")
-    key: str | None = Field(default=None, description="look up this exact key instead of a query")
-
-
-class UpdateBody(Body):
-    text: str | None = None
-    metadata: dict[str, Any] | None = None
-    importance: float | None = Field(default=None, description="0..1")
-
-
-class ForgetBody(Body):
-    id: str | None = None
-    key: str | None = None
-    namespace: str | None = None
-
-
-class KeyBody(Body):
-    key: str
-    namespace: str = "default"
-
-
-class AssociateBody(Body):
-    cue_id: str = Field(description="id of the cue memory")
-    target_id: str = Field(description="id of the target memory (recalling the cue can reach it)")
-    weight: float = Field(default=1.0, description="link strength; linking again adds to it")
-    kind: str = Field(default="link", description="a short word naming the link")
-
-
-class ConsolidateBody(Body):
-    epochs: int | None = Field(default=None, description="replay epochs (default: [sleep] replay_epochs)")
-    noise: float | None = Field(default=None, description="replay cue noise σ (default: [sleep] replay_noise)")
-    paraphrase: str | None = Field(default=None, description="rules | model | off (default: [sleep] paraphrase)")
-
-
-class ErrorBody(BaseModel):
-    error: str = Field(description="the error's kind: invalid_input, not_found, unauthorized, …")
-    detail: str = Field(description="what went wrong, for a person")
-
-
-ERRORS = {code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 500, 503, 507)}
-
 
 def error_response(status: int, kind: str, detail: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": kind, "detail": detail}, status_code=status, headers=headers or None)
@@ -254,6 +139,16 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
                   description="A local memory for LLM agents. Errors are {error, detail} JSON bodies.")
     app.state.service = service
 
+    def openapi() -> dict[str, Any]:
+        """The generated document, with the text limit of this daemon's config."""
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = FastAPI.openapi(app)  # generated once, then kept as app.openapi_schema
+        _state_text_limit(schema, config.store.max_text_chars)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to adapt the document
+
     @app.exception_handler(NuonuoError)
     async def _nuonuo(request: Request, exc: NuonuoError):
         status = exc.http_status if 400 <= exc.http_status < 600 else 400
@@ -343,18 +238,14 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     def associate(body: AssociateBody) -> dict[str, Any]:
         with service.writer() as mem:
             mem.get(body.cue_id), mem.get(body.target_id)  # unknown ids → 404
-            fn = getattr(mem, "associate", None)
-            if fn is None:
-                raise NuonuoError("this nuonuo has no association memory installed")
-            result = fn(body.cue_id, body.target_id, weight=body.weight, kind=body.kind)
-        return {"associated": [body.cue_id, body.target_id], "result": _plain(result)}
+            mem.associate(body.cue_id, body.target_id, weight=body.weight, kind=body.kind)
+        return {"associated": [body.cue_id, body.target_id]}
 
     @app.get("/v1/memories/{id}/associations", summary="A memory's links, in and out")
     def associations(id: str) -> dict[str, Any]:
         mem = service.reader()
         mem.get(id)
-        fn = getattr(mem, "associations", None)
-        return {"associations": _plain(fn(id)) if fn is not None else []}
+        return {"associations": _plain(mem.associations(id))}
 
     @app.post("/v1/consolidate", summary="Run the sleep consolidation now; returns its report")
     def consolidate(body: ConsolidateBody | None = None) -> dict[str, Any]:
@@ -362,11 +253,38 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
         if service.sleep is not None:
             report = service.sleep.run_now(options)
         else:
-            fn = getattr(service.reader(), "consolidate", None)
-            if fn is None:
-                raise NuonuoError("this nuonuo has no consolidation job installed")
-            report = fn(**options)
+            report = service.reader().consolidate(**options)
         return {"report": _plain(report)}
+
+    # --- chat sessions (nuonuo.api.ChatSessions: a chat runs while the daemon holds the store) ----------
+    @app.get("/v1/sessions", summary="Every chat session, most recently used first")
+    def sessions() -> dict[str, Any]:
+        return {"sessions": _plain(service.reader().sessions.list())}
+
+    @app.get("/v1/sessions/{id}", summary="A chat session and its turns")
+    def load_session(id: str) -> dict[str, Any]:
+        row, turns = service.reader().sessions.load(id)
+        return {"session": _plain(row), "turns": [{"role": t.role, "text": t.text, "index": t.index,
+                                                   "memory_id": t.memory_id} for t in turns]}
+
+    @app.put("/v1/sessions/{id}", summary="Append a chat session's new turns and write its row")
+    def save_session(id: str, body: SaveSessionBody) -> dict[str, Any]:
+        from nuonuo.chat.events import Turn
+
+        if body.session.id != id:
+            raise InvalidInput(f"the session in the body is {body.session.id!r}, not {id!r}")
+        check_namespace(body.session.namespace)
+        turns = [Turn(role=t.role, text=t.text, index=t.index) for t in body.new_turns]
+        with service.writer() as mem:
+            mem.sessions.save(body.session.model_dump(), turns)
+        return {"saved": id, "turns": len(turns)}
+
+    @app.delete("/v1/sessions/{id}", summary="Delete a chat session and its turns (its memories stay)")
+    def delete_session(id: str) -> dict[str, Any]:
+        with service.writer() as mem:
+            mem.sessions.load(id)  # unknown id → 404
+            mem.sessions.delete(id)
+        return {"deleted": id}
 
     # --- reading ----------------------------------------------------------------------------------------
     @app.post("/v1/recall", summary="Recall the memories most relevant to a query (or a key's value)")
@@ -422,6 +340,18 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
         return StreamingResponse(lines(), media_type="application/x-ndjson")
 
     return Guard(app, service, token, config.daemon.max_body_bytes, config.daemon.request_timeout_s)
+
+
+def _state_text_limit(node: Any, limit: int) -> None:
+    """Every text field of the document (those with ``TEXT_PATTERN``) gets ``maxLength: limit``."""
+    if isinstance(node, dict):
+        if node.get("pattern") == TEXT_PATTERN:
+            node["maxLength"] = limit
+        for value in node.values():
+            _state_text_limit(value, limit)
+    elif isinstance(node, list):
+        for value in node:
+            _state_text_limit(value, limit)
 
 
 def _plain(value: Any) -> Any:

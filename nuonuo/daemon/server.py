@@ -204,8 +204,8 @@ def start(home: str | Path | None = None, wait_s: float = 180.0) -> dict[str, An
     cfg = load_config(home)
     paths = DaemonPaths.of(cfg)
     if paths.running():
-        state = paths.state() or {}
-        raise DaemonError(f"a nuonuo daemon is already running for {paths.home} (pid {state.get('pid', '?')})")
+        running = paths.state() or {}
+        raise DaemonError(f"a nuonuo daemon is already running for {paths.home} (pid {running.get('pid', '?')})")
     cfg.home.mkdir(mode=0o700, parents=True, exist_ok=True)
     with os.fdopen(os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab") as log_fh:
         proc = subprocess.Popen([sys.executable, "-m", "nuonuo.daemon.server", "--home", str(cfg.home)],

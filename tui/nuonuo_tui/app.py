@@ -21,7 +21,7 @@ from nuonuo_tui.engine import Engine, load_engine
 from nuonuo_tui.screens.browser import MemoryBrowser
 from nuonuo_tui.screens.chat import ChatScreen
 from nuonuo_tui.screens.detail import DetailOutcome, MemoryDetailScreen
-from nuonuo_tui.screens.missing import Choice, daemon_screen, missing_model_screen, store_problem_screen
+from nuonuo_tui.screens.missing import Choice, missing_model_screen, store_problem_screen
 from nuonuo_tui.screens.sleep import SleepScreen
 from nuonuo_tui.widgets.recalled import one_line
 
@@ -54,6 +54,8 @@ class NuonuoApp(App):
     @property
     def chat(self) -> ChatScreen:
         """The chat screen (the default screen, under any other)."""
+        if self._chat is None:
+            raise RuntimeError("the app has not started: it has no chat screen yet")
         return self._chat
 
     def on_mount(self) -> None:
@@ -67,7 +69,8 @@ class NuonuoApp(App):
         except NuonuoError as exc:
             self.call_from_thread(self.engine_failed, exc.message)
             return
-        self.call_from_thread(self.engine_loaded, engine)
+        # mypy cannot solve Textual's ``Callable[..., T | Awaitable[T]]`` for a coroutine function
+        self.call_from_thread(self.engine_loaded, engine)  # type: ignore[arg-type]
 
     def loading(self, stage: str) -> None:
         self.chat.status.set(stage=stage)
@@ -76,9 +79,7 @@ class NuonuoApp(App):
         self.engine = engine
         await self.chat.engine_ready(engine)
         if engine.model_error:
-            screen = daemon_screen(engine.model_error) if engine.mode == "daemon" else missing_model_screen(
-                engine.model_error)
-            self.push_screen(screen, self.problem_choice)
+            self.push_screen(missing_model_screen(engine.model_error), self.problem_choice)
 
     def engine_failed(self, message: str) -> None:
         self.load_error = message
@@ -122,6 +123,8 @@ class NuonuoApp(App):
             await after()
 
     async def apply_outcome(self, outcome: DetailOutcome) -> None:
+        if self.engine is None:  # the detail modal opens only once the memory is loaded
+            return
         memory = self.engine.memory
         try:
             if outcome.action == "pin":

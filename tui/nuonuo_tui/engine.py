@@ -1,9 +1,11 @@
-"""What the app talks to: the memory (embedded ``Memory`` or the daemon's client), the chat model,
-and a way to start or resume a chat loop. Built off the UI thread by ``load_engine``.
+"""What the app talks to: the memory (``nuonuo.api.MemoryAPI``: the daemon's client when a daemon
+serves the home, else an embedded ``Memory``), the chat model, and a way to start or resume a chat
+loop. Built off the UI thread by ``load_engine``.
 
-Everything here goes through nuonuo's public API: ``Memory`` (or the client with the same
-methods) and ``nuonuo.chat`` (``load_chat_model``, ``ChatLoop``, ``list_sessions``). Tests build an
-``Engine`` around a scripted loop with the same shape as ``ChatLoop``.
+Everything here goes through nuonuo's public API: ``MemoryAPI`` and ``nuonuo.chat``
+(``load_chat_model``, ``ChatLoop``). The chat works the same on both: with a daemon, its session
+and the memories its evicted turns become are kept by the daemon, so other clients see them at
+once. Tests build an ``Engine`` around a scripted loop with the same shape as ``ChatLoop``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from nuonuo.api import MemoryAPI
 from nuonuo.errors import NuonuoError
-
-DAEMON_NOTE = ("a nuonuo daemon serves this home, and the chat keeps its sessions in its own process, so it "
-               "cannot chat while the daemon runs: stop it with `nuonuo daemon stop` and start `nuonuo chat` "
-               "again. Meanwhile the memory browser and /remember, /recall, /forget work through the daemon.")
 
 LoopFactory = Callable[[str | None], Any]  # session id to resume (None = a new session) → a chat loop
 
@@ -34,7 +33,7 @@ class Engine:
     """A loaded backend. ``model_error`` is set (and ``new_loop`` is None) when no chat model could
     be loaded; the memory still works then (browser, slash commands)."""
 
-    memory: Any
+    memory: MemoryAPI
     mode: str = "embedded"  # "embedded" | "daemon"
     model: ModelInfo = field(default_factory=ModelInfo)
     new_loop: LoopFactory | None = None
@@ -53,26 +52,28 @@ class Engine:
         return self.new_loop is not None
 
 
-def open_memory(home: str | Path | None) -> tuple[Any, str]:
+def open_memory(home: str | Path | None) -> tuple[MemoryAPI, str]:
     """The daemon's client when a daemon serves ``home``, else an embedded ``Memory``."""
+    from nuonuo.daemon.client import connect
+
     try:
-        from nuonuo.daemon.client import connect  # type: ignore[attr-defined]
-    except ImportError:
-        connect = None
-    if connect is not None:
-        try:
-            client = connect(home)
-        except NuonuoError:
-            client = None
-        if client is not None:
-            return client, "daemon"
+        client = connect(home)
+    except NuonuoError:
+        client = None
+    if client is not None:
+        return client, "daemon"
     from nuonuo.memory import Memory
 
     return Memory.open(home), "embedded"
 
 
-def start_sleep_scheduler(memory: Any) -> Any:
-    """The nightly/idle sleep job for an embedded memory (None if the schedule cannot start)."""
+def start_sleep_scheduler(memory: MemoryAPI) -> Any:
+    """The nightly/idle sleep job for an embedded memory (None if the schedule cannot start, or
+    if ``memory`` is not the store in this process: a daemon runs its own)."""
+    from nuonuo.memory import Memory
+
+    if not isinstance(memory, Memory):
+        return None
     try:
         from nuonuo.scheduler import SleepScheduler
 
@@ -89,25 +90,27 @@ def describe_model(model: Any, chat_config: Any) -> ModelInfo:
 
 
 def load_engine(home: str | Path | None = None, session_id: str | None = None,
-                chat_options: dict[str, Any] | None = None, memory: Any = None,
+                chat_options: dict[str, Any] | None = None, memory: MemoryAPI | None = None,
                 sleep_scheduler: bool = True, progress: Callable[[str], None] | None = None) -> Engine:
     """Open the memory, load the chat model and start (or resume) a session. Slow: run it in a
     worker thread. ``chat_options`` override ``[chat]`` settings (namespace, model_path, max_tokens).
 
     A model that cannot be loaded is not fatal: the engine comes back with ``model_error`` set to
     the error's message (for a missing model it says what to install or set). ``memory``: an
-    already open ``Memory`` to use instead of opening one. While the chat runs embedded it owns
-    the store, so it also runs the sleep schedule (``[sleep] schedule`` / ``idle_minutes``).
+    already open memory to use instead of opening one. While the chat runs embedded it owns
+    the store, so it also runs the sleep schedule (``[sleep] schedule`` / ``idle_minutes``); with a
+    daemon, the daemon runs it.
     ``progress`` is told each stage as it starts."""
     say = progress or (lambda stage: None)
     if memory is None:
         say("opening the memory (encoder and store)")
-    memory, mode = (memory, "embedded") if memory is not None else open_memory(home)
-    if mode == "daemon":
-        return Engine(memory=memory, mode=mode, close=memory.close, model_error=DAEMON_NOTE)
-    from nuonuo.chat import ChatLoop, list_sessions, load_chat_model
+    if memory is None:
+        memory, mode = open_memory(home)
+    else:
+        mode = "embedded"
+    from nuonuo.chat import ChatLoop, load_chat_model
 
-    scheduler = start_sleep_scheduler(memory) if sleep_scheduler else None
+    scheduler = start_sleep_scheduler(memory) if sleep_scheduler and mode == "embedded" else None
 
     def close_memory() -> None:
         if scheduler is not None:
@@ -139,10 +142,9 @@ def load_engine(home: str | Path | None = None, session_id: str | None = None,
     say("starting the chat session")
     try:
         first = new_loop(session_id)
-    except (NuonuoError, AttributeError) as exc:  # e.g. a backend the chat loop cannot keep sessions in
-        detail = exc.message if isinstance(exc, NuonuoError) else f"{type(exc).__name__}: {exc}"
+    except NuonuoError as exc:  # e.g. an unknown session id to resume
         return Engine(memory=memory, mode=mode, model=info, close=close,
-                      model_error=f"the model loaded, but a chat session could not start: {detail}")
-    info.n_ctx = int(getattr(first, "n_ctx", 0) or info.n_ctx)
+                      model_error=f"the model loaded, but a chat session could not start: {exc.message}")
+    info.n_ctx = first.n_ctx or info.n_ctx
     return Engine(memory=memory, mode=mode, model=info, new_loop=new_loop,
-                  list_sessions=lambda: list_sessions(memory), close=close, first_loop=first)
+                  list_sessions=memory.sessions.list, close=close, first_loop=first)

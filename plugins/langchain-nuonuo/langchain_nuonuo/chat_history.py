@@ -18,8 +18,6 @@ are the model's working, not facts of the conversation).
 from __future__ import annotations
 
 import hashlib
-import inspect
-import re
 import warnings
 from typing import Any, Sequence
 
@@ -27,6 +25,8 @@ from langchain_core.messages import (AIMessage, BaseMessage, HumanMessage, Syste
                                      message_to_dict, messages_from_dict)
 
 from langchain_nuonuo._backend import check_memory
+from nuonuo.api import MemoryAPI
+from nuonuo.validate import NAMESPACE_RE
 
 try:
     from langchain_core._api.deprecation import LangChainDeprecationWarning
@@ -37,7 +37,6 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", LangChainDeprecationWarning)
     from langchain_core.chat_history import BaseChatMessageHistory
 
-NAMESPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/\-]{0,127}$")
 SPEAKERS = {"human": "User", "ai": "Assistant", "system": "System", "tool": "Tool"}
 ALL = 10**9
 FROM_CONFIG: Any = object()  # window default: ``[plugins] history_window`` of the memory's config
@@ -48,7 +47,7 @@ def session_namespace(session_id: str, prefix: str = "chat") -> str:
     if not isinstance(session_id, str) or not session_id.strip():
         raise ValueError(f"session_id must be a non-empty string, not {session_id!r}")
     ns = f"{prefix}.{session_id}"
-    if NAMESPACE_RE.match(ns):
+    if NAMESPACE_RE.fullmatch(ns):
         return ns
     return f"{prefix}.{hashlib.sha256(session_id.encode('utf-8')).hexdigest()[:32]}"
 
@@ -81,14 +80,6 @@ def worth_remembering(message: BaseMessage) -> bool:
     return isinstance(message, (HumanMessage, AIMessage, SystemMessage)) and bool(message_text(message))
 
 
-def _accepts(function: Any, name: str) -> bool:
-    try:
-        params = inspect.signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
-
-
 class NuonuoChatMessageHistory(BaseChatMessageHistory):
     """Messages of one session, persisted in nuonuo; older ones feed long-term memory.
 
@@ -96,17 +87,16 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
     ``[plugins] history_window`` of nuonuo's config). ``long_term_namespace``: where evicted turns go.
     """
 
-    def __init__(self, session_id: str, memory: Any, *, window: int | None = FROM_CONFIG,
+    def __init__(self, session_id: str, memory: MemoryAPI, *, window: int | None = FROM_CONFIG,
                  long_term_namespace: str = "default", prefix: str = "chat"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LangChainDeprecationWarning)
             super().__init__()
-        self.memory = check_memory(memory, ("remember", "list", "update", "forget"))
+        self.memory = check_memory(memory)
         self.session_id = session_id
         self.namespace = session_namespace(session_id, prefix)
         if window is FROM_CONFIG:
-            config = getattr(memory, "config", None)
-            window = getattr(getattr(config, "plugins", None), "history_window", 20)
+            window = self.memory.config.plugins.history_window
         if window is not None and (isinstance(window, bool) or not isinstance(window, int) or window < 1):
             raise ValueError(f"window must be a positive whole number or None, not {window!r}")
         self.window = window
@@ -141,9 +131,9 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
                  for turn, m in enumerate(messages, start=first)]
         self.memory.remember_many(items, namespace=self.namespace)
         if self.window is not None and len(records) + len(items) > self.window:
-            self._evict(self._records())
+            self._evict(self._records(), self.window)
 
-    def _evict(self, records: list[Any]) -> None:
+    def _evict(self, records: list[Any], window: int) -> None:
         """Turns that left the window become long-term memories (``nuonuo.chat.consolidate``):
 
             importance = 0.3 + 0.7 · (1 − e^{−A(t)}),  A(t) = Σ_{j > t} ref(j → t)
@@ -163,7 +153,7 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
             if worth_remembering(messages[turn]):
                 refs[turn] = tracker.add(turn, message_text(messages[turn]), seen)
                 seen.append(turn)
-        pending = [r for r in records[:-self.window] if not r.metadata.get("consolidated")]
+        pending = [r for r in records[:-window] if not r.metadata.get("consolidated")]
         fresh = [r for r in pending if worth_remembering(messages[r.metadata["turn"]])]
         ids = self.memory.remember_many([
             {"text": describe(messages[r.metadata["turn"]]), "timestamp": r.created_at,
@@ -173,7 +163,7 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
             for r in fresh], namespace=self.long_term_namespace) if fresh else []
         memory_ids = {r.metadata["turn"]: r.metadata.get("memory_id") for r in records}
         memory_ids.update({r.metadata["turn"]: mid for r, mid in zip(fresh, ids)})
-        self._link(records[:-self.window], {r.metadata["turn"] for r in fresh}, memory_ids, messages, refs)
+        self._link(records[:-window], {r.metadata["turn"] for r in fresh}, memory_ids, messages, refs)
         for rec in pending:
             self.memory.update(rec.id, metadata={**rec.metadata, "consolidated": True,
                                                  "memory_id": memory_ids.get(rec.metadata["turn"])})
@@ -200,16 +190,11 @@ class NuonuoChatMessageHistory(BaseChatMessageHistory):
                         self._associate(mid, memory_ids[earlier], score, "referred_by")
             previous = turn
 
-    def _associate(self, cue: str, target: str, weight: float, kind: str) -> None:
-        """A Hebbian link cue → target, where the memory has associations (and never to itself)."""
-        associate = getattr(self.memory, "associate", None)
-        if not callable(associate) or cue == target:
+    def _associate(self, cue: str | None, target: str | None, weight: float, kind: str) -> None:
+        """A Hebbian link cue → target (none when an end was never stored, nor to itself)."""
+        if not cue or not target or cue == target:
             return
-        weight = round(min(max(weight, 0.01), 10.0), 4)
-        if _accepts(associate, "kind"):
-            associate(cue, target, weight=weight, kind=kind)
-        else:  # e.g. the daemon client: links without a kind
-            associate(cue, target, weight=weight)
+        self.memory.associate(cue, target, weight=round(min(max(weight, 0.01), 10.0), 4), kind=kind)
 
     def clear(self) -> None:
         """Delete the session's messages (memories already written to long-term memory stay)."""

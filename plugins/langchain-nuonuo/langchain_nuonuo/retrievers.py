@@ -20,6 +20,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
 from langchain_nuonuo._backend import check_memory
+from nuonuo.errors import NotFound
 
 NUONUO_FIELDS = ("id", "score", "source", "hops", "scores", "path", "namespace", "key",
                  "timestamp", "created_at", "updated_at")
@@ -43,7 +44,7 @@ class NuonuoRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    memory: Any = Field(description="a nuonuo memory: anything with Memory's recall/get methods")
+    memory: Any = Field(description="a nuonuo memory (nuonuo.api.MemoryAPI): Memory, a daemon client or SharedMemory")
     namespace: str = "default"
     k: int = 4
     min_score: float = 0.0
@@ -52,7 +53,7 @@ class NuonuoRetriever(BaseRetriever):
     """Look each hit's record up for ``updated_at`` (one ``get`` per hit)."""
 
     def model_post_init(self, context: Any) -> None:
-        check_memory(self.memory, ("recall",))
+        check_memory(self.memory)
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         hits = self.memory.recall(query, k=self.k, namespace=self.namespace)
@@ -61,10 +62,10 @@ class NuonuoRetriever(BaseRetriever):
             if hit.score < self.min_score:
                 continue
             record = None
-            if self.with_record_times and callable(getattr(self.memory, "get", None)):
+            if self.with_record_times:
                 try:
                     record = self.memory.get(hit.id)
-                except Exception:  # forgotten between recall and get: the hit alone still says enough
+                except NotFound:  # forgotten between recall and get: the hit alone still says enough
                     record = None
             docs.append(hit_to_document(hit, record))
         return docs

@@ -52,15 +52,14 @@ from langgraph.store.base import (BaseStore, GetOp, Item, ListNamespacesOp, Op, 
                                   SearchOp, get_text_at_path, tokenize_path)
 
 from langchain_nuonuo._backend import check_memory, open_memory
+from nuonuo.validate import MAX_K  # nuonuo's recall limit
 from langchain_nuonuo.store_names import (check_filter, check_labels, check_root, encode_key, from_nuonuo,
                                           matches, passes, to_nuonuo)
 
 ALL = 10**9
-MAX_K = 1000  # nuonuo's recall limit (nuonuo.memory.MAX_K)
 PAGE = 256
 COMMIT = 256
 LIST_ABOVE = 32  # a put batch of more keys than this into one namespace reads it once instead of key by key
-NEEDS = ("remember_many", "recall", "lookup", "history", "list", "forget", "update", "namespaces")
 
 
 class NuonuoSearchItem(SearchItem):
@@ -94,7 +93,7 @@ def merge_rankings(lists: list[list[tuple[Any, Any]]]) -> list[tuple[Any, Any]]:
     about the same score, however weak it is: the merge instead takes, at each step, the head with
     the highest query cosine ``scores["cosine"]`` (the fused score where a hit has none)."""
     heads = [0] * len(lists)
-    out = []
+    out: list[tuple[Any, Any]] = []
     while True:
         best = None
         for i, ranking in enumerate(lists):
@@ -126,7 +125,7 @@ class NuonuoStore(BaseStore):
         self.fields = _fields((index or {}).get("fields") or ["$"], "index['fields']")
         self.root = check_root(root)
         self._owned = memory is None
-        self.memory = check_memory(open_memory() if memory is None else memory, NEEDS)
+        self.memory = check_memory(open_memory() if memory is None else memory)
 
     def close(self) -> None:
         """Close the memory if this store opened it."""

@@ -64,7 +64,7 @@ class _NuonuoTool(BaseTool):
     handle_validation_error: Any = _explain_validation_error
 
     def model_post_init(self, context: Any) -> None:
-        check_memory(self.memory, ("remember", "recall", "forget"))
+        check_memory(self.memory)
 
 
 class NuonuoRememberTool(_NuonuoTool):

@@ -15,6 +15,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Select, Static
 
 from nuonuo.records import Hit, MemoryRecord
+from nuonuo_tui.host import host
 from nuonuo_tui.screens.detail import ConfirmScreen
 from nuonuo_tui.widgets.recalled import one_line
 
@@ -93,8 +94,9 @@ class MemoryBrowser(Screen):
     async def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.add_columns("source", "score", "importance", "created (UTC)", "namespace", "text")
-        if self.app.engine is not None:
-            names = await asyncio.to_thread(self.app.engine.memory.namespaces)
+        engine = host(self).engine
+        if engine is not None:
+            names = await asyncio.to_thread(engine.memory.namespaces)
             self.query_one("#namespace", Select).set_options(
                 [("any namespace", ALL)] + [(f"{ns} ({n})", ns) for ns, n in names.items()])
         await self.reload()
@@ -104,13 +106,18 @@ class MemoryBrowser(Screen):
     def query_text(self) -> str:
         return self.query_one("#search", Input).value.strip()
 
+    def selected(self, selector: str) -> str:
+        """The value of one of the filters (they allow no blank: ``ALL`` stands for any)."""
+        value = self.query_one(selector, Select).value
+        return value if isinstance(value, str) else ALL
+
     async def reload(self) -> None:
-        engine = self.app.engine
+        engine = host(self).engine
         if engine is None:
             self.query_one("#browser-count", Static).update("the memory is still loading…")
             return
-        ns = self.query_one("#namespace", Select).value
-        source = self.query_one("#source", Select).value
+        ns = self.selected("#namespace")
+        source = self.selected("#source")
         rows = await asyncio.to_thread(load_rows, engine.memory, self.query_text, ns, source)
         order = self.query_one("#sort", Select).value
         self.rows = sort_rows(rows, str(order))
@@ -155,7 +162,7 @@ class MemoryBrowser(Screen):
     def action_open(self) -> None:
         row = self.current()
         if row is not None:
-            self.app.open_detail(row.record.id, row.hit, after=self.reload)
+            host(self).open_detail(row.record.id, row.hit, after=self.reload)
 
     def action_focus_search(self) -> None:
         self.query_one("#search", Input).focus()
@@ -171,20 +178,24 @@ class MemoryBrowser(Screen):
         if row is None:
             return
 
+        engine = host(self).engine
+        if engine is None:
+            return
+
         async def answered(yes: bool | None) -> None:
             if yes:
-                await asyncio.to_thread(self.app.engine.memory.forget, row.record.id)
+                await asyncio.to_thread(engine.memory.forget, row.record.id)
                 self.notify(f"forgot {one_line(row.record.text, 40)}")
                 await self.reload()
 
         self.app.push_screen(ConfirmScreen(f"Forget this memory?\n\n{one_line(row.record.text, 200)}"), answered)
 
     async def action_export(self) -> None:
-        engine = self.app.engine
+        engine = host(self).engine
         if engine is None:
             return
-        ns = self.query_one("#namespace", Select).value
-        folder = self.app.home / "exports"
+        ns = self.selected("#namespace")
+        folder = host(self).home / "exports"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"memories-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
         n = await asyncio.to_thread(engine.memory.export, path, None if ns == ALL else ns)

@@ -26,6 +26,7 @@ from textual.widgets import Footer
 from nuonuo.chat.events import ChatError, Done, Evicted, Grounded, Recalled, Token, Usage
 from nuonuo.errors import NuonuoError
 from nuonuo_tui import commands
+from nuonuo_tui.host import host
 from nuonuo_tui.widgets.chat_input import ChatInput
 from nuonuo_tui.widgets.messages import ChatMessage
 from nuonuo_tui.widgets.recalled import RecalledPanel, one_line
@@ -82,7 +83,7 @@ class ChatScreen(Screen):
 
     @property
     def engine(self) -> Any:
-        return self.app.engine
+        return host(self).engine
 
     async def add_message(self, role: str, text: str, note: str = "") -> ChatMessage:
         msg = ChatMessage(role, text, note)
@@ -98,7 +99,7 @@ class ChatScreen(Screen):
             if self.loop.turns:
                 await self.show_turns(self.loop)
         else:
-            self.status.set(state="daemon-only" if engine.mode == "daemon" else "no-model", model="none")
+            self.status.set(state="no-model", model="none")
         self.refresh_memory_status()
         queued, self.pending_commands = self.pending_commands, []
         for cmd, note in queued:
@@ -271,10 +272,10 @@ class ChatScreen(Screen):
         self.refresh_memory_status()
 
     async def cmd_sleep(self, arg: str) -> None:
-        self.app.action_sleep(run_now=True)
+        host(self).action_sleep(run_now=True)
 
     async def cmd_memories(self, arg: str) -> None:
-        self.app.action_memories()
+        host(self).action_memories()
 
     async def cmd_model(self, arg: str) -> None:
         if self.engine is None:
@@ -345,10 +346,10 @@ class ChatScreen(Screen):
 
     # --- key actions ----------------------------------------------------------------------------
     def action_memories(self) -> None:
-        self.app.action_memories()
+        host(self).action_memories()
 
     def action_sleep(self) -> None:
-        self.app.action_sleep()
+        host(self).action_sleep()
 
     def action_toggle_panel(self) -> None:
         self.panel.display = not self.panel.display
@@ -360,7 +361,7 @@ class ChatScreen(Screen):
         await self.cmd_help("")
 
     def on_recalled_panel_selected(self, event: RecalledPanel.Selected) -> None:
-        self.app.open_detail(event.hit.id, event.hit)
+        host(self).open_detail(event.hit.id, event.hit)
 
 
 def grounded_note(event: Grounded) -> str:
@@ -396,7 +397,8 @@ def when(value: Any) -> str:
 
 def next_sleep_text(stats: dict) -> str:
     """The next scheduled sleep run from ``stats()`` (``sleep.next_run`` or ``next_sleep``), short."""
-    sleep = stats.get("sleep") if isinstance(stats.get("sleep"), dict) else {}
+    raw = stats.get("sleep")
+    sleep: dict[str, Any] = raw if isinstance(raw, dict) else {}
     value = sleep.get("next_run") or stats.get("next_sleep") or stats.get("next_sleep_run")
     if not value:
         return "not scheduled"

@@ -64,7 +64,3 @@ def store_problem_screen(message: str) -> ProblemScreen:
               "If another nuonuo process holds the store, close it or start the daemon "
               "(`nuonuo daemon start`) so that both can share it; then start `nuonuo chat` again.")
     return ProblemScreen("The memory could not be opened", message, advice, memory_ok=False)
-
-
-def daemon_screen(message: str) -> ProblemScreen:
-    return ProblemScreen("Chat is off while the daemon runs", message, advice="")

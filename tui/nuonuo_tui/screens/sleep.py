@@ -18,6 +18,7 @@ from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from nuonuo.errors import NuonuoError
+from nuonuo_tui.host import host
 
 DAY = 86_400.0
 
@@ -30,7 +31,7 @@ def report_dict(report: Any) -> dict[str, Any]:
         data = report
     elif callable(getattr(report, "to_dict", None)):
         data = report.to_dict()
-    elif dataclasses.is_dataclass(report):
+    elif dataclasses.is_dataclass(report) and not isinstance(report, type):
         data = dataclasses.asdict(report)
     else:
         data = dict(vars(report))
@@ -45,7 +46,8 @@ def report_dict(report: Any) -> dict[str, Any]:
 
 
 def last_report_from_stats(stats: dict[str, Any]) -> Any:
-    sleep = stats.get("sleep") if isinstance(stats.get("sleep"), dict) else {}
+    raw = stats.get("sleep")
+    sleep: dict[str, Any] = raw if isinstance(raw, dict) else {}
     return sleep.get("last_report") or sleep.get("last_run") or stats.get("last_report")
 
 
@@ -111,14 +113,15 @@ class SleepScreen(Screen):
 
     @property
     def memory(self) -> Any:
-        return self.app.engine.memory if self.app.engine is not None else None
+        engine = host(self).engine
+        return engine.memory if engine is not None else None
 
     async def show_last(self) -> None:
         if self.memory is None:
             self.set_state("the memory is still loading…")
             return
         stats = await asyncio.to_thread(self.memory.stats)
-        report = report_dict(self.app.last_sleep_report or last_report_from_stats(stats))
+        report = report_dict(host(self).last_sleep_report or last_report_from_stats(stats))
         self.show_report(report, "last run" if report else "no sleep run yet: press s to run one now")
         await self.draw_chart()
 
@@ -136,7 +139,7 @@ class SleepScreen(Screen):
         except AttributeError:
             self.set_state("[b red]this memory backend has no consolidation yet[/]")
             return
-        self.app.last_sleep_report = report
+        host(self).last_sleep_report = report
         self.show_report(report_dict(report), f"finished in {time.perf_counter() - started:.1f} s")
         await self.draw_chart()
 

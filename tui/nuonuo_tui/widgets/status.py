@@ -11,7 +11,7 @@ from textual.widgets import Static
 
 @dataclass
 class StatusInfo:
-    state: str = "loading"  # loading | ready | generating | no-model | daemon-only | error
+    state: str = "loading"  # loading | ready | generating | no-model | error
     model: str = "—"
     context_tokens: int = 0
     n_ctx: int = 0
@@ -26,7 +26,6 @@ class StatusInfo:
 
 STATE_TEXT = {"loading": "[b yellow]● loading model and memory…[/]", "ready": "[b green]● ready[/]",
               "generating": "[b cyan]● replying (Esc stops)[/]", "no-model": "[b red]● no chat model[/]",
-              "daemon-only": "[b yellow]● chat off while the daemon runs[/]",
               "error": "[b red]● error[/]"}
 
 

@@ -84,7 +84,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "no-hops": {"overrides": {"hebbian": NO_HOPS}},
     # variants
     "no-stem": {"overrides": {"engram": {"stem": ""}}},
-    # the turns remembered without metadata (no session ids): conversations from timestamps alone
+    # the turns remembered with their speaker but no session ids: conversations from timestamps alone
     "no-session-ids": {"overrides": {}, "metadata": False},
     "no-settle": {"overrides": {"recall": {"settle_mix": 0.0}}},
     "ngram-gate": {"overrides": {"engram": {"ngram_gate": True}}},
@@ -359,7 +359,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for store, mem in stores.items():
                     t0 = time.perf_counter()
                     bare = store in SYSTEMS and not SYSTEMS[store].get("metadata", True)
-                    ids = mem.remember_many([{"text": i["text"], "timestamp": i["timestamp"]} for i in items]
+                    ids = mem.remember_many([{"text": i["text"], "timestamp": i["timestamp"],
+                                              "metadata": {"role": i["metadata"]["role"]}} for i in items]
                                             if bare else items, namespace=ns)
                     prepare: Callable | None = SYSTEMS[store].get("prepare") if store in SYSTEMS else None
                     if prepare:

@@ -9,11 +9,14 @@ chat turns, imported conversations, LangGraph threads) form one ordered conversa
 ``(namespace, session)``: by creation time, then ``metadata["turn"]`` when it is a number, then
 the order they were remembered in.
 
-Memories that name no conversation form the namespace's implicit one, in the same order, where
-two memories are neighbours only if they were made within ``[recall] context_gap_minutes`` of
-each other: what is remembered in one sitting (a conversation imported turn by turn without
-session ids, notes an agent writes while it works) is context for itself, while notes written
-hours apart are not. ``context_gap_minutes = 0`` leaves them without neighbours.
+Turns that name a speaker but no conversation (``metadata`` ``role``, ``speaker``, ``author`` or
+``sender``: a chat imported turn by turn without session ids) form the namespace's implicit
+conversation, in the same order, where two turns are neighbours only if they were made within
+``[recall] context_gap_minutes`` of each other: what was said in one sitting is context for itself,
+what was said hours apart is not. ``context_gap_minutes = 0`` leaves them without neighbours.
+Memories that name neither (notes, facts, a bulk import of records) have no neighbours: a list of
+unrelated facts remembered together is not a conversation, and keying each by the next would
+let a fact ride on its neighbour's match.
 
 Recall (``nuonuo.recall.smooth``) keys each such memory twice, by its own text and by its
 context, and a channel scores it by the better key, the context key discounted by λ:
@@ -43,6 +46,15 @@ if TYPE_CHECKING:
 
 
 SESSION_KEYS = ("session", "session_id", "conversation", "conversation_id", "thread", "thread_id")
+
+
+SPEAKER_KEYS = ("role", "speaker", "author", "sender")
+
+
+def is_turn(rec: "MemoryRecord") -> bool:
+    """Whether a memory is a turn of a conversation: it names a conversation or a speaker."""
+    return session_of(rec) is not None or any(
+        isinstance(rec.metadata.get(key), str) and rec.metadata[key] for key in SPEAKER_KEYS)
 
 
 def session_of(rec: "MemoryRecord") -> str | None:
@@ -94,7 +106,7 @@ class ConversationIndex:
 
     def _insert(self, records: Sequence["MemoryRecord"]) -> None:
         for rec in records:
-            if rec.id in self._entry:
+            if rec.id in self._entry or not is_turn(rec):
                 continue
             conv = (rec.namespace, session_of(rec))
             entry = (rec.created_at, _turn(rec), next(self._seq), rec.id)
@@ -105,8 +117,8 @@ class ConversationIndex:
     # --- reading ---------------------------------------------------------------------------------
     def neighbours(self, mid: str, at: float | None = None, gap_s: float = 0.0) -> list[str]:
         """The memories just before and just after ``mid`` in its conversation (created at or
-        before ``at``, if given). In the implicit conversation of memories that name none, only
-        those made within ``gap_s`` seconds of ``mid``."""
+        before ``at``, if given). In the implicit conversation of turns that name none, only those
+        made within ``gap_s`` seconds of ``mid``; [] for a memory that is not a turn."""
         found = self._entry.get(mid)
         if found is None:
             return []

@@ -61,17 +61,20 @@ def test_other_metadata_names_for_a_conversation(mem):
     assert mem.conversations.neighbours(conv_ids[0]) == [conv_ids[1]]
 
 
-def test_memories_naming_no_session_are_neighbours_when_made_close_in_time(mem):
+def test_turns_naming_no_session_are_neighbours_when_made_close_in_time(mem):
     hour = 3600.0
-    a, b = mem.remember_many([{"text": "first said", "timestamp": "2024-05-01T10:00:00"},
-                              {"text": "said just after", "timestamp": "2024-05-01T10:05:00"}])
-    c = mem.remember("said the next day", timestamp="2024-05-02T10:00:00").id
+    a, b = mem.remember_many([{"text": "first said", "timestamp": "2024-05-01T10:00:00", "metadata": {"speaker": "Ana"}},
+                              {"text": "said just after", "timestamp": "2024-05-01T10:05:00",
+                               "metadata": {"role": "assistant"}}])
+    c = mem.remember("said the next day", timestamp="2024-05-02T10:00:00", metadata={"speaker": "Ana"}).id
+    note = mem.remember("a note, no speaker", timestamp="2024-05-01T10:06:00").id
     conv = mem.conversations
     assert conv.neighbours(a, gap_s=hour) == [b]
     assert conv.neighbours(b, gap_s=hour) == [a]  # c follows b, but a day later
     assert conv.neighbours(c, gap_s=hour) == []
     assert conv.neighbours(b, gap_s=2 * 86400) == [a, c]
-    assert conv.neighbours(a) == []  # gap 0: notes without a session stand alone
+    assert conv.neighbours(a) == []  # gap 0: turns without a session stand alone
+    assert conv.neighbours(note, gap_s=hour) == []  # a memory naming no speaker is not a turn
     named = mem.remember("a chat turn", metadata={"session": "s"}, timestamp="2024-05-01T10:02:00").id
     assert named not in conv.neighbours(a, gap_s=hour) and conv.neighbours(named, gap_s=hour) == []
 
@@ -90,12 +93,13 @@ NOTES = [f"Reminder {i}: " + t for i, t in enumerate([
 
 
 def test_a_turn_remembered_without_session_is_found_through_its_neighbour(reopen):
-    """A conversation remembered turn by turn without session ids: the reply that holds the answer
-    shares no word with the question; the turn before it names the topic."""
+    """A conversation remembered turn by turn with speakers but without session ids: the reply that
+    holds the answer shares no word with the question; the turn before it names the topic."""
     mem = reopen()
     for i, note in enumerate(NOTES):  # days apart: no neighbours of each other
         mem.remember(note, timestamp=f"2024-04-{i + 1:02d}T09:00:00")
-    chat = [mem.remember(t, timestamp=f"2024-05-01T10:0{i}:00").id for i, t in enumerate(CHAT)]
+    chat = [mem.remember(t, timestamp=f"2024-05-01T10:0{i}:00", metadata={"speaker": ["Ana", "Ben"][i % 2]}).id
+            for i, t in enumerate(CHAT)]
     question = "Where is the team offsite?"
 
     def rank(**recall):
@@ -116,3 +120,10 @@ def test_a_turn_remembered_without_session_is_found_through_its_neighbour(reopen
     # above it only the turn that names the topic and the two notes that share the question's words
     above = {h.text for h in mem.recall(question, k=keyed)}
     assert above == {CHAT[0], NOTES[9], NOTES[11]}
+
+
+def test_facts_remembered_together_are_not_a_conversation(mem):
+    """A bulk import of unrelated facts (no speaker, no session) gives them no neighbours: a fact
+    must not ride on the match of the one stored next to it."""
+    ids = mem.remember_many([f"fact {i}" for i in range(3)])
+    assert all(mem.conversations.neighbours(i, gap_s=86400.0) == [] for i in ids)

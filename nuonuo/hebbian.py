@@ -40,6 +40,7 @@ Homeostasis scales W by a factor γ < 1 and pruning zeroes entries with ``|W_ij|
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,10 +95,29 @@ class Projections:
     k: int
 
     def __post_init__(self) -> None:
-        rng = np.random.default_rng(self.seed)
-        scale = np.float32(1.0 / np.sqrt(self.dim))
-        self.cue_proj = rng.standard_normal((self.dim, self.code_dim), dtype=np.float32) * scale
-        self.target_proj = rng.standard_normal((self.dim, self.code_dim), dtype=np.float32) * scale
+        self._drawn: tuple[np.ndarray, np.ndarray] | None = None
+        self._draw_lock = threading.Lock()
+
+    def _draw(self) -> tuple[np.ndarray, np.ndarray]:
+        """Both matrices, drawn on first use (2 × 384 × 16K float32: ~0.25 s and 50 MB that a
+        process which computes no code, e.g. a CLI recall in a store without links, never pays)."""
+        if self._drawn is None:
+            with self._draw_lock:
+                if self._drawn is None:
+                    rng = np.random.default_rng(self.seed)
+                    scale = np.float32(1.0 / np.sqrt(self.dim))
+                    cue = rng.standard_normal((self.dim, self.code_dim), dtype=np.float32) * scale
+                    target = rng.standard_normal((self.dim, self.code_dim), dtype=np.float32) * scale
+                    self._drawn = (cue, target)
+        return self._drawn
+
+    @property
+    def cue_proj(self) -> np.ndarray:
+        return self._draw()[0]
+
+    @property
+    def target_proj(self) -> np.ndarray:
+        return self._draw()[1]
 
     def _codes(self, vectors: np.ndarray, proj: np.ndarray, chunk: int = 2048) -> np.ndarray:
         x = np.atleast_2d(np.asarray(vectors, dtype=np.float32))

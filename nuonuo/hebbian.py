@@ -44,9 +44,16 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from nuonuo.linalg import matmul
+
+
+def _sparse():
+    """``scipy.sparse``, imported on first use (~0.1 s): a process that never touches W (a CLI
+    recall in a store without links) does not pay for it."""
+    import scipy.sparse
+
+    return scipy.sparse
 
 
 TORCH_ROWS = 4096  # importing torch (~2 s) costs what np.argpartition takes on ~4K rows of 16K units
@@ -152,12 +159,22 @@ class SparseW:
     def __init__(self, n: int, merge_every: int = 500_000):
         self.n = n
         self.merge_every = merge_every
-        self._csc = sp.csc_matrix((n, n), dtype=np.float32)
+        self._m = None  # the CSC matrix, made on first use (see ``_csc``)
         self._rows: list[np.ndarray] = []
         self._cols: list[np.ndarray] = []
         self._vals: list[np.ndarray] = []
         self._pending = 0
         self._by_col: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # pending, sorted by column
+
+    @property
+    def _csc(self):
+        if self._m is None:
+            self._m = _sparse().csc_matrix((self.n, self.n), dtype=np.float32)
+        return self._m
+
+    @_csc.setter
+    def _csc(self, value) -> None:
+        self._m = value
 
     # --- learning ---------------------------------------------------------------------------------
     def add_outer(self, target_units: np.ndarray, cue_units: np.ndarray, weights: np.ndarray | float) -> None:
@@ -188,7 +205,7 @@ class SparseW:
         """Merge the pending buffer into the CSC matrix (summing duplicate entries)."""
         if not self._pending:
             return
-        add = sp.csc_matrix((np.concatenate(self._vals), (np.concatenate(self._rows), np.concatenate(self._cols))),
+        add = _sparse().csc_matrix((np.concatenate(self._vals), (np.concatenate(self._rows), np.concatenate(self._cols))),
                             shape=(self.n, self.n), dtype=np.float32)
         self._rows, self._cols, self._vals, self._pending, self._by_col = [], [], [], 0, None
         merged = self._csc + add
@@ -222,7 +239,7 @@ class SparseW:
         self.compact()
         c = np.atleast_2d(np.asarray(cue_units))
         n = c.shape[0]
-        x = sp.csr_matrix((np.ones(c.size, dtype=np.float32), (np.repeat(np.arange(n), c.shape[1]), c.reshape(-1))),
+        x = _sparse().csr_matrix((np.ones(c.size, dtype=np.float32), (np.repeat(np.arange(n), c.shape[1]), c.reshape(-1))),
                           shape=(n, self.n))
         return np.asarray((x @ self._csc.T).todense(), dtype=np.float32)
 

@@ -255,41 +255,64 @@ class Memory:
         return self._records[ids[0]]
 
     def remember_many(self, items: Iterable[Any], namespace: str = "default", batch_size: int | None = None,
-                      progress: Any = None) -> list[str]:
+                      progress: Any = None, vectors: Any = None) -> list[str]:
         """Store many memories in batches: items are strings or dicts with the fields of
         ``remember``. Every item is validated first: one bad item stores nothing (the error names
-        its position). Returns the ids in input order (existing ids for duplicates)."""
+        its position). Returns the ids in input order (existing ids for duplicates).
+
+        ``vectors``: the items' embeddings, one row per item, made beforehand with this store's
+        encoder (an import, a cache); they are stored as given (rows L2-normalised) and nothing
+        is encoded."""
         items = list(items)
+        given = None if vectors is None else self._check_vectors(vectors, len(items))
         prepared: list[tuple[MemoryRecord, str | None]] = []
         for pos, item in enumerate(items):
             try:
                 prepared.append(self._prepare(item, namespace))
             except InvalidInput as exc:
                 raise InvalidInput(f"item {pos}: {exc.message}") from None
-        return self._store(prepared, batch_size or max(self.config.encoder.batch_size * 16, 256), progress)
+        return self._store(prepared, batch_size or max(self.config.encoder.batch_size * 16, 256), progress, given)
+
+    def _check_vectors(self, vectors: Any, n: int) -> np.ndarray:
+        arr = np.asarray(vectors, dtype=np.float32)
+        if arr.shape != (n, self.encoder.dim):
+            raise InvalidInput(f"vectors must be {n} rows of {self.encoder.dim} numbers (one per item), "
+                               f"not an array of shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise InvalidInput("vectors hold NaN or infinite values")
+        norms = np.linalg.norm(arr, axis=1, keepdims=True)
+        if (norms == 0).any():
+            raise InvalidInput("vectors hold an all-zero row")
+        return arr / norms
 
     def _write(self, items: list[Any], namespace: str) -> list[str]:
         prepared = [self._prepare(it, namespace) for it in items]
         return self._store(prepared, max(1, len(prepared)), None)
 
-    def _store(self, prepared: list[tuple[MemoryRecord, str | None]], size: int, progress: Any) -> list[str]:
-        """Dedupe, then encode and commit in batches of ``size``; returns the ids in input order."""
+    def _store(self, prepared: list[tuple[MemoryRecord, str | None]], size: int, progress: Any,
+               given: np.ndarray | None = None) -> list[str]:
+        """Dedupe, then encode (or take ``given``'s rows) and commit in batches of ``size``; returns
+        the ids in input order."""
         self._check_open()
         ids, fresh = self._dedupe(prepared)  # before paying for encoding
+        encode = self._encode
+        if given is not None:
+            row = {id(rec): i for i, (rec, _) in enumerate(prepared)}
+            encode = lambda batch: given[[row[id(r)] for r in batch]]  # noqa: E731
         if progress and len(fresh) < len(prepared):
             progress(len(prepared) - len(fresh))
         batches = [fresh[start:start + size] for start in range(0, len(fresh), size)]
         if len(batches) == 1:
-            self._commit(batches[0], self._encode(batches[0]))
+            self._commit(batches[0], encode(batches[0]))
             if progress:
                 progress(len(batches[0]))
         elif batches:  # a pipeline: batch j+1 is encoded (torch, outside the GIL) while batch j is written
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nuonuo-encode") as pool:
-                pending = pool.submit(self._encode, batches[0])
+                pending = pool.submit(encode, batches[0])
                 for j, batch in enumerate(batches):
                     vectors = pending.result()
                     if j + 1 < len(batches):
-                        pending = pool.submit(self._encode, batches[j + 1])
+                        pending = pool.submit(encode, batches[j + 1])
                     try:
                         self._commit(batch, vectors)
                     except StoreError as exc:  # say what the batches before it stored

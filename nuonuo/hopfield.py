@@ -102,8 +102,7 @@ class PatternIndex:
         cap = self._x.shape[0]
         if need <= cap:
             return
-        while cap < need:
-            cap *= 2
+        cap = max(need, cap * 2)  # doubling for appends; a bulk add (the load at open) gets its exact size
         x = np.zeros((cap, self.dim), dtype=np.float32)
         t = np.zeros(cap, dtype=np.float64)
         x[: len(self.ids)] = self.matrix

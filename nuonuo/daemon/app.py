@@ -253,6 +253,9 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     app = FastAPI(title="nuonuo memory daemon", version=__version__, responses=ERRORS,
                   description="A local memory for LLM agents. Errors are {error, detail} JSON bodies.")
     app.state.service = service
+    from nuonuo.daemon.group_commit import GroupCommitter
+
+    group = GroupCommitter(service.writer)  # concurrent remembers: one encoder batch, one commit
 
     @app.exception_handler(NuonuoError)
     async def _nuonuo(request: Request, exc: NuonuoError):
@@ -301,9 +304,8 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     @app.post("/v1/memories", summary="Remember one memory")
     def remember(body: RememberBody) -> dict[str, Any]:
         ts = check_time(body.timestamp, "timestamp")
-        with service.writer() as mem:
-            rec = mem.remember(body.text, key=body.key, namespace=body.namespace,
-                               metadata=body.metadata, timestamp=ts, importance=body.importance)
+        rec = group.remember(body.text, key=body.key, namespace=body.namespace,
+                             metadata=body.metadata, timestamp=ts, importance=body.importance)
         return record(rec)
 
     @app.post("/v1/memories/batch", summary="Remember many memories (all validated before any is stored)")

@@ -183,6 +183,9 @@ class PatternIndex:
             ivf, order = IVF.build(self.matrix)
             self._reorder(order)
             self._ivf = ivf
+            from nuonuo import memtrim
+
+            memtrim.release()  # the k-means temporaries and the old row arrays
         positions, sims = self._ivf.candidates(self._x, query, self.ivf_nprobe)
         if n > self._ivf.built:
             tail = np.arange(self._ivf.built, n)

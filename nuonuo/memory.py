@@ -107,6 +107,9 @@ class Memory:
             self.components.append(self.conversations)
             self._load()
             self._init_components()
+            from nuonuo import memtrim
+
+            memtrim.release()  # the load's temporaries, freed but still resident (see nuonuo.memtrim)
         except BaseException:
             self._release()
             raise

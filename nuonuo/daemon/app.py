@@ -298,7 +298,7 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
         return {"pid": os.getpid(), "version": __version__, "uptime_s": round(time.time() - service.started, 1),
                 "idle_s": round(service.idle_seconds(), 1), "memories": stats.get("memories"),
                 "store": stats.get("store"), "home": str(config.home), "reloads": service.reloads,
-                "sleep": sleep}
+                "sleep": sleep, "remember_batches": {"batches": group.batches, "calls": group.calls}}
 
     # --- writing ----------------------------------------------------------------------------------------
     @app.post("/v1/memories", summary="Remember one memory")

@@ -105,11 +105,12 @@ class Memory:
 
             self.conversations = ConversationIndex()
             self.components.append(self.conversations)
-            self._load()
-            self._init_components()
             from nuonuo import memtrim
 
+            self._load()
             memtrim.release()  # the load's temporaries, freed but still resident (see nuonuo.memtrim)
+            self._init_components()
+            memtrim.release()  # and the index builds' (the first call lowers the peak: ~1.22 -> ~1.14 GB at 100K)
         except BaseException:
             self._release()
             raise

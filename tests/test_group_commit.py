@@ -86,3 +86,18 @@ def test_a_lone_call_is_written_at_once(mem):
     assert group.batches == 1 and time.perf_counter() - t0 < 30
     with pytest.raises(InvalidInput):
         group.remember("")
+
+
+def test_a_writer_that_cannot_open_fails_every_caller_with_its_error():
+    from nuonuo.errors import StoreLocked
+
+    @contextmanager
+    def writer():
+        raise StoreLocked("the store is in use by pid 1")
+        yield  # pragma: no cover
+
+    group = GroupCommitter(writer)
+    with pytest.raises(StoreLocked, match="pid 1"):
+        group.remember("Uncle Joe borrowed the blue kayak")
+    with pytest.raises(StoreLocked):  # the lead was handed back: the next call is not stuck
+        group.remember("another memory")

@@ -85,15 +85,18 @@ class GroupCommitter:
         """Write one batch (the queue as it stands), then hand the lead to the next waiting call."""
         with self._lock:
             batch, self._queue = self._queue[:self.max_batch], self._queue[self.max_batch:]
+        failure: BaseException | None = None
         try:
             self._write(batch)
+        except Exception as exc:  # the writer itself failed (e.g. the store's refresh): every caller hears it
+            failure = exc
         finally:
             with self._lock:
                 nxt = self._queue[0] if self._queue else None
                 self._writing = nxt is not None
             for call in batch:
-                if call.record is None and call.error is None:  # only if _write itself broke
-                    call.error = RuntimeError("the batch this memory was in was not written")
+                if call.record is None and call.error is None:
+                    call.error = failure or RuntimeError("the batch this memory was in was not written")
                 call.done.set()
             if nxt is not None:
                 nxt.lead = True

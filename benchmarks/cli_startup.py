@@ -13,7 +13,8 @@ it). The cases are interleaved round by round, so that a busy machine slows them
 - ``recall, no daemon, torch``: ``NUONUO_ENCODER_BACKEND=torch``, what the CLI did before ONNX;
 - ``recall, daemon``: a daemon serves the folder.
 
-Each figure is wall time from spawn to exit and the child's peak RSS (``wait4``). Every recall must
+Each figure is wall time from spawn to exit, the child's CPU time (user + sys) and peak RSS
+(``wait4``); the warm-up run of each case writes the package's bytecode as an installed package has it. Every recall must
 exit 0 and print the expected memory; failures are counted. Ends with one JSON line.
 """
 
@@ -47,8 +48,9 @@ def cli() -> list[str]:
     return [sys.executable, found] if found else [sys.executable, "-c", "from nuonuo.cli import main; main()"]
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]:
-    """Wall seconds, peak RSS (MB, from ``wait4``), exit code and stdout of one process."""
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, float, int, str]:
+    """Wall seconds, CPU seconds (user + sys), peak RSS (MB, from ``wait4``), exit code and stdout
+    of one process."""
     with tempfile.TemporaryFile("w+") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL, text=True)
@@ -56,7 +58,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, int, str]
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         out.seek(0)
-        return wall, usage.ru_maxrss / 1024, proc.returncode, out.read()
+        return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode, out.read()
 
 
 def seed(home: Path, n: int, env: dict[str, str]) -> None:
@@ -79,6 +81,9 @@ def main() -> None:
     args = ap.parse_args()
     env = dict(os.environ)
     env.pop("NUONUO_ENCODER_BACKEND", None)
+    # an installed package has its bytecode (pip compiles it; an editable checkout writes it on first
+    # import): without this a shell that sets PYTHONDONTWRITEBYTECODE would time compiling nuonuo too
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     nuonuo = cli()
     with tempfile.TemporaryDirectory(prefix="nuonuo-cli-") as tmp:
         plain, served = Path(tmp) / "plain", Path(tmp) / "served"
@@ -98,27 +103,31 @@ def main() -> None:
         subprocess.run(nuonuo + ["daemon", "start"], env=env_served, check=True, capture_output=True)
         wall: dict[str, list[float]] = {name: [] for name in cases}
         rss: dict[str, list[float]] = {name: [] for name in cases}
+        cpu: dict[str, list[float]] = {name: [] for name in cases}
         failures = {name: 0 for name in cases}
         try:
             for name, (argv, e, _) in cases.items():  # one warm-up each: the page cache, the daemon's first call
                 timed(argv, e)
             for _ in range(args.runs):
                 for name, (argv, e, check) in cases.items():
-                    w, r, rc, out = timed(argv, e)
+                    w, c, r, rc, out = timed(argv, e)
                     wall[name].append(w)
+                    cpu[name].append(c)
                     rss[name].append(r)
                     failures[name] += int(rc != 0 or (check and EXPECTED not in out))
         finally:
             subprocess.run(nuonuo + ["daemon", "stop"], env=env_served, capture_output=True)
     floor = statistics.median(wall["python -c pass"])
-    print(f"{'case':28} {'median s':>9} {'min s':>7} {'p90 s':>7} {'× floor':>8} {'RSS MB':>7} {'failed':>6}")
+    print(f"{'case':28} {'median s':>9} {'min s':>7} {'p90 s':>7} {'× floor':>8} {'CPU s':>6} {'RSS MB':>7} "
+          f"{'failed':>6}")
     results = {}
     for name in cases:
         s = summary(wall[name])
         results[name] = {"median_s": round(s["median"], 3), "min_s": round(s["min"], 3), "p90_s": round(s["p90"], 3),
-                         "rss_mb": round(statistics.median(rss[name]), 1), "failed": failures[name]}
+                         "cpu_s": round(statistics.median(cpu[name]), 3),
+                   "rss_mb": round(statistics.median(rss[name]), 1), "failed": failures[name]}
         print(f"{name:28} {s['median']:>9.3f} {s['min']:>7.3f} {s['p90']:>7.3f} {s['median'] / floor:>8.1f} "
-              f"{results[name]['rss_mb']:>7.0f} {failures[name]:>6}")
+              f"{results[name]['cpu_s']:>6.3f} {results[name]['rss_mb']:>7.0f} {failures[name]:>6}")
     results["runs"] = args.runs
     results["memories"] = args.memories
     results["load_avg_1m"] = round(os.getloadavg()[0], 2)

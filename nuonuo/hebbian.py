@@ -40,12 +40,31 @@ Homeostasis scales W by a factor γ < 1 and pruning zeroes entries with ``|W_ij|
 from __future__ import annotations
 
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from nuonuo.linalg import matmul
+
+
+def _sparse():
+    """``scipy.sparse``, imported on first use (~0.1 s): a process that never touches W (a CLI
+    recall in a store without links) does not pay for it."""
+    import scipy.sparse
+
+    return scipy.sparse
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, e) for s, e in zip(starts, ends)])`` in a few vector operations
+    (a recall's hops call this for tens of ranges each: the Python loop was most of their time)."""
+    lengths = np.maximum(np.asarray(ends, dtype=np.int64) - starts, 0)
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    firsts = np.cumsum(lengths) - lengths  # where each range begins in the output
+    return np.repeat(np.asarray(starts, dtype=np.int64) - firsts, lengths) + np.arange(total, dtype=np.int64)
 
 
 TORCH_ROWS = 4096  # importing torch (~2 s) costs what np.argpartition takes on ~4K rows of 16K units
@@ -94,10 +113,29 @@ class Projections:
     k: int
 
     def __post_init__(self) -> None:
-        rng = np.random.default_rng(self.seed)
-        scale = np.float32(1.0 / np.sqrt(self.dim))
-        self.cue_proj = rng.standard_normal((self.dim, self.code_dim), dtype=np.float32) * scale
-        self.target_proj = rng.standard_normal((self.dim, self.code_dim), dtype=np.float32) * scale
+        self._drawn: tuple[np.ndarray, np.ndarray] | None = None
+        self._draw_lock = threading.Lock()
+
+    def _draw(self) -> tuple[np.ndarray, np.ndarray]:
+        """Both matrices, drawn on first use (2 × 384 × 16K float32: ~0.25 s and 50 MB that a
+        process which computes no code, e.g. a CLI recall in a store without links, never pays)."""
+        if self._drawn is None:
+            with self._draw_lock:
+                if self._drawn is None:
+                    rng = np.random.default_rng(self.seed)
+                    scale = np.float32(1.0 / np.sqrt(self.dim))
+                    cue = rng.standard_normal((self.dim, self.code_dim), dtype=np.float32) * scale
+                    target = rng.standard_normal((self.dim, self.code_dim), dtype=np.float32) * scale
+                    self._drawn = (cue, target)
+        return self._drawn
+
+    @property
+    def cue_proj(self) -> np.ndarray:
+        return self._draw()[0]
+
+    @property
+    def target_proj(self) -> np.ndarray:
+        return self._draw()[1]
 
     def _codes(self, vectors: np.ndarray, proj: np.ndarray, chunk: int = 2048) -> np.ndarray:
         x = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
@@ -132,12 +170,22 @@ class SparseW:
     def __init__(self, n: int, merge_every: int = 500_000):
         self.n = n
         self.merge_every = merge_every
-        self._csc = sp.csc_matrix((n, n), dtype=np.float32)
+        self._m = None  # the CSC matrix, made on first use (see ``_csc``)
         self._rows: list[np.ndarray] = []
         self._cols: list[np.ndarray] = []
         self._vals: list[np.ndarray] = []
         self._pending = 0
         self._by_col: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # pending, sorted by column
+
+    @property
+    def _csc(self):
+        if self._m is None:
+            self._m = _sparse().csc_matrix((self.n, self.n), dtype=np.float32)
+        return self._m
+
+    @_csc.setter
+    def _csc(self, value) -> None:
+        self._m = value
 
     # --- learning ---------------------------------------------------------------------------------
     def add_outer(self, target_units: np.ndarray, cue_units: np.ndarray, weights: np.ndarray | float) -> None:
@@ -168,7 +216,7 @@ class SparseW:
         """Merge the pending buffer into the CSC matrix (summing duplicate entries)."""
         if not self._pending:
             return
-        add = sp.csc_matrix((np.concatenate(self._vals), (np.concatenate(self._rows), np.concatenate(self._cols))),
+        add = _sparse().csc_matrix((np.concatenate(self._vals), (np.concatenate(self._rows), np.concatenate(self._cols))),
                             shape=(self.n, self.n), dtype=np.float32)
         self._rows, self._cols, self._vals, self._pending, self._by_col = [], [], [], 0, None
         merged = self._csc + add
@@ -183,7 +231,7 @@ class SparseW:
         m = self._csc
         starts, ends = m.indptr[c], m.indptr[c + 1]
         if (ends - starts).sum():
-            sel = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
+            sel = _ranges(starts, ends)
             np.add.at(h, m.indices[sel], m.data[sel])
         if self._pending:
             if self._by_col is None:  # built once per batch of additions, not per look-up
@@ -193,7 +241,7 @@ class SparseW:
             cols, rows, vals = self._by_col
             lo, hi = np.searchsorted(cols, c, "left"), np.searchsorted(cols, c, "right")
             if (hi - lo).sum():
-                sel = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)])
+                sel = _ranges(lo, hi)
                 np.add.at(h, rows[sel], vals[sel])
         return h
 
@@ -202,7 +250,7 @@ class SparseW:
         self.compact()
         c = np.atleast_2d(np.asarray(cue_units))
         n = c.shape[0]
-        x = sp.csr_matrix((np.ones(c.size, dtype=np.float32), (np.repeat(np.arange(n), c.shape[1]), c.reshape(-1))),
+        x = _sparse().csr_matrix((np.ones(c.size, dtype=np.float32), (np.repeat(np.arange(n), c.shape[1]), c.reshape(-1))),
                           shape=(n, self.n))
         return np.asarray((x @ self._csc.T).todense(), dtype=np.float32)
 
@@ -320,7 +368,7 @@ class TargetIndex:
         if self._order is None or len(self.ids) - self._indexed > max(256, self._indexed // 8):
             self._reindex()
         u = np.asarray(units, dtype=np.int64)
-        parts = [self._order[self._indptr[x]:self._indptr[x + 1]] // self.k for x in u]
+        parts = [self._order[_ranges(self._indptr[u], self._indptr[u + 1])] // self.k]
         if self._indexed < len(self.ids):
             tail = self._codes[self._indexed:]
             parts.append(self._indexed + np.flatnonzero(np.isin(tail, u).any(axis=1)))

@@ -106,8 +106,7 @@ class PatternIndex:
         cap = self._x.shape[0]
         if need <= cap:
             return
-        while cap < need:
-            cap *= 2
+        cap = max(need, cap * 2)  # doubling for appends; a bulk add (the load at open) gets its exact size
         x = np.zeros((cap, self.dim), dtype=np.float32)
         t = np.zeros(cap, dtype=np.float64)
         x[: len(self.ids)] = self.matrix
@@ -165,17 +164,31 @@ class PatternIndex:
         keep = np.isfinite(sims[order])
         return positions[order[keep]], sims[order][keep]
 
+    def _reorder(self, order: np.ndarray) -> None:
+        """Store the rows in ``order`` (the IVF's cells, each contiguous): new arrays swapped in."""
+        n = len(self.ids)
+        x = np.empty_like(self._x)
+        np.take(self._x[:n], order, axis=0, out=x[:n])
+        t = np.zeros_like(self._t)
+        t[:n] = self._t[:n][order]
+        ids = [self.ids[i] for i in order]
+        self._x, self._t, self.ids, self._pos = x, t, ids, {mid: i for i, mid in enumerate(ids)}
+
     def _ivf_candidates(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """IVF cells plus the exact tail of patterns added since the last build."""
         from nuonuo.ivf import IVF
 
         n = len(self.ids)
-        ivf = self._ivf
-        if ivf is None or n - ivf.built > 0.2 * ivf.built:
-            ivf = self._ivf = IVF.build(self.matrix)
-        positions, sims = ivf.candidates(query, self.ivf_nprobe)
-        if n > ivf.built:
-            tail = np.arange(ivf.built, n)
+        if self._ivf is None or n - self._ivf.built > 0.2 * self._ivf.built:
+            ivf, order = IVF.build(self.matrix)
+            self._reorder(order)
+            self._ivf = ivf
+            import nuonuo.memtrim as memtrim
+
+            memtrim.release()  # the k-means temporaries and the old row arrays
+        positions, sims = self._ivf.candidates(self._x, query, self.ivf_nprobe)
+        if n > self._ivf.built:
+            tail = np.arange(self._ivf.built, n)
             positions = np.concatenate([positions, tail])
             sims = np.concatenate([sims, matmul(self._x[ivf.built:n], query)])
         return positions, sims

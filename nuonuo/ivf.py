@@ -9,8 +9,10 @@ with spherical k-means,
     c_j = \\frac{\\sum_{x ∈ S_j} x}{\\lVert \\sum_{x ∈ S_j} x \\rVert}, \\qquad
     S_j = \\{x : j = \\arg\\max_l c_lᵀ x\\},
 
-stores the patterns cell by cell (a contiguous permuted copy), and answers a query by scanning
-only the ``nprobe`` cells whose centroids score highest against it: ``≈ N · nprobe / C`` rows.
+and answers a query by scanning only the ``nprobe`` cells whose centroids score highest against it:
+``≈ N · nprobe / C`` rows. The index holds no copy of the patterns: ``build`` returns the order
+that groups them cell by cell, the caller (``PatternIndex``) stores its own rows in that order, and
+a cell is then one contiguous slice of the caller's matrix (a 100K × 384 float32 copy is 150 MB).
 Patterns appended after a build live in a tail that is always scanned exactly; the index is
 rebuilt when the tail grows past a fraction of the whole or when a pattern is removed.
 
@@ -43,13 +45,13 @@ def spherical_kmeans(x: np.ndarray, cells: int, iters: int = 8, seed: int = 0) -
 @dataclass
 class IVF:
     centroids: np.ndarray  # (C, d)
-    offsets: np.ndarray    # (C + 1,): rows of cell j are permuted[offsets[j]:offsets[j+1]]
-    permuted: np.ndarray   # (N_built, d), patterns grouped by cell
-    positions: np.ndarray  # (N_built,): the row of each permuted pattern in the original matrix
+    offsets: np.ndarray    # (C + 1,): cell j is rows offsets[j]:offsets[j+1] of the (reordered) matrix
     built: int             # N at build time; rows ≥ built are the exact-scanned tail
 
     @classmethod
-    def build(cls, x: np.ndarray, sample: int = 10_000, seed: int = 0) -> "IVF":
+    def build(cls, x: np.ndarray, sample: int = 10_000, seed: int = 0) -> tuple["IVF", np.ndarray]:
+        """The index and the order of ``x``'s rows that groups them by cell (the caller reorders
+        its rows so: ``x[order]``; the index describes the reordered matrix)."""
         n = len(x)
         cells = max(8, int(2 * np.sqrt(n)))
         rng = np.random.default_rng(seed)
@@ -61,15 +63,16 @@ class IVF:
         order = np.argsort(assign, kind="stable")
         counts = np.bincount(assign, minlength=len(centroids))
         offsets = np.concatenate([[0], np.cumsum(counts)])
-        return cls(centroids, offsets, np.ascontiguousarray(x[order]), order, n)
+        return cls(centroids, offsets, n), order
 
-    def candidates(self, query: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
-        """Original row positions and cosines of the patterns in the ``nprobe`` best cells."""
+    def candidates(self, x: np.ndarray, query: np.ndarray, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions (in ``x``, the reordered matrix) and cosines of the patterns in the
+        ``nprobe`` best cells."""
         cell_scores = self.centroids @ query
         nprobe = min(nprobe, len(cell_scores))
         best = np.argpartition(-cell_scores, nprobe - 1)[:nprobe]
         spans = [(self.offsets[j], self.offsets[j + 1]) for j in best]
         # one matmul per cell over a contiguous slice: no gather copy of the rows
-        sims = np.concatenate([self.permuted[a:b] @ query for a, b in spans])
-        positions = np.concatenate([self.positions[a:b] for a, b in spans])
+        sims = np.concatenate([x[a:b] @ query for a, b in spans])
+        positions = np.concatenate([np.arange(a, b) for a, b in spans])
         return positions, sims

@@ -102,3 +102,20 @@ class RecordCache:
         active = sum(1 for r in self.records.values() if r.status == "active")
         return {"memories": active, "history": len(self.records) - active,
                 "keys": sum(1 for ids in self.keys.values() if ids)}
+
+    def dedupe(self, prepared: list[MemoryRecord]) -> tuple[list[str], list[MemoryRecord]]:
+        """Ids in input order (the stored id for an exact duplicate in the namespace under the same
+        key, in the store or earlier in ``prepared``) and the records still to store."""
+        ids: list[str] = []
+        fresh: list[MemoryRecord] = []
+        seen: dict[tuple[str, str, str], str] = {}
+        for rec in prepared:
+            dkey = (rec.namespace, rec.key_canonical or "", rec.sha256)
+            existing = self.by_hash.get(dkey) or seen.get(dkey)
+            if existing:
+                ids.append(existing)
+                continue
+            seen[dkey] = rec.id
+            fresh.append(rec)
+            ids.append(rec.id)
+        return ids, fresh

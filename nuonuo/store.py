@@ -222,7 +222,9 @@ class Store:
 
     def __init__(self, uri: str, dim: int, storage_options: dict[str, str] | None = None,
                  migrate: bool = True):
-        import lancedb
+        import nuonuo.lazy_imports as lazy_imports
+
+        lancedb = lazy_imports.lancedb()  # without the namespace REST client a local store never uses
 
         self.uri = uri
         self.dim = dim

@@ -28,7 +28,10 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from nuonuo.canonical import canonical_key
 from nuonuo.errors import InvalidInput
@@ -181,3 +184,19 @@ def prepare(item: Any, namespace: str = "default", limit: int = DEFAULT_MAX_TEXT
         id=it.id or uuid.uuid4().hex, text=it.text, namespace=it.namespace, key=it.key,
         metadata=it.metadata, created_at=it.timestamp or now, updated_at=now, last_access=0.0,
         importance=it.importance, access_count=0, sha256=content_hash(it.text), key_canonical=it.key_canonical)
+
+
+def check_vectors(vectors: Any, n: int, dim: int) -> "np.ndarray":
+    """``n`` embeddings of size ``dim`` made beforehand (``remember_many(vectors=…)``), rows
+    L2-normalised, or ``InvalidInput``."""
+    import numpy as np
+
+    arr = np.asarray(vectors, dtype=np.float32)
+    if arr.shape != (n, dim):
+        raise InvalidInput(f"vectors must be {n} rows of {dim} numbers (one per item), not an array of shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InvalidInput("vectors hold NaN or infinite values")
+    norms = np.linalg.norm(arr, axis=1, keepdims=True)
+    if (norms == 0).any():
+        raise InvalidInput("vectors hold an all-zero row")
+    return arr / norms

@@ -14,7 +14,7 @@ import pytest
 import daemon_support as ds
 
 HEAVY = ("torch", "transformers", "sentence_transformers", "onnxruntime", "lancedb", "pyarrow", "numpy",
-         "httpx", "scipy", "nuonuo.memory")
+         "httpx", "scipy", "nuonuo.memory", "lance_namespace_urllib3_client.api")
 
 PROBE = """
 import json, sys
@@ -55,3 +55,5 @@ def test_without_a_daemon_the_cli_runs_onnx_and_no_torch(nuonuo_home, encoder):
     assert "Porto" in out
     assert "onnxruntime" in heavy and "lancedb" in heavy  # it did open the store and encode
     assert not {"torch", "transformers", "sentence_transformers"} & set(heavy)
+    assert "lance_namespace_urllib3_client.api" not in heavy  # LanceDB without the namespace REST client
+    assert "scipy" not in heavy  # W (scipy.sparse) is made on first use: this store has no links

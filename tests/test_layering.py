@@ -42,11 +42,11 @@ LONG_FUNCTIONS = {
 # store, the MemoryAPI protocol (nuonuo.api, beside the values it names), mcp_server,
 # shared_memory, scheduler, doctor, backup, the package root) are shells: above all of these.
 LAYERS = [
-    ("math", {"nuonuo.linalg", "nuonuo.hopfield", "nuonuo.hebbian", "nuonuo.ivf", "nuonuo.canonical",
+    ("math", {"nuonuo.memtrim", "nuonuo.linalg", "nuonuo.hopfield", "nuonuo.hebbian", "nuonuo.ivf", "nuonuo.canonical",
               "nuonuo.engram.hashing", "nuonuo.engram.gate", "nuonuo.engram.keys", "nuonuo.engram.ngram"}),
     ("values", {"nuonuo.errors", "nuonuo.records", "nuonuo.config", "nuonuo.validate",
                 "nuonuo.encoder_models", "nuonuo.onnx_encoder", "nuonuo.encoder", "nuonuo.chat.llm",
-                "nuonuo.chat.events", "nuonuo.api"}),
+                "nuonuo.chat.events", "nuonuo.api", "nuonuo.lazy_imports"}),
     ("storage", {"nuonuo.store_files", "nuonuo.store", "nuonuo.migrations", "nuonuo.edges",
                  "nuonuo.record_cache"}),
     ("component protocol", {"nuonuo.component"}),

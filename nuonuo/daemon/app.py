@@ -138,6 +138,9 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     app = FastAPI(title="nuonuo memory daemon", version=__version__, responses=ERRORS,
                   description="A local memory for LLM agents. Errors are {error, detail} JSON bodies.")
     app.state.service = service
+    from nuonuo.daemon.group_commit import GroupCommitter
+
+    group = GroupCommitter(service.writer)  # concurrent remembers: one encoder batch, one commit
 
     def openapi() -> dict[str, Any]:
         """The generated document, with the text limit of this daemon's config."""
@@ -190,15 +193,14 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
         return {"pid": os.getpid(), "version": __version__, "uptime_s": round(time.time() - service.started, 1),
                 "idle_s": round(service.idle_seconds(), 1), "memories": stats.get("memories"),
                 "store": stats.get("store"), "home": str(config.home), "reloads": service.reloads,
-                "sleep": sleep}
+                "sleep": sleep, "remember_batches": {"batches": group.batches, "calls": group.calls}}
 
     # --- writing ----------------------------------------------------------------------------------------
     @app.post("/v1/memories", summary="Remember one memory")
     def remember(body: RememberBody) -> dict[str, Any]:
         ts = check_time(body.timestamp, "timestamp")
-        with service.writer() as mem:
-            rec = mem.remember(body.text, key=body.key, namespace=body.namespace,
-                               metadata=body.metadata, timestamp=ts, importance=body.importance)
+        rec = group.remember(body.text, key=body.key, namespace=body.namespace,
+                             metadata=body.metadata, timestamp=ts, importance=body.importance)
         return record(rec)
 
     @app.post("/v1/memories/batch", summary="Remember many memories (all validated before any is stored)")

@@ -179,16 +179,17 @@ class PatternIndex:
         from nuonuo.ivf import IVF
 
         n = len(self.ids)
-        if self._ivf is None or n - self._ivf.built > 0.2 * self._ivf.built:
+        ivf = self._ivf
+        if ivf is None or n - ivf.built > 0.2 * ivf.built:
             ivf, order = IVF.build(self.matrix)
             self._reorder(order)
             self._ivf = ivf
             import nuonuo.memtrim as memtrim
 
             memtrim.release()  # the k-means temporaries and the old row arrays
-        positions, sims = self._ivf.candidates(self._x, query, self.ivf_nprobe)
-        if n > self._ivf.built:
-            tail = np.arange(self._ivf.built, n)
+        positions, sims = ivf.candidates(self._x, query, self.ivf_nprobe)
+        if n > ivf.built:
+            tail = np.arange(ivf.built, n)
             positions = np.concatenate([positions, tail])
             sims = np.concatenate([sims, matmul(self._x[ivf.built:n], query)])
         return positions, sims

@@ -84,6 +84,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "no-hops": {"overrides": {"hebbian": NO_HOPS}},
     # variants
     "no-stem": {"overrides": {"engram": {"stem": ""}}},
+    "keep-question-words": {"overrides": {"engram": {"question_words": False}}},
     # the turns remembered with their speaker but no session ids: conversations from timestamps alone
     "no-session-ids": {"overrides": {}, "metadata": False},
     "no-settle": {"overrides": {"recall": {"settle_mix": 0.0}}},

@@ -82,6 +82,7 @@ class EngramConfig:
     order_weights: list = field(default_factory=lambda: [1.0, 0.5, 0.5])  # weight per n-gram order
     max_df: float = 0.5  # skip n-grams found in more than this share of a namespace's memories
     stem: str = "english"  # Snowball stemming of the n-gram channel's tokens (PyStemmer language); "" = off
+    question_words: bool = True  # queries drop "what", "did", "my", … when they have other words (tuning: @5 +0.022)
     candidates: int = 200  # n-gram candidates handed to fusion
     ngram_norm: str = "query"  # n-gram strength s = S / S_max ("query": all query n-grams matched) or S / max S ("max")
     ngram_weight: float = 1.5  # (quick loop: 1.5 > 1.0) channel weight w_ng in fusion (rrf: w / (rrf_k + rank); sum: see nuonuo/recall.py)

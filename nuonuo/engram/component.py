@@ -37,7 +37,7 @@ class EngramComponent:
         self.params = NgramParams(
             max_n=config.max_n, heads=config.heads, load=config.load, k1=config.k1, b=config.b,
             order_weights=tuple(float(w) for w in config.order_weights) or (1.0,),
-            max_df=config.max_df, seed=seed, stem=config.stem)
+            max_df=config.max_df, seed=seed, stem=config.stem, question_words=config.question_words)
         self.keys = KeyTable(config.heads, config.load, seed, self.hasher)
         self.ngrams: dict[str, NgramIndex] = {}
 

@@ -21,6 +21,8 @@ and their postings long). ``S_max = Σ_{g ∈ Q, 0 < df_g ≤ max_df·N} w_n idf
 matchable query n-gram matched, saturated) bounds S, so ``S / S_max ∈ [0, 1]`` is the *match
 strength* the gate and fusion use. Query n-grams no memory contains are left out of S_max: a
 chatty query ("which day did I …") must not dilute the one rare code it shares with a memory.
+A query also drops the words that only make it a question (``QUESTION_WORDS_EN``: "what", "did",
+"my", …) when it has others: they would match the many turns of a conversation that are questions.
 
 Writes: documents added after the last bulk build go to a small delta (a dict of postings);
 when the delta or the dead rows pass a fraction of the index, it is rebuilt in bulk (vectorised).
@@ -50,6 +52,7 @@ class NgramParams:
     seed: int = 0
     stopwords: str = "en"  # "en": drop STOPWORDS_EN and one-character tokens before n-gramming; "" keep all
     stem: str = "english"  # Snowball stemmer language (PyStemmer) applied to tokens; "" = no stemming
+    question_words: bool = True  # drop QUESTION_WORDS_EN from queries (not documents), when any other token is left
 
 
 # Function words that carry no topic (BM25 practice; a superset of bm25s' English list).
@@ -57,6 +60,14 @@ STOPWORDS_EN = frozenset(
     "a an and are as at be but by for if in into is it no not of on or such that the their then there these "
     "they this to was will with".split())
 STOPWORD_SETS = {"en": STOPWORDS_EN, "": frozenset()}
+
+# The scaffolding of a question: interrogatives, auxiliaries and the asker's own pronouns. A query
+# ("when did I go to the support group?") keeps its topic words; a memory keeps all of its words. In a
+# conversation many turns are questions themselves ("what do you think?", "did you go?"), so these
+# words would match them and nothing the question is about.
+QUESTION_WORDS_EN = frozenset(
+    "what when where which who whom whose why how did do does doing done can could would should shall may "
+    "might must me my mine am have has had many much kind type".split())
 
 
 _local = threading.local()  # PyStemmer's stemmers are not thread-safe: one per thread and language
@@ -121,11 +132,14 @@ class NgramIndex:
         return self.n_alive
 
     # --- writing ---------------------------------------------------------------------------------
-    def tokenize(self, text: str) -> np.ndarray:
+    def tokenize(self, text: str, query: bool = False) -> np.ndarray:
         toks = canonical_tokens(text)
         if self.p.stopwords:
             stop = STOPWORD_SETS.get(self.p.stopwords, STOPWORDS_EN)
             toks = [t for t in toks if len(t) > 1 and t not in stop]
+            if query and self.p.question_words and self.p.stopwords == "en":
+                topic = [t for t in toks if t not in QUESTION_WORDS_EN]
+                toks = topic or toks
         if self.p.stem and toks:
             toks = stemmer(self.p.stem).stemWords(toks)
         return self.hasher.tokens(toks)
@@ -212,7 +226,7 @@ class NgramIndex:
 
     # --- reading ---------------------------------------------------------------------------------
     def query_grams(self, query: str) -> tuple[np.ndarray, np.ndarray]:
-        fps, orders, _ = _grams_of_many([self.tokenize(query)], self.p.max_n)
+        fps, orders, _ = _grams_of_many([self.tokenize(query, query=True)], self.p.max_n)
         uniq, first = np.unique(fps, return_index=True)
         return uniq, orders[first]
 

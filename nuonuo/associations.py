@@ -46,7 +46,8 @@ class AssociationMemory:
         self.targets: dict[str, TargetIndex] = {}
         self._cue_cache: dict[str, np.ndarray] = {}
         self._target_cache: dict[str, np.ndarray] = {}  # target codes of memories not (yet) link targets
-        self._last_in_session: dict[tuple[str, str], str] = {}
+        # (namespace, session; None: memories that name no session) → the last memory there
+        self._last_in_session: dict[tuple[str, str | None], str] = {}
         self._corecall: list[tuple[str, str]] = []  # (cue, target) pairs recalled together, not yet linked
         self.W = SparseW(self.cfg.code_dim)
         self.proj: Projections  # drawn from the store's seed in ``rebuild``
@@ -370,7 +371,12 @@ class AssociationMemory:
         if ix is None or len(ix) == 0:
             return []
         if code is None:
-            code = self.proj.cue_codes(qv)[0] if qv is not None else self.cue_code(memory, mid)
+            if qv is not None:
+                code = self.proj.cue_codes(qv)[0]
+            elif mid is not None:
+                code = self.cue_code(memory, mid)
+            else:
+                raise ValueError("follow needs a memory id, a query vector or a cue code")
         h = self.W.field(code)
         out = []
         for tid, s in ix.score(h, self.cfg.breadth + sum(1 for x in exclude if x in ix.slot), self.cfg.min_strength,

@@ -76,6 +76,10 @@ class ConversationIndex:
     """Component: every conversation's memories in order, and each memory's neighbours."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """Empty: no conversation, no turn."""
         # conversation (namespace, session; session None = the namespace's implicit one) → its turns
         self._order: dict[tuple[str, str | None], list[tuple[float, float, int, str]]] = {}
         self._entry: dict[str, tuple[tuple[str, str | None], tuple[float, float, int, str]]] = {}
@@ -84,7 +88,7 @@ class ConversationIndex:
 
     # --- Component hooks -------------------------------------------------------------------------
     def rebuild(self, memory: "Memory") -> None:
-        self.__init__()
+        self._reset()
         self._insert([r for r in memory.records() if r.status == "active"])
 
     def added(self, memory: "Memory", records: Sequence["MemoryRecord"], vectors: np.ndarray) -> None:

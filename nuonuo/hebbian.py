@@ -357,18 +357,21 @@ class TargetIndex:
         if s is not None:
             self._alive[s] = False
 
-    def _reindex(self) -> None:
+    def _reindex(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sort the codes' slots by unit; returns (order, indptr), as now stored."""
         flat = self._codes.reshape(-1)
         self._order = np.argsort(flat, kind="stable").astype(np.int64)
         self._indptr = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=self.n_units))])
         self._indexed = len(self.ids)
+        return self._order, self._indptr
 
     def candidates(self, units: np.ndarray) -> np.ndarray:
         """Slots (alive) whose code shares at least one unit with ``units``."""
-        if self._order is None or len(self.ids) - self._indexed > max(256, self._indexed // 8):
-            self._reindex()
+        order, indptr = self._order, self._indptr
+        if order is None or indptr is None or len(self.ids) - self._indexed > max(256, self._indexed // 8):
+            order, indptr = self._reindex()
         u = np.asarray(units, dtype=np.int64)
-        parts = [self._order[_ranges(self._indptr[u], self._indptr[u + 1])] // self.k]
+        parts = [order[_ranges(indptr[u], indptr[u + 1])] // self.k]
         if self._indexed < len(self.ids):
             tail = self._codes[self._indexed:]
             parts.append(self._indexed + np.flatnonzero(np.isin(tail, u).any(axis=1)))

@@ -140,6 +140,10 @@ class PatternIndex:
         pos = self._pos.get(mid)
         return None if pos is None else self._x[pos]
 
+    def vectors(self, mids: list[str]) -> np.ndarray:
+        """The stored patterns of ``mids`` (each must be in the index), one row each."""
+        return np.stack([self._x[self._pos[m]] for m in mids])
+
     def __contains__(self, mid: str) -> bool:
         return mid in self._pos
 

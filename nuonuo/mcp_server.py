@@ -120,24 +120,43 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
     """The MCP server and the backend its tools call (close the backend when done)."""
     cfg = config or load_config(home)
     memory = MemoryBackend(cfg, backend)
-    default_ns = cfg.plugins.mcp_namespace
     server = MCPServer("nuonuo", title="nuonuo memory", instructions=INSTRUCTIONS,
                        version=_version(), log_level="WARNING")
+    tools = _Tools(server, memory, cfg.plugins.mcp_namespace)
+    # registered in this order, which is the order of the server's tool list
+    _memory_tools(tools)
+    _maintenance_tools(tools)
+    return server, memory
 
-    def tool(annotations: ToolAnnotations):
+
+class _Tools:
+    """What every tool needs: the server it is registered on, the backend it calls, the namespace
+    it uses when the client names none."""
+
+    def __init__(self, server: MCPServer, memory: MemoryBackend, default_ns: str):
+        self.server, self.memory, self.default_ns = server, memory, default_ns
+
+    def tool(self, annotations: ToolAnnotations):
+        """Decorator: register ``fn`` as a tool, described by its docstring."""
         def register(fn):
-            server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)
+            self.server.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations)
             return fn
         return register
 
-    def run(name: str, fn: Callable[[MemoryAPI], T]) -> T:
+    def run(self, name: str, fn: Callable[[MemoryAPI], T]) -> T:
+        """``fn(memory)`` on the backend; any failure becomes a ``ToolError`` the client reads."""
         try:
-            return memory.run(fn)
+            return self.memory.run(fn)
         except NuonuoError as exc:
             raise _tool_error(exc) from None
         except Exception as exc:  # a local server: say what broke rather than a bare "Error executing tool"
             logger.exception("nuonuo %s failed", name)
             raise _tool_error(exc) from None
+
+
+def _memory_tools(t: _Tools) -> None:
+    """remember, recall, forget."""
+    tool, run, default_ns = t.tool, t.run, t.default_ns
 
     @tool(ToolAnnotations(title="Remember a fact", read_only_hint=False,
                           destructive_hint=False, idempotent_hint=True))
@@ -195,6 +214,11 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
             return Forgotten(deleted=run("forget", lambda m: m.forget(namespace=namespace)))
         raise ToolError("forget needs an id, or a key, or a namespace with everything_in_namespace=true")
 
+
+def _maintenance_tools(t: _Tools) -> None:
+    """consolidate, stats."""
+    tool, run = t.tool, t.run
+
     @tool(ToolAnnotations(title="Consolidate memory", read_only_hint=False,
                           destructive_hint=False))
     def consolidate() -> dict[str, Any]:
@@ -207,8 +231,6 @@ def build_server(home: str | Path | None = None, backend: str | None = None,
     def stats() -> dict[str, Any]:
         """How many memories are stored, per namespace, and what the memory is made of."""
         return _plain(run("stats", lambda m: m.stats()))
-
-    return server, memory
 
 
 def _plain(value: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -188,7 +188,7 @@ class Memory:
         self.check_open()
         with self._lock:
             ids, fresh = self._cache.dedupe(prepared)  # before paying for encoding
-        encode = self._encode
+        encode: Callable[[list[MemoryRecord]], np.ndarray] = self._encode
         if given is not None:
             row = {id(rec): i for i, rec in enumerate(prepared)}
             encode = lambda batch: given[[row[id(r)] for r in batch]]  # noqa: E731

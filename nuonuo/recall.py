@@ -104,7 +104,7 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
     attention = dict(zip(ids, settled.attention.tolist()))
 
     def score_of(more: list[str]) -> np.ndarray:
-        vecs = np.stack([index.vector(m) for m in more])
+        vecs = index.vectors(more)
         c = vecs @ qv
         cosine.update(zip(more, c.tolist()))
         return blend(c, vecs @ xi)

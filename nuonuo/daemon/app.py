@@ -28,6 +28,7 @@ from nuonuo.config import Config
 from nuonuo.daemon.schemas import (AssociateBody, ConsolidateBody, ERRORS, ErrorBody, ForgetBody, KeyBody,
                                    RecallBody, RememberBody, RememberManyBody, SaveSessionBody, UpdateBody,
                                    check_time)
+from nuonuo.daemon.group_commit import GroupCommitter
 from nuonuo.daemon.service import Service
 from nuonuo.errors import InvalidInput, NuonuoError, PayloadTooLarge, StoreError, Unauthorized
 from nuonuo.validate import TEXT_PATTERN, check_namespace
@@ -138,8 +139,6 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     app = FastAPI(title="nuonuo memory daemon", version=__version__, responses=ERRORS,
                   description="A local memory for LLM agents. Errors are {error, detail} JSON bodies.")
     app.state.service = service
-    from nuonuo.daemon.group_commit import GroupCommitter
-
     group = GroupCommitter(service.writer)  # concurrent remembers: one encoder batch, one commit
 
     def openapi() -> dict[str, Any]:
@@ -151,6 +150,22 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to adapt the document
+
+    # registered in this order, which is the order of the OpenAPI document's paths
+    _error_handlers(app)
+    _status_routes(app, service, config, group)
+    _write_routes(app, service, group)
+    _session_routes(app, service)
+    _read_routes(app, service)
+    return Guard(app, service, token, config.daemon.max_body_bytes, config.daemon.request_timeout_s)
+
+
+def _record(rec) -> dict[str, Any]:
+    return rec.to_dict()
+
+
+def _error_handlers(app: FastAPI) -> None:
+    """Every error as an ``{error, detail}`` body with its status."""
 
     @app.exception_handler(NuonuoError)
     async def _nuonuo(request: Request, exc: NuonuoError):
@@ -177,10 +192,10 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
         log.exception("internal error on %s %s", request.method, request.url.path)
         return error_response(500, "internal", f"{type(exc).__name__}: {exc} (see the daemon log)")
 
-    def record(rec) -> dict[str, Any]:
-        return rec.to_dict()
 
-    # --- health and status ----------------------------------------------------------------------------
+def _status_routes(app: FastAPI, service: Service, config: Config, group: GroupCommitter) -> None:
+    """Health and status."""
+
     @app.get("/v1/health", summary="Is the daemon up")
     def health() -> dict[str, Any]:
         return {"status": "ok", "pid": os.getpid(), "version": __version__}
@@ -195,13 +210,16 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
                 "store": stats.get("store"), "home": str(config.home), "reloads": service.reloads,
                 "sleep": sleep, "remember_batches": {"batches": group.batches, "calls": group.calls}}
 
-    # --- writing ----------------------------------------------------------------------------------------
+
+def _write_routes(app: FastAPI, service: Service, group: GroupCommitter) -> None:
+    """Writing: remember, update, forget, associate, consolidate."""
+
     @app.post("/v1/memories", summary="Remember one memory")
     def remember(body: RememberBody) -> dict[str, Any]:
         ts = check_time(body.timestamp, "timestamp")
         rec = group.remember(body.text, key=body.key, namespace=body.namespace,
                              metadata=body.metadata, timestamp=ts, importance=body.importance)
-        return record(rec)
+        return _record(rec)
 
     @app.post("/v1/memories/batch", summary="Remember many memories (all validated before any is stored)")
     def remember_many(body: RememberManyBody) -> dict[str, Any]:
@@ -224,7 +242,7 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
     @app.patch("/v1/memories/{id}", summary="Change a memory's text, metadata or importance")
     def update(id: str, body: UpdateBody) -> dict[str, Any]:
         with service.writer() as mem:
-            return record(mem.update(id, text=body.text, metadata=body.metadata, importance=body.importance))
+            return _record(mem.update(id, text=body.text, metadata=body.metadata, importance=body.importance))
 
     @app.delete("/v1/memories/{id}", summary="Forget one memory")
     def forget_one(id: str) -> dict[str, Any]:
@@ -258,7 +276,10 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
             report = service.reader().consolidate(**options)
         return {"report": _plain(report)}
 
-    # --- chat sessions (nuonuo.api.ChatSessions: a chat runs while the daemon holds the store) ----------
+
+def _session_routes(app: FastAPI, service: Service) -> None:
+    """Chat sessions (nuonuo.api.ChatSessions: a chat runs while the daemon holds the store)."""
+
     @app.get("/v1/sessions", summary="Every chat session, most recently used first")
     def sessions() -> dict[str, Any]:
         return {"sessions": _plain(service.reader().sessions.list())}
@@ -288,7 +309,10 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
             mem.sessions.delete(id)
         return {"deleted": id}
 
-    # --- reading ----------------------------------------------------------------------------------------
+
+def _read_routes(app: FastAPI, service: Service) -> None:
+    """Reading: recall, get, list, lookup, history, namespaces, stats, export."""
+
     @app.post("/v1/recall", summary="Recall the memories most relevant to a query (or a key's value)")
     def recall(body: RecallBody) -> dict[str, Any]:
         at = check_time(body.at, "at")
@@ -297,7 +321,7 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
 
     @app.get("/v1/memories/{id}", summary="One memory by id")
     def get(id: str) -> dict[str, Any]:
-        return record(service.reader().get(id))
+        return _record(service.reader().get(id))
 
     @app.get("/v1/memories", summary="Memories of a namespace (or all), newest first")
     def list_(namespace: str = "default", all_namespaces: bool = False,
@@ -305,16 +329,16 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
               include_history: bool = False) -> dict[str, Any]:
         recs = service.reader().list(None if all_namespaces else namespace, limit=limit, offset=offset,
                                      include_history=include_history)
-        return {"memories": [record(r) for r in recs]}
+        return {"memories": [_record(r) for r in recs]}
 
     @app.post("/v1/lookup", summary="The current value of an exact key (null if none)")
     def lookup(body: KeyBody) -> dict[str, Any]:
         rec = service.reader().lookup(body.key, body.namespace)
-        return {"memory": record(rec) if rec is not None else None}
+        return {"memory": _record(rec) if rec is not None else None}
 
     @app.post("/v1/history", summary="Every value a key has had, newest first")
     def history(body: KeyBody) -> dict[str, Any]:
-        return {"memories": [record(r) for r in service.reader().history(body.key, body.namespace)]}
+        return {"memories": [_record(r) for r in service.reader().history(body.key, body.namespace)]}
 
     @app.get("/v1/namespaces", summary="Namespace → number of active memories")
     def namespaces() -> dict[str, int]:
@@ -340,8 +364,6 @@ def create_app(service: Service, config: Config, token: str | None = None) -> An
                                   "importance": r.importance}, ensure_ascii=False) + "\n"
 
         return StreamingResponse(lines(), media_type="application/x-ndjson")
-
-    return Guard(app, service, token, config.daemon.max_body_bytes, config.daemon.request_timeout_s)
 
 
 def _state_text_limit(node: Any, limit: int) -> None:

@@ -153,8 +153,8 @@ class EngramComponent:
     # --- inspection ------------------------------------------------------------------------------
     def stats(self, memory: MemoryView) -> dict[str, Any]:
         ks = self.keys.stats()
-        grams = {"docs": 0, "ngrams": 0, "delta_ngrams": 0, "postings": 0, "buckets": 0, "collisions": 0,
-                 "overflow": 0}
+        grams: dict[str, int | float] = {"docs": 0, "ngrams": 0, "delta_ngrams": 0, "postings": 0, "buckets": 0,
+                                         "collisions": 0, "overflow": 0}
         nbytes = tabled = 0
         for index in self.ngrams.values():
             st = index.stats()

@@ -246,7 +246,7 @@ def main() -> None:
     ap.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {', '.join(SYSTEMS)}")
     ap.add_argument("--rows-out", help="write every turn's row, per system, to this JSON file")
     ap.add_argument("--no-copy", type=int, default=None,
-                    help="nuonuo: tokens a reply may copy from an earlier one (default nuonuo.chat.llm.NO_COPY; 0 = no guard)")
+                    help="nuonuo: tokens a reply may copy from an earlier one (default [chat] no_copy; 0 = no guard)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
     systems = [s for s in args.systems.split(",") if s]
@@ -257,7 +257,6 @@ def main() -> None:
     os.environ["NUONUO_HOME"] = tempfile.mkdtemp(prefix="nuonuo-eviction-")
     from dataclasses import replace
 
-    import nuonuo.chat.llm as chat_llm
     from nuonuo import Memory
     from nuonuo.chat import load_chat_model
     from nuonuo.errors import NuonuoError
@@ -272,7 +271,7 @@ def main() -> None:
         raise SystemExit(f"error: {exc.message}") from None
     model = models[systems[0]]
     for label, m in models.items():  # the guard against copying earlier replies: nuonuo's alone
-        m.no_copy = (chat_llm.NO_COPY if args.no_copy is None else args.no_copy) if label == "nuonuo" else 0
+        m.no_copy = (cfg.no_copy if args.no_copy is None else args.no_copy) if label == "nuonuo" else 0
     turns = schedule(n_facts, args.lag, args.distract_every)
     print(f"{len(turns)} user turns, {n_facts} facts, n_ctx {cfg.n_ctx}, max_tokens {cfg.max_tokens}, "
           f"lag {args.lag} steps, model {model.name}, notes as "

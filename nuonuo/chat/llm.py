@@ -222,7 +222,7 @@ class ChatModel:
                 self._evals = None
 
 
-NO_COPY = 3  # a reply may repeat at most this many tokens in a row of an earlier reply in the window
+NO_COPY = 3  # a reply may repeat at most this many tokens in a row of an earlier reply ([chat] no_copy)
 
 
 class NoCopy:
@@ -333,4 +333,6 @@ def load_chat_model(config) -> ChatModel:
     except (ValueError, RuntimeError) as exc:
         raise ModelMissing(f"llama.cpp cannot load {path} ({exc}); is it a GGUF model? "
                            f"Set [chat] model_path to a GGUF file, or {INSTALL_HINT}") from None
-    return ChatModel(llama, path)
+    model = ChatModel(llama, path)
+    model.no_copy = max(0, int(getattr(config, "no_copy", NO_COPY)))
+    return model

@@ -271,7 +271,7 @@ def main() -> None:
         raise SystemExit(f"error: {exc.message}") from None
     model = models[systems[0]]
     for label, m in models.items():  # the guard against copying earlier replies: nuonuo's alone
-        m.no_copy = (cfg.no_copy if args.no_copy is None else args.no_copy) if label == "nuonuo" else 0
+        m.no_copy = (m.no_copy if args.no_copy is None else args.no_copy) if label == "nuonuo" else 0
     turns = schedule(n_facts, args.lag, args.distract_every)
     print(f"{len(turns)} user turns, {n_facts} facts, n_ctx {cfg.n_ctx}, max_tokens {cfg.max_tokens}, "
           f"lag {args.lag} steps, model {model.name}, notes as "

@@ -132,3 +132,11 @@ def test_no_copy_bans_the_token_that_would_go_on_copying_an_earlier_reply():
     untouched = guard(np.array(prompt + [2, 3]), np.zeros(10, dtype=np.float32))  # 2 tokens: may copy
     assert np.isfinite(untouched).all()
     assert np.isfinite(guard(np.array(prompt + [1, 3, 4]), np.zeros(10, dtype=np.float32))).all()
+
+
+def test_the_guard_is_on_by_default_for_small_models_only():
+    from nuonuo.chat.llm import NO_COPY, no_copy_for
+
+    assert no_copy_for(-1, 135_000_000) == NO_COPY and no_copy_for(-1, 0) == NO_COPY
+    assert no_copy_for(-1, 7_000_000_000) == 0
+    assert no_copy_for(0, 135_000_000) == 0 and no_copy_for(5, 7_000_000_000) == 5

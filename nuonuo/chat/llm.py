@@ -223,6 +223,7 @@ class ChatModel:
 
 
 NO_COPY = 3  # a reply may repeat at most this many tokens in a row of an earlier reply ([chat] no_copy)
+SMALL_MODEL = 1_000_000_000  # parameters: below this the guard is on by default
 
 
 class NoCopy:
@@ -334,5 +335,21 @@ def load_chat_model(config) -> ChatModel:
         raise ModelMissing(f"llama.cpp cannot load {path} ({exc}); is it a GGUF model? "
                            f"Set [chat] model_path to a GGUF file, or {INSTALL_HINT}") from None
     model = ChatModel(llama, path)
-    model.no_copy = max(0, int(getattr(config, "no_copy", NO_COPY)))
+    model.no_copy = no_copy_for(int(getattr(config, "no_copy", -1)), model_params(llama))
     return model
+
+
+def model_params(llama) -> int:
+    """The model's parameter count (0 when llama.cpp does not say)."""
+    try:
+        return int(llama._model.n_params())
+    except Exception:
+        return 0
+
+
+def no_copy_for(setting: int, n_params: int) -> int:
+    """``[chat] no_copy``: -1 (automatic) is ``NO_COPY`` for a model under ``SMALL_MODEL`` parameters
+    (or of unknown size), 0 (no guard) for a larger one."""
+    if setting >= 0:
+        return setting
+    return NO_COPY if not n_params or n_params < SMALL_MODEL else 0

@@ -131,7 +131,7 @@ class ChatModel:
             template=template, eos_token=self._eos, bos_token=self._bos,
             add_generation_prompt=True, stop_token_ids=[llama.token_eos()])
         self.last_evaluated = 0
-        self.no_copy = NO_COPY  # see ``NoCopy``; 0: no guard
+        self.no_copy = no_copy_for(-1, model_params(llama))  # see ``NoCopy``; 0: no guard
         self._evals: list[int] | None = None
         self._count_evals(llama)
         self.system_mid_chat = self._template_takes_late_system()

@@ -232,7 +232,7 @@ class NoCopy:
     A small model whose window holds a few replies that look alike falls into a loop: it answers
     every message with (a variant of) an earlier reply, and once two replies in the window are the
     same, it goes on copying them over the notes next to the question ("The octopus is a wonderful
-    creature…" to "Where did my brother move to?"). When the last ``NO_COPY`` tokens of the reply
+    creature…" to "Where did my brother move to?"). When the last ``run`` tokens of the reply
     occur in an earlier reply, the token that followed them there is banned, unless it is one of
     ``allowed`` (tokens of the user's words and of the notes: asked twice, the reply may still say
     the name again)."""

@@ -8,7 +8,8 @@ One user turn (``send``), in order:
 2. recall with the turn (and, second, the turn with the last exchange) as the query; drop memories
    already in the window; keep the few relevant enough as notes, sent next to the message and kept
    with it in the window (``nuonuo.chat.context``) → ``Recalled``;
-3. stream the reply from llama.cpp in a worker thread through an asyncio queue → ``Token``…;
+3. stream the reply from llama.cpp in a worker thread through an asyncio queue → ``Token``…; the
+   reply may not go on copying an earlier reply of the window (``nuonuo.chat.llm.NoCopy``);
 4. the notes the reply drew on (``nuonuo.chat.grounding``) → ``Grounded``; the turns that left →
    ``Evicted``;
 5. persist the session → ``Usage`` (timings: first token, whole reply, prompt tokens evaluated) →

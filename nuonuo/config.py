@@ -168,6 +168,9 @@ class ChatConfig:
     memory_block_tokens: int = 384  # budget of the recalled-notes block in the sink
     recall_k: int = 6  # memories recalled per turn (those already in the window are dropped); 0 = no memory
     min_score: float = 0.3  # recalled memories scoring below this are not injected
+    # a reply may repeat at most this many tokens in a row of an earlier reply; 0 = off; -1 = 3 for
+    # models under 1B parameters (which loop on their own replies), else off
+    no_copy: int = -1
     namespace: str = "default"  # where evicted turns are remembered and recall looks
     system_prompt: str = (
         "You are a helpful assistant. Answer briefly. When the recalled notes contain the answer, "

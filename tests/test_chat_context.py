@@ -116,3 +116,27 @@ def test_grounding_counts_the_notes_own_words_not_the_questions():
     assert grounded_on("", "What is my dog called?", [dog]) == []
     park = hit("I parked the car on level 3 of the Ashford garage.")
     assert grounded_on("In the Ashford garage.", "Where did I park the car?", [park]) == [(park, 0.4)]
+
+
+def test_no_copy_bans_the_token_that_would_go_on_copying_an_earlier_reply():
+    import numpy as np
+
+    from nuonuo.chat.llm import NoCopy
+
+    prompt = [9, 9, 9]
+    guard = NoCopy([[1, 2, 3, 4, 5], [7, 2, 3, 4, 6]], prompt_len=len(prompt), allowed={6}, run=3)
+    scores = guard(np.array(prompt + [2, 3, 4]), np.zeros(10, dtype=np.float32))
+    assert scores[5] == -np.inf  # 2 3 4 was followed by 5 in one earlier reply: banned
+    assert scores[6] == 0  # … and by 6 in another, but 6 is allowed (the user said it, or a note)
+    assert np.isfinite(scores[[0, 1, 2, 3, 4, 7, 8, 9]]).all()
+    untouched = guard(np.array(prompt + [2, 3]), np.zeros(10, dtype=np.float32))  # 2 tokens: may copy
+    assert np.isfinite(untouched).all()
+    assert np.isfinite(guard(np.array(prompt + [1, 3, 4]), np.zeros(10, dtype=np.float32))).all()
+
+
+def test_the_guard_is_on_by_default_for_small_models_only():
+    from nuonuo.chat.llm import NO_COPY, no_copy_for
+
+    assert no_copy_for(-1, 135_000_000) == NO_COPY and no_copy_for(-1, 0) == NO_COPY
+    assert no_copy_for(-1, 7_000_000_000) == 0
+    assert no_copy_for(0, 135_000_000) == 0 and no_copy_for(5, 7_000_000_000) == 5

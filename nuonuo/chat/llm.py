@@ -131,6 +131,7 @@ class ChatModel:
             template=template, eos_token=self._eos, bos_token=self._bos,
             add_generation_prompt=True, stop_token_ids=[llama.token_eos()])
         self.last_evaluated = 0
+        self.no_copy = no_copy_for(-1, model_params(llama))  # see ``NoCopy``; 0: no guard
         self._evals: list[int] | None = None
         self._count_evals(llama)
         self.system_mid_chat = self._template_takes_late_system()
@@ -182,21 +183,29 @@ class ChatModel:
 
     # --- generation ------------------------------------------------------------------------------
     def stream(self, prompt: str, max_tokens: int, temperature: float, stop: Sequence[str] = (),
-               should_stop: Callable[[], bool] = lambda: False) -> Iterator[str]:
+               should_stop: Callable[[], bool] = lambda: False, avoid: Sequence[str] = (),
+               allow: Sequence[str] = ()) -> Iterator[str]:
         """Reply pieces for ``prompt`` (already rendered). Stops at ``max_tokens``, a stop string,
-        end of sequence, or when ``should_stop()`` turns true (checked before each piece)."""
+        end of sequence, or when ``should_stop()`` turns true (checked before each piece).
+
+        ``avoid``: earlier replies the new one may not copy for more than ``no_copy`` tokens in a row
+        (``NoCopy``), except the tokens of ``allow`` (what the user said, the notes)."""
         # the model's BOS, unless the template already wrote it
         add_bos = not (self._bos and prompt.startswith(self._bos))
         tokens = self.llama.tokenize(prompt.encode("utf-8"), add_bos=add_bos, special=True)
         if len(tokens) + max_tokens > self.n_ctx:
             raise InvalidInput(f"the prompt is {len(tokens)} tokens and the reply may take {max_tokens}: "
                                f"more than the context of {self.n_ctx}")
+        guard = None
+        if avoid and self.no_copy > 0:
+            allowed = {t for text in allow for t in self.tokenize(text)}
+            guard = NoCopy([self.tokenize(r) for r in avoid if r], len(tokens), allowed, self.no_copy)
         with self._lock:
             self._evals = []
             self.last_evaluated = 0
             pieces = self.llama.create_completion(
                 prompt=tokens, max_tokens=max_tokens, temperature=temperature, stop=list(stop) or None,
-                stream=True)
+                stream=True, logits_processor=[guard] if guard is not None else None)
             try:
                 for chunk in pieces:
                     if self._evals and not self.last_evaluated:
@@ -211,6 +220,40 @@ class ChatModel:
                 if self._evals and not self.last_evaluated:
                     self.last_evaluated = self._evals[0]
                 self._evals = None
+
+
+NO_COPY = 3  # a reply may repeat at most this many tokens in a row of an earlier reply ([chat] no_copy)
+SMALL_MODEL = 1_000_000_000  # parameters: below this the guard is on by default
+
+
+class NoCopy:
+    """A llama-cpp-python logits processor: the reply may not go on copying an earlier reply.
+
+    A small model whose window holds a few replies that look alike falls into a loop: it answers
+    every message with (a variant of) an earlier reply, and once two replies in the window are the
+    same, it goes on copying them over the notes next to the question ("The octopus is a wonderful
+    creature…" to "Where did my brother move to?"). When the last ``run`` tokens of the reply
+    occur in an earlier reply, the token that followed them there is banned, unless it is one of
+    ``allowed`` (tokens of the user's words and of the notes: asked twice, the reply may still say
+    the name again)."""
+
+    def __init__(self, earlier: Sequence[Sequence[int]], prompt_len: int, allowed: set[int] = frozenset(),
+                 run: int = NO_COPY):
+        self.run = run
+        self.prompt_len = prompt_len
+        self.follows: dict[tuple[int, ...], set[int]] = {}
+        for seq in earlier:
+            for j in range(run, len(seq)):
+                if seq[j] not in allowed:
+                    self.follows.setdefault(tuple(seq[j - run:j]), set()).add(int(seq[j]))
+
+    def __call__(self, input_ids, scores):
+        generated = input_ids[self.prompt_len:]
+        if len(generated) >= self.run:
+            banned = self.follows.get(tuple(int(t) for t in generated[-self.run:]))
+            if banned:
+                scores[list(banned)] = -float("inf")
+        return scores
 
 
 # --- llama.cpp's AMX kernels ----------------------------------------------------------------------
@@ -291,4 +334,22 @@ def load_chat_model(config) -> ChatModel:
     except (ValueError, RuntimeError) as exc:
         raise ModelMissing(f"llama.cpp cannot load {path} ({exc}); is it a GGUF model? "
                            f"Set [chat] model_path to a GGUF file, or {INSTALL_HINT}") from None
-    return ChatModel(llama, path)
+    model = ChatModel(llama, path)
+    model.no_copy = no_copy_for(int(getattr(config, "no_copy", -1)), model_params(llama))
+    return model
+
+
+def model_params(llama) -> int:
+    """The model's parameter count (0 when llama.cpp does not say)."""
+    try:
+        return int(llama._model.n_params())
+    except Exception:
+        return 0
+
+
+def no_copy_for(setting: int, n_params: int) -> int:
+    """``[chat] no_copy``: -1 (automatic) is ``NO_COPY`` for a model under ``SMALL_MODEL`` parameters
+    (or of unknown size), 0 (no guard) for a larger one."""
+    if setting >= 0:
+        return setting
+    return NO_COPY if not n_params or n_params < SMALL_MODEL else 0

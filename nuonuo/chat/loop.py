@@ -8,7 +8,8 @@ One user turn (``send``), in order:
 2. recall with the turn (and, second, the turn with the last exchange) as the query; drop memories
    already in the window; keep the few relevant enough as notes, sent next to the message and kept
    with it in the window (``nuonuo.chat.context``) → ``Recalled``;
-3. stream the reply from llama.cpp in a worker thread through an asyncio queue → ``Token``…;
+3. stream the reply from llama.cpp in a worker thread through an asyncio queue → ``Token``…; the
+   reply may not go on copying an earlier reply of the window (``nuonuo.chat.llm.NoCopy``);
 4. the notes the reply drew on (``nuonuo.chat.grounding``) → ``Grounded``; the turns that left →
    ``Evicted``;
 5. persist the session → ``Usage`` (timings: first token, whole reply, prompt tokens evaluated) →
@@ -146,7 +147,7 @@ class ChatLoop:
         gen_started = time.perf_counter()
         first_token_ms = reply_ms = 0.0
         pieces: list[str] = []
-        async for piece in self._generate(plan["prompt"], plan["stop"]):
+        async for piece in self._generate(plan["prompt"], plan["stop"], plan["avoid"], plan["allow"]):
             if not pieces:
                 first_token_ms = (time.perf_counter() - started) * 1000
             pieces.append(piece)
@@ -293,10 +294,14 @@ class ChatLoop:
         self.last_hits, self.last_block, self.last_prompt = kept, notes, prompt
         return {"hits": kept, "notes": notes, "prompt": prompt, "stop": stop, "prompt_tokens": prompt_tokens,
                 "sink_tokens": sys_tokens + (notes_tokens if self.layout == "block" else 0),
-                "notes_tokens": notes_tokens, "evicted": (evicted, ids, weights)}
+                "notes_tokens": notes_tokens, "evicted": (evicted, ids, weights),
+                # the reply may not copy the window's earlier replies, but may repeat the user and the notes
+                "avoid": [t.text for t in window if t.role == "assistant"],
+                "allow": [text, notes, *(f"{t.notes}\n{t.text}" for t in window if t.role == "user")]}
 
     # --- 3: generation in a worker thread ---------------------------------------------------------------
-    async def _generate(self, prompt: str, stop: Sequence[str]) -> AsyncIterator[str]:
+    async def _generate(self, prompt: str, stop: Sequence[str], avoid: Sequence[str] = (),
+                        allow: Sequence[str] = ()) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cfg = self.config
@@ -304,7 +309,7 @@ class ChatLoop:
         def work() -> None:
             try:
                 for piece in self.model.stream(prompt, cfg.max_tokens, cfg.temperature, stop,
-                                               should_stop=self._cancel.is_set):
+                                               should_stop=self._cancel.is_set, avoid=avoid, allow=allow):
                     loop.call_soon_threadsafe(queue.put_nowait, piece)
                 loop.call_soon_threadsafe(queue.put_nowait, _END)
             except BaseException as exc:  # handed to the consumer, raised there

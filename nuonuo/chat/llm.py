@@ -16,7 +16,7 @@ import importlib.util
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import AbstractSet, Any, Callable, Iterator, Sequence
 
 from nuonuo.errors import InvalidInput, ModelMissing
 
@@ -237,7 +237,7 @@ class NoCopy:
     ``allowed`` (tokens of the user's words and of the notes: asked twice, the reply may still say
     the name again)."""
 
-    def __init__(self, earlier: Sequence[Sequence[int]], prompt_len: int, allowed: set[int] = frozenset(),
+    def __init__(self, earlier: Sequence[Sequence[int]], prompt_len: int, allowed: AbstractSet[int] = frozenset(),
                  run: int = NO_COPY):
         self.run = run
         self.prompt_len = prompt_len
@@ -342,7 +342,9 @@ def load_chat_model(config) -> ChatModel:
 def model_params(llama) -> int:
     """The model's parameter count (0 when llama.cpp does not say)."""
     try:
-        return int(llama._model.n_params())
+        import llama_cpp
+
+        return int(llama_cpp.llama_model_n_params(llama.model))
     except Exception:
         return 0
 

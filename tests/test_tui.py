@@ -161,6 +161,17 @@ async def test_quitting_while_a_reply_streams_stops_it(mem, nuonuo_home):
     assert loop.cancelled and app.engine is None  # the engine was closed on the way out
 
 
+@pytest.mark.parametrize("line", ["/quit", "/exit"])
+async def test_slash_quit_leaves_the_chat(mem, nuonuo_home, line):
+    app = make_app(mem, nuonuo_home)
+    async with app.run_test() as pilot:
+        await until(pilot, lambda: app.chat.loop is not None)
+        await type_line(pilot, line)
+        await until(pilot, lambda: not app.is_running)
+    assert app.engine is None  # closed on the way out, as with Ctrl+Q
+    assert not [m for m in messages(app) if m.role == "error"]
+
+
 async def test_chat_error_is_shown_and_the_chat_goes_on(mem, nuonuo_home):
     app = make_app(mem, nuonuo_home, fail_on="crash")
     async with app.run_test() as pilot:

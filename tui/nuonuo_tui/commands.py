@@ -24,8 +24,10 @@ COMMANDS: tuple[SlashCommand, ...] = (
     SlashCommand("new", "", "start a new chat session"),
     SlashCommand("resume", "[ID]", "list chat sessions, or resume one"),
     SlashCommand("help", "", "show commands and keys"),
+    SlashCommand("quit", "", "leave the chat (also /exit; Ctrl+Q)"),
 )
 BY_NAME = {c.name: c for c in COMMANDS}
+ALIASES = {"exit": "quit", "q": "quit"}  # what the line-mode chat (`nuonuo chat --plain`) also takes
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ def parse(line: str) -> Parsed | None:
         return None
     head, _, rest = line[1:].partition(" ")
     head = head.lower()
+    head = ALIASES.get(head, head)
     if head in BY_NAME:
         return Parsed(head, rest.strip())
     matches = [c.name for c in COMMANDS if c.name.startswith(head)] if head else []

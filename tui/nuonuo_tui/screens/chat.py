@@ -226,7 +226,7 @@ class ChatScreen(Screen):
     # --- slash commands -------------------------------------------------------------------------
     async def run_command(self, cmd: commands.Parsed) -> None:
         handler = getattr(self, f"cmd_{cmd.name}")
-        if cmd.name not in {"help", "memories", "sleep"} and self.engine is None:
+        if cmd.name not in {"help", "memories", "sleep", "quit"} and self.engine is None:
             note = await self.add_message("system", f"/{cmd.name} will run as soon as the memory is loaded", note="queued")
             self.pending_commands.append((cmd, note))
             return
@@ -234,6 +234,9 @@ class ChatScreen(Screen):
             await handler(cmd.arg)
         except NuonuoError as exc:
             await self.add_message("error", exc.message)
+
+    async def cmd_quit(self, arg: str) -> None:
+        await self.app.action_quit()
 
     async def cmd_help(self, arg: str) -> None:
         await self.add_message("system", commands.help_markdown())

@@ -39,8 +39,8 @@ from nuonuo.record_cache import RecordCache
 import nuonuo.memtrim as memtrim
 from nuonuo.records import Hit, MemoryRecord, export_line, to_epoch
 from nuonuo.store import Store, StoreLock, record_from_row
-from nuonuo.validate import (MAX_K, NAMESPACE_RE, check_importance, check_k, check_metadata,  # noqa: F401
-                             check_namespace, check_text, check_vectors, content_hash, prepare)
+from nuonuo.validate import (check_importance, check_k, check_metadata, check_namespace, check_text, check_vectors,
+                             content_hash, prepare)
 
 if TYPE_CHECKING:
     from nuonuo.chat.sessions import SessionStore

@@ -28,7 +28,7 @@ import numpy as np
 
 from nuonuo.component import MemoryView
 from nuonuo.config import HebbianConfig
-from nuonuo.conversation import session_of
+from nuonuo.turns import session_of
 from nuonuo.edges import (ASSOCIATION_SCHEMA, AUTO_KINDS, KIND_RE, W_SNAPSHOT_SCHEMA, Edge,  # noqa: F401
                           edges_to_arrow)
 from nuonuo.errors import InvalidInput

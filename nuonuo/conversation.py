@@ -10,7 +10,8 @@ chat turns, imported conversations, LangGraph threads) form one ordered conversa
 the order they were remembered in.
 
 Turns that name a speaker but no conversation (``metadata`` ``role``, ``speaker``, ``author`` or
-``sender``: a chat imported turn by turn without session ids) form the namespace's implicit
+``sender``, or a transcript line's ``Name: …`` prefix, ``nuonuo.turns``: a chat imported turn by
+turn without session ids) form the namespace's implicit
 conversation, in the same order, where two turns are neighbours only if they were made within
 ``[recall] context_gap_minutes`` of each other: what was said in one sitting is context for itself,
 what was said hours apart is not. ``context_gap_minutes = 0`` leaves them without neighbours.
@@ -40,31 +41,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from nuonuo.turns import is_turn, session_of
+
 if TYPE_CHECKING:
     from nuonuo.component import MemoryView as Memory  # the protocol components receive
     from nuonuo.records import MemoryRecord
-
-
-SESSION_KEYS = ("session", "session_id", "conversation", "conversation_id", "thread", "thread_id")
-
-
-SPEAKER_KEYS = ("role", "speaker", "author", "sender")
-
-
-def is_turn(rec: "MemoryRecord") -> bool:
-    """Whether a memory is a turn of a conversation: it names a conversation or a speaker."""
-    return session_of(rec) is not None or any(
-        isinstance(rec.metadata.get(key), str) and rec.metadata[key] for key in SPEAKER_KEYS)
-
-
-def session_of(rec: "MemoryRecord") -> str | None:
-    """The conversation a memory names: the first of ``SESSION_KEYS`` in its metadata that holds a
-    string or a whole number; None when it names none."""
-    for key in SESSION_KEYS:
-        sess = rec.metadata.get(key)
-        if isinstance(sess, (str, int)) and not isinstance(sess, bool):
-            return str(sess)
-    return None
 
 
 def _turn(rec: "MemoryRecord") -> float:

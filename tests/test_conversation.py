@@ -127,3 +127,45 @@ def test_facts_remembered_together_are_not_a_conversation(mem):
     must not ride on the match of the one stored next to it."""
     ids = mem.remember_many([f"fact {i}" for i in range(3)])
     assert all(mem.conversations.neighbours(i, gap_s=86400.0) == [] for i in ids)
+
+
+def test_transcript_prefixes_name_the_speaker_and_labels_do_not():
+    from nuonuo.turns import text_speaker
+    assert text_speaker("Caroline: I went to the support group yesterday") == "Caroline"
+    assert text_speaker("Mary Ann Lee: we land at six") == "Mary Ann Lee"
+    assert text_speaker("assistant: Sure, here is the recipe") == "assistant"
+    for note in ["Note: buy milk", "Password: hunter2", "TODO: call the bank", "Reminder 3: water the plants",
+                 "so: what now", "The plan: leave at nine", "http://example.com", "no colon here",
+                 "Ana:no space after the colon"]:
+        assert text_speaker(note) is None, note
+
+
+def test_a_transcript_remembered_as_plain_lines_is_a_conversation(reopen):
+    """A chat pasted as "Name: …" lines, with no metadata at all, is keyed by its neighbours as
+    if it had named its speakers: the reply is found through the turn that names the topic."""
+    mem = reopen()
+    for i, note in enumerate(NOTES):
+        mem.remember(note, timestamp=f"2024-04-{i + 1:02d}T09:00:00")
+    lines = [f"{['Ana', 'Ben'][i % 2]}: {t}" for i, t in enumerate(CHAT)]
+    chat = [mem.remember(t, timestamp=f"2024-05-01T10:0{i}:00").id for i, t in enumerate(lines)]
+    assert mem.conversations.neighbours(chat[1], gap_s=3600.0) == [chat[0], chat[2]]
+    assert all(mem.conversations.neighbours(h.id, gap_s=86400.0 * 30) == []
+               for h in mem.recall("tomato plants dentist insurance", k=3))  # notes stay alone
+    hit = {h.id: h for h in mem.recall("Where is the team offsite?", k=5)}.get(chat[1])
+    assert hit is not None and "context" in hit.scores
+
+
+def test_a_speaker_named_only_in_metadata_is_matched_by_name(mem):
+    """The n-gram channel reads the speaker's name from the metadata when the text does not say it,
+    so a question naming the person prefers their turn over the same words said by another."""
+    mem.remember_many(NOTES)
+    said = "I finally adopted a dog from the shelter last weekend"
+    caroline, melanie = mem.remember_many([
+        {"text": said, "metadata": {"speaker": "Caroline", "session": "s1"}, "timestamp": "2024-05-01T10:00:00"},
+        {"text": said.replace("a dog", "a cat"), "metadata": {"speaker": "Melanie", "session": "s2"},
+         "timestamp": "2024-05-01T10:00:00"}])
+    hits = {h.id: h for h in mem.recall("Which pet did Caroline adopt from the shelter?", k=2)}
+    assert hits[caroline].scores["ngram"] > hits[melanie].scores["ngram"]
+    hits = {h.id: h for h in mem.recall("Which pet did Melanie adopt from the shelter?", k=2)}
+    assert hits[melanie].scores["ngram"] > hits[caroline].scores["ngram"]
+    assert mem.get(caroline).text == said  # the stored text is unchanged

@@ -40,7 +40,7 @@ LAYERS = [
               "nuonuo.engram.hashing", "nuonuo.engram.gate", "nuonuo.engram.keys", "nuonuo.engram.ngram"}),
     ("values", {"nuonuo.errors", "nuonuo.records", "nuonuo.config", "nuonuo.validate",
                 "nuonuo.encoder_models", "nuonuo.onnx_encoder", "nuonuo.encoder", "nuonuo.chat.llm",
-                "nuonuo.chat.events", "nuonuo.api", "nuonuo.lazy_imports"}),
+                "nuonuo.chat.events", "nuonuo.api", "nuonuo.lazy_imports", "nuonuo.turns"}),
     ("storage", {"nuonuo.store_files", "nuonuo.store", "nuonuo.migrations", "nuonuo.edges",
                  "nuonuo.record_cache"}),
     ("component protocol", {"nuonuo.component"}),

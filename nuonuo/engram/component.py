@@ -25,6 +25,7 @@ from nuonuo.engram.hashing import DEFAULT_SEED, TokenHasher
 from nuonuo.engram.keys import KeyTable
 from nuonuo.engram.ngram import NgramIndex, NgramParams
 from nuonuo.records import MemoryRecord
+from nuonuo.turns import lexical_text
 
 
 class EngramComponent:
@@ -57,14 +58,15 @@ class EngramComponent:
         self._index_texts(active)
 
     def _index_texts(self, active: Sequence[MemoryRecord]) -> None:
-        """Add active memories' texts to their namespaces' n-gram tables (one batch per namespace)."""
+        """Add active memories' texts to their namespaces' n-gram tables (one batch per namespace), led
+        by the speaker's name where only the metadata names it (``nuonuo.turns.lexical_text``)."""
         if not self.cfg.enabled:
             return
         by_ns: dict[str, list] = {}
         for r in active:
             by_ns.setdefault(r.namespace, []).append(r)
         for ns, recs in by_ns.items():
-            self._index(ns).add([r.id for r in recs], [r.text for r in recs], [r.created_at for r in recs])
+            self._index(ns).add([r.id for r in recs], [lexical_text(r) for r in recs], [r.created_at for r in recs])
 
     def removed(self, memory: MemoryView, records: Sequence[MemoryRecord]) -> None:
         for r in records:

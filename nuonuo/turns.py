@@ -1,0 +1,86 @@
+"""Whether a memory is a turn of a conversation, whose it is, and which conversation it belongs to:
+read from its metadata, or from a ``Name: …`` prefix of its text (a transcript line).
+
+- **conversation**: the first of ``SESSION_KEYS`` in the metadata holding a string or a whole number;
+- **speaker**: the first of ``SPEAKER_KEYS`` in the metadata holding a non-empty string, else the
+  prefix of a transcript line: one to three capitalised words, or a role word (``user``,
+  ``assistant``, …), then ``": "`` and the words said (``"Caroline: I went to the support group"``,
+  ``"assistant: Sure, here is…"``). Labels that open notes (``"Note: …"``, ``"Password: …"``,
+  ``"TODO: …"``) are not speakers;
+- a memory is a **turn** when it names a conversation or a speaker.
+
+``lexical_text`` is what the lexical (n-gram) channel indexes: the text, led by the speaker's name
+when the metadata names a person the text does not (``{"speaker": "Caroline"}`` on "I went to the
+support group" is indexed as "Caroline: I went to the support group"), so "what did Caroline…"
+matches her turns whether the name came in the text or in the metadata. Role words (user,
+assistant) are not names and add nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nuonuo.records import MemoryRecord
+
+SESSION_KEYS = ("session", "session_id", "conversation", "conversation_id", "thread", "thread_id")
+SPEAKER_KEYS = ("role", "speaker", "author", "sender")
+ROLE_WORDS = frozenset({"user", "assistant", "system", "human", "ai", "bot", "agent", "me", "you"})
+# words that open a labelled note rather than a line said by someone
+LABELS = frozenset("""
+note notes todo to-do reminder fact tip warning important update summary fyi ps p.s re subject title
+question answer password passcode pin address phone email url link key code date time location place
+name tags tag status task goal idea example error info source price cost total result step
+""".split())
+_PREFIX = re.compile(r"\s*([A-Za-z][\w'.-]{0,30}(?: [A-Z][\w'.-]{0,30}){0,2}):\s+\S")
+
+
+def session_of(rec: "MemoryRecord") -> str | None:
+    """The conversation a memory names; None when it names none."""
+    for key in SESSION_KEYS:
+        sess = rec.metadata.get(key)
+        if isinstance(sess, (str, int)) and not isinstance(sess, bool):
+            return str(sess)
+    return None
+
+
+def _metadata_speaker(rec: "MemoryRecord") -> str | None:
+    for key in SPEAKER_KEYS:
+        who = rec.metadata.get(key)
+        if isinstance(who, str) and who.strip():
+            return who.strip()
+    return None
+
+
+def text_speaker(text: str) -> str | None:
+    """The speaker of a transcript line (``"Ana: see you at nine"`` → ``"Ana"``); None for other text."""
+    m = _PREFIX.match(text)
+    if m is None:
+        return None
+    name = m.group(1)
+    first = name.split(" ", 1)[0]
+    if first.lower() in LABELS:
+        return None
+    if name[0].islower() and name.lower() not in ROLE_WORDS:
+        return None  # "so: …", "note to self: …" are not speakers; "user: …" is
+    return name
+
+
+def speaker_of(rec: "MemoryRecord") -> str | None:
+    """Who said a memory: its metadata's speaker, else its text's transcript prefix; None if neither."""
+    return _metadata_speaker(rec) or text_speaker(rec.text)
+
+
+def is_turn(rec: "MemoryRecord") -> bool:
+    """Whether a memory is a turn of a conversation: it names a conversation or a speaker."""
+    return session_of(rec) is not None or speaker_of(rec) is not None
+
+
+def lexical_text(rec: "MemoryRecord") -> str:
+    """The text the n-gram channel indexes: led by the metadata's speaker when that is a person's
+    name the text does not already contain."""
+    who = _metadata_speaker(rec)
+    if who is None or who.lower() in ROLE_WORDS or re.search(rf"\b{re.escape(who)}\b", rec.text, re.IGNORECASE):
+        return rec.text
+    return f"{who}: {rec.text}"

@@ -5,7 +5,7 @@ read from its metadata, or from a ``Name: …`` prefix of its text (a transcript
 - **speaker**: the first of ``SPEAKER_KEYS`` in the metadata holding a non-empty string, else the
   prefix of a transcript line: one to three capitalised words, or a role word (``user``,
   ``assistant``, …), then ``": "`` and the words said (``"Caroline: I went to the support group"``,
-  ``"assistant: Sure, here is…"``). Labels that open notes (``"Note: …"``, ``"Password: …"``,
+  ``"assistant: Sure, here is…"``), after an optional stamp in brackets (``"[10:02] Ana: …"``). Labels that open notes (``"Note: …"``, ``"Password: …"``,
   ``"TODO: …"``) are not speakers;
 - a memory is a **turn** when it names a conversation or a speaker.
 
@@ -33,7 +33,8 @@ note notes todo to-do reminder fact tip warning important update summary fyi ps 
 question answer password passcode pin address phone email url link key code date time location place
 name tags tag status task goal idea example error info source price cost total result step
 """.split())
-_PREFIX = re.compile(r"\s*([A-Za-z][\w'.-]{0,30}(?: [A-Z][\w'.-]{0,30}){0,2}):\s+\S")
+# an optional stamp first ("[10:02] Ana: …", "(D1:3) Ana: …"), then the name, ": " and the words said
+_PREFIX = re.compile(r"\s*(?:[\[(][^\])\n]{1,40}[\])]\s*)?([A-Za-z][\w'.-]{0,30}(?: [A-Z][\w'.-]{0,30}){0,2}):\s+\S")
 
 
 def session_of(rec: "MemoryRecord") -> str | None:

@@ -134,6 +134,8 @@ def test_transcript_prefixes_name_the_speaker_and_labels_do_not():
     assert text_speaker("Caroline: I went to the support group yesterday") == "Caroline"
     assert text_speaker("Mary Ann Lee: we land at six") == "Mary Ann Lee"
     assert text_speaker("assistant: Sure, here is the recipe") == "assistant"
+    assert text_speaker("[1:56 pm on 8 May, 2023] Caroline: I went to the group") == "Caroline"
+    assert text_speaker("(D1:3) Melanie: that sounds great") == "Melanie"
     for note in ["Note: buy milk", "Password: hunter2", "TODO: call the bank", "Reminder 3: water the plants",
                  "so: what now", "The plan: leave at nine", "http://example.com", "no colon here",
                  "Ana:no space after the colon"]:

@@ -32,6 +32,8 @@ LABELS = frozenset("""
 note notes todo to-do reminder fact tip warning important update summary fyi ps p.s re subject title
 question answer password passcode pin address phone email url link key code date time location place
 name tags tag status task goal idea example error info source price cost total result step
+today tomorrow yesterday tonight monday tuesday wednesday thursday friday saturday sunday
+january february march april may june july august september october november december
 """.split())
 # an optional stamp first ("[10:02] Ana: …", "(D1:3) Ana: …"), then the name, ": " and the words said
 _PREFIX = re.compile(r"\s*(?:[\[(][^\])\n]{1,40}[\])]\s*)?([A-Za-z][\w'.-]{0,30}(?: [A-Z][\w'.-]{0,30}){0,2}):\s+\S")

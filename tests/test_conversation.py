@@ -138,7 +138,7 @@ def test_transcript_prefixes_name_the_speaker_and_labels_do_not():
     assert text_speaker("(D1:3) Melanie: that sounds great") == "Melanie"
     for note in ["Note: buy milk", "Password: hunter2", "TODO: call the bank", "Reminder 3: water the plants",
                  "so: what now", "The plan: leave at nine", "http://example.com", "no colon here",
-                 "Ana:no space after the colon"]:
+                 "Ana:no space after the colon", "Monday: dentist at three", "Tomorrow: gym"]:
         assert text_speaker(note) is None, note
 
 

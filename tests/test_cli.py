@@ -103,3 +103,26 @@ def test_corrupt_config_is_a_clear_error(nuonuo_home):
     (nuonuo_home / "config.toml").write_text("[recall]\nk = 'many'\n")
     r = CliRunner().invoke(main, ["recall", "anything"])
     assert r.exit_code == 4 and "expected int" in r.stderr
+
+
+def test_a_transcript_file_is_remembered_as_a_conversation(run, tmp_path):
+    """A chat saved as plain "Name: …" lines: `remember --file --lines` keeps each line a memory, and recall
+    keys each by the lines around it (the reply naming the place is found through the question)."""
+    notes = [f"Reminder {i}: " + t for i, t in enumerate(["water the tomato plants", "renew the car insurance",
+                                                          "the bike needs a new chain", "pay the electricity bill"])]
+    assert run("remember", "--file", str(_lines(tmp_path / "notes.txt", notes)), "--lines").exit_code == 0
+    chat = ["Ana: We finally picked a place for the team offsite this year.",
+            "Ben: The old harbour warehouse in Porto, from the 14th to the 16th.",
+            "Ana: Nice, I will book the train tickets tonight."]
+    r = run("remember", "--file", str(_lines(tmp_path / "chat.txt", chat)))
+    assert r.exit_code == 2 and "line 1: not valid JSON" in r.output  # without --lines a file is JSON lines
+    assert run("remember", "--file", str(_lines(tmp_path / "chat.txt", chat)), "--lines").exit_code == 0
+    hits = json.loads(run("recall", "Where is the team offsite?", "--json", "-k", "7").output)
+    reply = next(h for h in hits if h["text"] == chat[1])
+    assert "context" in reply["scores"] and reply["scores"]["context"] > 0
+    assert all("context" not in h["scores"] for h in hits if h["text"] in notes)  # notes stay on their own
+
+
+def _lines(path, lines):
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path

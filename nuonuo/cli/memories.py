@@ -31,8 +31,10 @@ def parse_meta(pairs: tuple[str, ...]) -> dict[str, Any]:
     return meta
 
 
-def read_jsonl(path: str) -> tuple[list[dict], list[str]]:
-    """Items of a JSON-lines file (or plain text lines) and the problems found, with line numbers."""
+def read_jsonl(path: str, plain: bool = False) -> tuple[list[dict], list[str]]:
+    """Items of a JSON-lines file (objects, or JSON strings as texts) and the problems found, with
+    line numbers; ``plain``: each non-empty line is one memory's text as it stands (a transcript,
+    a notes file)."""
     items: list[dict] = []
     problems: list[str] = []
     try:
@@ -46,6 +48,9 @@ def read_jsonl(path: str) -> tuple[list[dict], list[str]]:
             problems.append(f"line {no}: not valid UTF-8 (byte {exc.start})")
             continue
         if not text.strip():
+            continue
+        if plain:
+            items.append({"text": text.rstrip("\r"), "_line": no})
             continue
         try:
             value = json.loads(text)
@@ -62,8 +67,8 @@ def read_jsonl(path: str) -> tuple[list[dict], list[str]]:
     return items, problems
 
 
-def bulk_import(obj: Context, path: str, namespace: str, skip_bad: bool, as_json: bool) -> None:
-    items, problems = read_jsonl(path)
+def bulk_import(obj: Context, path: str, namespace: str, skip_bad: bool, as_json: bool, plain: bool = False) -> None:
+    items, problems = read_jsonl(path, plain)
     mem = obj.backend()
     # validate every item up front so that the outcome is all-or-nothing unless --skip-bad
     good: list[dict] = []
@@ -97,15 +102,20 @@ def bulk_import(obj: Context, path: str, namespace: str, skip_bad: bool, as_json
 @click.option("--timestamp", default=None, help="When this happened (ISO-8601); default now.")
 @click.option("--file", "file_", type=click.Path(dir_okay=False), default=None,
               help="A JSON-lines file of items ({\"text\": …, \"key\": …, \"metadata\": {…}, \"timestamp\": …}).")
+@click.option("--lines", is_flag=True,
+              help="With --file: a plain text file, each non-empty line one memory (a chat transcript's "
+                   "\"Name: …\" lines are then turns of one conversation).")
 @click.option("--skip-bad", is_flag=True, help="With --file: import the good lines and report the bad ones.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @pass_ctx
-def remember(obj: Context, text, key, namespace, meta, timestamp, file_, skip_bad, as_json) -> None:
+def remember(obj: Context, text, key, namespace, meta, timestamp, file_, lines, skip_bad, as_json) -> None:
     """Remember TEXT (or every item of --file)."""
+    if lines and not file_:
+        raise InvalidInput("--lines goes with --file")
     if file_:
         if text:
             raise InvalidInput("give either TEXT or --file, not both")
-        bulk_import(obj, file_, namespace, skip_bad, as_json)
+        bulk_import(obj, file_, namespace, skip_bad, as_json, plain=lines)
         return
     if text is None:
         if sys.stdin.isatty():

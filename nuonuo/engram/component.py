@@ -93,11 +93,14 @@ class EngramComponent:
         return self.keys.get(namespace, canon)
 
     def _cosines(self, memory: MemoryView, qv: np.ndarray, ids: list[str], namespace: str) -> np.ndarray:
+        """cos(q, x) of each memory (0 for one without a pattern), in one matmul."""
         index = memory.pattern_index(namespace)
         out = np.zeros(len(ids), np.float64)
-        for i, mid in enumerate(ids):
-            v = index.vector(mid) if index is not None else None
-            out[i] = float(v @ qv) if v is not None else 0.0
+        if index is None:
+            return out
+        have = [i for i, mid in enumerate(ids) if mid in index]
+        if have:
+            out[have] = index.vectors([ids[i] for i in have]) @ qv
         return out
 
     def _gated(self, memory: MemoryView, qv: np.ndarray, namespace: str, ids: list[str],

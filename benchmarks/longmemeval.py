@@ -288,10 +288,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "are asked one after the other, as in a long chat asked many questions: what one recall "
                          "writes (co-recall links, access counts) then meets the next question")
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
-                    help="report from the --rows-out files of shards instead of running")
+                    help="report from the --rows-out files of shards instead of running (only the rows of "
+                         "--split's questions: a run over all questions reports each split apart)")
     args = ap.parse_args(argv)
     if args.merge:
-        return merge(args.merge, args.data)
+        return merge(args.merge, args.data, args.split)
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     for s in systems:
         if s not in SYSTEMS:
@@ -396,25 +397,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return report(per_system, per_type, timing, len(questions), abstentions)
 
 
-def merge(paths: list[Path], data: Path) -> dict[str, Any]:
-    """One report from the per-question rows of several shards."""
+def merge(paths: list[Path], data: Path, split: str = "all") -> dict[str, Any]:
+    """One report from the per-question rows of several shards, those of ``split``'s questions."""
+    keep = {q["question_id"] for q in lme_data.split(lme_data.load(data), split)}
     per_system: dict[str, list[dict]] = defaultdict(list)
     per_type: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     timing: dict[str, float] = defaultdict(float)
-    n = abstentions = 0
+    n = ran = abstentions = 0
     for path in paths:
         for line in path.read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
             if "timing" in rec:
                 for k, v in rec["timing"].items():
                     timing[k] += v
-                n += rec["questions"]
+                ran += rec["questions"]
                 abstentions = rec["abstentions"]
                 continue
+            if rec["question_id"] not in keep:
+                continue
+            n += 1
             for name, row in rec["rows"].items():
                 per_system[name].append(row)
                 per_type[rec["question_type"]][name].append(row)
-    return report(per_system, per_type, timing, n, abstentions)
+    share = n / ran if ran else 0.0  # the timing is over every question run
+    return report(per_system, per_type, {k: v * share for k, v in timing.items()}, n,
+                  abstentions if split == "all" else 0)
 
 
 def report(per_system: dict[str, list[dict]], per_type: dict[str, dict[str, list[dict]]],

@@ -87,7 +87,8 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "keep-question-words": {"overrides": {"engram": {"question_words": False}}},
     # the turns remembered with their speaker but no session ids: conversations from timestamps alone
     "no-session-ids": {"overrides": {}, "metadata": False},
-    "no-settle": {"overrides": {"recall": {"settle_mix": 0.0}}},
+    # the Hopfield settle in the ranking, as shipped until 2026-12-06 (default settle_mix is 0 now)
+    "settle.3": {"overrides": {"recall": {"settle_mix": 0.3}}},
     "ngram-gate": {"overrides": {"engram": {"ngram_gate": True}}},
     "fusion-sum": {"overrides": {"engram": {"fusion": "sum"}}},
     "hop-decay.5": {"overrides": {"hebbian": {"hop_decay": 0.5}}},
@@ -100,7 +101,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "+hops+paraphrase": {"overrides": {"hebbian": {"enabled": True, "query_cues": True}},
                          "prepare": lambda mem, ns: augment_cues(mem, ns)},
 }
-DEFAULT_SYSTEMS = ["dense-only", "hopfield", "+ngram", "+context", "no-hops", "nuonuo"]
+DEFAULT_SYSTEMS = ["dense-only", "hopfield", "+ngram", "+context", "no-hops", "settle.3", "nuonuo"]
 
 # Settings read at recall time (the rest shape what ingest builds: index parameters, links). Systems
 # whose overrides touch only these share one store, each recalled with its overrides applied, so the

@@ -10,24 +10,17 @@ methods are wrapped in pydantic's ``validate_call`` at import time, plus ``ApiCl
 created from its real spec (so ``lance_namespace_urllib3_client.models`` and every other submodule
 import as usual, from the real files) and its own ``__init__`` runs the first time anything reads
 one of its attributes (``lance_namespace_urllib3_client.ApiClient``, as a REST namespace would).
-Nothing of that package is patched or replaced: the same code runs, later or never. Where the
-package is missing or already imported, or is laid out otherwise, LanceDB is imported as usual.
-
-A further ~0.1 s went to ``overrides.override``, a development-time check that LanceDB puts on
-about a hundred methods: at class creation it disassembles the calling frame to find the base
-classes and asserts that each method overrides one. While ``lancedb()`` imports LanceDB, the
-decorator only marks the method (``__override__ = True``, as the real one does) and returns it
-unchanged; the real decorator is put back right after. The methods are the same objects either way.
+Nothing is patched or replaced: the same code runs, later or never. Where the package is missing or
+already imported, or is laid out otherwise, LanceDB is imported as usual.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import sys
 import threading
 import types
-from typing import Any, Iterator
+from typing import Any
 
 _DEFERRED = "lance_namespace_urllib3_client"
 _lock = threading.Lock()
@@ -71,39 +64,6 @@ def lancedb() -> types.ModuleType:
     with _lock:
         if "lancedb" not in sys.modules:
             _defer_package_init(_DEFERRED)
-        with _marking_overrides():
-            import lancedb
+        import lancedb
 
     return lancedb
-
-
-def _mark_override(method: Any = None, **_checks: Any) -> Any:
-    """``overrides.override`` without its class-creation checks: marks the method, returns it."""
-    if method is None:
-        return _mark_override
-    try:
-        method.__override__ = True
-    except (AttributeError, TypeError):
-        pass
-    return method
-
-
-@contextlib.contextmanager
-def _marking_overrides() -> Iterator[None]:
-    """``overrides.override`` and ``overrides.overrides`` only mark methods inside the block."""
-    try:
-        import overrides
-        import overrides.overrides  # noqa: F401  (the package's name "overrides" is also a function)
-    except ImportError:
-        yield
-        return
-    impl = sys.modules["overrides.overrides"]
-    names = ("override", "overrides")
-    saved = [(mod, name, getattr(mod, name)) for mod in (overrides, impl) for name in names if hasattr(mod, name)]
-    for mod, name, _ in saved:
-        setattr(mod, name, _mark_override)
-    try:
-        yield
-    finally:
-        for mod, name, real in saved:
-            setattr(mod, name, real)

@@ -14,7 +14,8 @@ Turns that name a speaker but no conversation (``metadata`` ``role``, ``speaker`
 turn without session ids) form the namespace's implicit
 conversation, in the same order, where two turns are neighbours only if they were made within
 ``[recall] context_gap_minutes`` of each other: what was said in one sitting is context for itself,
-what was said hours apart is not. ``context_gap_minutes = 0`` leaves them without neighbours.
+what was said hours apart is not. Two lines named only by the same prefix are not neighbours:
+consecutive "Gym: …" lines are a labelled log, not a dialogue. ``context_gap_minutes = 0`` leaves them without neighbours.
 Memories that name neither (notes, facts, a bulk import of records) have no neighbours: a list of
 unrelated facts remembered together is not a conversation, and keying each by the next would
 let a fact ride on its neighbour's match.
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from nuonuo.turns import is_turn, session_of
+from nuonuo.turns import is_turn, line_speaker, session_of
 
 if TYPE_CHECKING:
     from nuonuo.component import MemoryView as Memory  # the protocol components receive
@@ -65,6 +66,7 @@ class ConversationIndex:
         self._order: dict[tuple[str, str | None], list[tuple[float, float, int, str]]] = {}
         self._entry: dict[str, tuple[tuple[str, str | None], tuple[float, float, int, str]]] = {}
         self._created: dict[str, float] = {}
+        self._line_speaker: dict[str, str] = {}  # turns named only by a "Name: …" prefix → that name
         self._seq = itertools.count()
 
     # --- Component hooks -------------------------------------------------------------------------
@@ -79,6 +81,7 @@ class ConversationIndex:
         for rec in records:
             found = self._entry.pop(rec.id, None)
             self._created.pop(rec.id, None)
+            self._line_speaker.pop(rec.id, None)
             if found is None:
                 continue
             conv, entry = found
@@ -98,6 +101,8 @@ class ConversationIndex:
             bisect.insort(self._order.setdefault(conv, []), entry)
             self._entry[rec.id] = (conv, entry)
             self._created[rec.id] = rec.created_at
+            if (who := line_speaker(rec)) is not None:
+                self._line_speaker[rec.id] = who
 
     # --- reading ---------------------------------------------------------------------------------
     def neighbours(self, mid: str, at: float | None = None, gap_s: float = 0.0) -> list[str]:
@@ -121,8 +126,16 @@ class ConversationIndex:
                     continue
                 if implicit and abs(self._created[nid] - entry[0]) > gap_s:
                     continue
+                if implicit and self._same_line_speaker(mid, nid):
+                    continue
                 out.append(nid)
         return out
+
+    def _same_line_speaker(self, a: str, b: str) -> bool:
+        """Two lines with the same "Name: …" prefix and nothing else naming a speaker: a labelled log
+        ("Gym: …", "Gym: …") rather than a dialogue, so they are not each other's context."""
+        who = self._line_speaker.get(a)
+        return who is not None and who == self._line_speaker.get(b)
 
     def flush(self, memory: "Memory") -> None:
         """Nothing waits: the index is in step when each hook returns."""

@@ -70,6 +70,12 @@ def text_speaker(text: str) -> str | None:
     return name
 
 
+def line_speaker(rec: "MemoryRecord") -> str | None:
+    """The speaker a memory names only by its text's transcript prefix (None if its metadata names
+    one, or its text has no such prefix)."""
+    return None if _metadata_speaker(rec) else text_speaker(rec.text)
+
+
 def speaker_of(rec: "MemoryRecord") -> str | None:
     """Who said a memory: its metadata's speaker, else its text's transcript prefix; None if neither."""
     return _metadata_speaker(rec) or text_speaker(rec.text)

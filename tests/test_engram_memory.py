@@ -157,3 +157,15 @@ def test_ngram_index_rebuild_is_fast(mem):
     ids, raw, strength, _ = index.search(f"the locker with code {codes[10]}", 5)
     assert ids[0] == "10" and (strength <= 1.0 + 1e-9).all() and strength[0] > 0.3
     assert index.search("temporary locker", 5)[0] == []  # in every note: over max_df, no evidence
+
+
+def test_a_labelled_log_is_not_a_dialogue(mem):
+    """Notes that all open with the same label ("Gym: …") look like transcript lines of one speaker;
+    they are not each other's context, so each rare code still finds its own note first."""
+    codes, texts = gym_notes(24)
+    texts = [f"Gym: {t}" for t in texts]
+    ids = mem.remember_many(texts)
+    assert all(mem.conversations.neighbours(m, gap_s=3600.0) == [] for m in ids)
+    assert sum(mem.recall(f"which day did I get locker {c}?", k=3)[0].text != t for c, t in zip(codes, texts)) == 0
+    ana, ben = mem.remember_many(["Ana: the locker code is on the fridge", "Ben: thanks, found it"])
+    assert mem.conversations.neighbours(ben, gap_s=3600.0) == [ana]  # two speakers: a dialogue

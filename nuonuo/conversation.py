@@ -15,7 +15,8 @@ turn without session ids) form the namespace's implicit
 conversation, in the same order, where two turns are neighbours only if they were made within
 ``[recall] context_gap_minutes`` of each other: what was said in one sitting is context for itself,
 what was said hours apart is not. Two lines named only by the same prefix are not neighbours:
-consecutive "Gym: …" lines are a labelled log, not a dialogue. ``context_gap_minutes = 0`` leaves them without neighbours.
+consecutive "Gym: …" lines are a labelled log, not a dialogue. ``context_gap_minutes = 0`` leaves
+them without neighbours.
 Memories that name neither (notes, facts, a bulk import of records) have no neighbours: a list of
 unrelated facts remembered together is not a conversation, and keying each by the next would
 let a fact ride on its neighbour's match.
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from nuonuo.turns import is_turn, line_speaker, session_of
+from nuonuo.turns import session_of, turn_of
 
 if TYPE_CHECKING:
     from nuonuo.component import MemoryView as Memory  # the protocol components receive
@@ -94,15 +95,18 @@ class ConversationIndex:
 
     def _insert(self, records: Sequence["MemoryRecord"]) -> None:
         for rec in records:
-            if rec.id in self._entry or not is_turn(rec):
+            if rec.id in self._entry:
+                continue
+            turn, line = turn_of(rec)
+            if not turn:
                 continue
             conv = (rec.namespace, session_of(rec))
             entry = (rec.created_at, _turn(rec), next(self._seq), rec.id)
             bisect.insort(self._order.setdefault(conv, []), entry)
             self._entry[rec.id] = (conv, entry)
             self._created[rec.id] = rec.created_at
-            if (who := line_speaker(rec)) is not None:
-                self._line_speaker[rec.id] = who
+            if line is not None:
+                self._line_speaker[rec.id] = line
 
     # --- reading ---------------------------------------------------------------------------------
     def neighbours(self, mid: str, at: float | None = None, gap_s: float = 0.0) -> list[str]:

@@ -5,8 +5,8 @@ read from its metadata, or from a ``Name: …`` prefix of its text (a transcript
 - **speaker**: the first of ``SPEAKER_KEYS`` in the metadata holding a non-empty string, else the
   prefix of a transcript line: one to three capitalised words, or a role word (``user``,
   ``assistant``, …), then ``": "`` and the words said (``"Caroline: I went to the support group"``,
-  ``"assistant: Sure, here is…"``), after an optional stamp in brackets (``"[10:02] Ana: …"``). Labels that open notes (``"Note: …"``, ``"Password: …"``,
-  ``"TODO: …"``) are not speakers;
+  ``"assistant: Sure, here is…"``), after an optional stamp in brackets (``"[10:02] Ana: …"``).
+  Labels that open notes (``"Note: …"``, ``"Password: …"``, ``"TODO: …"``) are not speakers;
 - a memory is a **turn** when it names a conversation or a speaker.
 
 ``lexical_text`` is what the lexical (n-gram) channel indexes: the text, led by the speaker's name
@@ -48,7 +48,8 @@ def session_of(rec: "MemoryRecord") -> str | None:
     return None
 
 
-def _metadata_speaker(rec: "MemoryRecord") -> str | None:
+def metadata_speaker(rec: "MemoryRecord") -> str | None:
+    """The first of ``SPEAKER_KEYS`` in the metadata holding a non-empty string; None if none does."""
     for key in SPEAKER_KEYS:
         who = rec.metadata.get(key)
         if isinstance(who, str) and who.strip():
@@ -70,26 +71,20 @@ def text_speaker(text: str) -> str | None:
     return name
 
 
-def line_speaker(rec: "MemoryRecord") -> str | None:
-    """The speaker a memory names only by its text's transcript prefix (None if its metadata names
-    one, or its text has no such prefix)."""
-    return None if _metadata_speaker(rec) else text_speaker(rec.text)
-
-
-def speaker_of(rec: "MemoryRecord") -> str | None:
-    """Who said a memory: its metadata's speaker, else its text's transcript prefix; None if neither."""
-    return _metadata_speaker(rec) or text_speaker(rec.text)
-
-
-def is_turn(rec: "MemoryRecord") -> bool:
-    """Whether a memory is a turn of a conversation: it names a conversation or a speaker."""
-    return session_of(rec) is not None or speaker_of(rec) is not None
+def turn_of(rec: "MemoryRecord") -> tuple[bool, str | None]:
+    """(whether a memory is a turn of a conversation: it names a conversation or a speaker; the
+    speaker only its text's ``Name: …`` prefix names, None where the metadata names one). One
+    look at the text for both."""
+    if metadata_speaker(rec) is not None:
+        return True, None
+    line = text_speaker(rec.text)
+    return line is not None or session_of(rec) is not None, line
 
 
 def lexical_text(rec: "MemoryRecord") -> str:
     """The text the n-gram channel indexes: led by the metadata's speaker when that is a person's
     name the text does not already contain."""
-    who = _metadata_speaker(rec)
+    who = metadata_speaker(rec)
     if who is None or who.lower() in ROLE_WORDS or re.search(rf"\b{re.escape(who)}\b", rec.text, re.IGNORECASE):
         return rec.text
     return f"{who}: {rec.text}"

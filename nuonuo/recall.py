@@ -12,9 +12,10 @@ Channels (each returns ``{id: {score name: value}}``):
 - ``exact``: keyed facts whose canonical key the query covers, admitted by the same gate.
 
 Context keys (``smooth``, ``nuonuo.conversation``): a memory that belongs to a conversation
-(``metadata["session"]``, or remembered within ``context_gap_minutes`` of its neighbours) is keyed by its own text and by its neighbours N(x): the hopfield and
-ngram channels score it ``max(s(x), λ · mean_{y ∈ N(x)} s(y))``, and the neighbours of the
-channel's candidates become candidates too: a reply is found through the question it answers,
+(``metadata["session"]``, or remembered within ``context_gap_minutes`` of its neighbours) is keyed
+by its own text and by its neighbours N(x): the hopfield and ngram channels score it
+``max(s(x), λ · mean_{y ∈ N(x)} s(y))``, and the neighbours of the channel's candidates become
+candidates too: a reply is found through the question it answers,
 and the other way round. λ = ``[recall] context_weight``; each hit keeps ``context`` (the
 neighbours' mean) in its scores.
 
@@ -97,9 +98,14 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
     patterns = index.matrix[pos]
     settled = hopfield_settle(qv, patterns, cfg.beta, cfg.settle_steps, cfg.settle_eps)
     xi = settled.state / (float(np.linalg.norm(settled.state)) or 1.0)
-    blend = lambda c, c_settled: (1 - cfg.settle_mix) * c + cfg.settle_mix * c_settled  # noqa: E731
+    mix = cfg.settle_mix
+
+    def blend(c: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+        """h = (1 − m)·cos(q, x) + m·cos(ξ*, x); with m = 0 (the default) the cosines themselves."""
+        return c if mix == 0 else (1 - mix) * c + mix * (vecs @ xi)
+
     ids = [index.ids[p] for p in pos]
-    own = dict(zip(ids, blend(cos, patterns @ xi).tolist()))
+    own = dict(zip(ids, blend(cos, patterns).tolist()))
     cosine = dict(zip(ids, cos.tolist()))
     attention = dict(zip(ids, settled.attention.tolist()))
 
@@ -107,7 +113,7 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
         vecs = index.vectors(more)
         c = vecs @ qv
         cosine.update(zip(more, c.tolist()))
-        return blend(c, vecs @ xi)
+        return blend(c, vecs)
 
     known = lambda m: [y for y in neighbours(m) if y in index]  # noqa: E731
     scored, context = smooth(own, score_of, known, cfg.context_weight)

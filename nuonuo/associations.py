@@ -197,6 +197,15 @@ class AssociationMemory:
         if pending:
             self._commit(memory, pending)
 
+    def take_corecalls(self) -> list[tuple[str, str]]:
+        """The co-recall pairs not yet linked, handed over (a process that cannot write passes them on)."""
+        pairs, self._corecall = self._corecall, []
+        return pairs
+
+    def add_corecalls(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Co-recall pairs noted elsewhere, linked at the next write, flush or close."""
+        self._corecall.extend(pairs)
+
     def _corecall_edges(self, memory: MemoryView) -> list[Edge]:
         """The pending co-recall pairs as edges; pairs whose memory is gone meanwhile are dropped.
         Their codes are computed here, in one batch, not on each recall."""

@@ -37,6 +37,7 @@ class StoreConfig:
     max_text_chars: int = 100_000  # longer texts are refused with a message saying so
     lock_timeout_s: float = 10.0  # how long a second writer waits for the store lock
     backups: int = 3  # the sleep job keeps this many backups in <home>/backups (0 = none)
+    snapshot: bool = True  # the CLI keeps <home>/snapshot for reads without LanceDB (nuonuo.store_snapshot)
     # object storage (s3://…): LanceDB storage_options, e.g. aws_endpoint, aws_region, allow_http;
     # credentials may instead come from the usual AWS_* environment variables
     storage_options: dict = field(default_factory=dict)

@@ -16,7 +16,6 @@ import builtins  # annotations inside Memory, where `list` is the method
 import dataclasses
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
@@ -37,8 +36,11 @@ from nuonuo.hopfield import PatternIndex
 from nuonuo.recall import recall as run_recall
 from nuonuo.record_cache import RecordCache
 import nuonuo.memtrim as memtrim
+from nuonuo.pipeline import encode_and_commit
 from nuonuo.records import Hit, MemoryRecord, export_line, to_epoch
+import nuonuo.store_snapshot as store_snapshot
 from nuonuo.store import Store, StoreLock, record_from_row
+from nuonuo.store_snapshot import ReadOnlyStore
 from nuonuo.validate import (check_importance, check_k, check_metadata, check_namespace, check_text, check_vectors,
                              content_hash, prepare)
 
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 class Memory:
     """A local memory store. Thread-safe; one writing process per store (a file lock)."""
 
-    def __init__(self, config: Config | None = None, encoder: Encoder | None = None):
+    def __init__(self, config: Config | None = None, encoder: Encoder | None = None, *, snapshot: bool = False):
         self.config = config or load_config()
         self._lock = threading.RLock()
         self._closed = False
@@ -61,33 +63,47 @@ class Memory:
         try:
             enc = self.config.encoder
             self.encoder = encoder or load_encoder(enc.model, enc.max_seq_length, enc.threads)
-            self.store = Store(self.config.store_uri, self.encoder.dim, self.config.store.storage_options)
-            self._check_encoder()
-            self._cache = RecordCache(self.encoder.dim)
-            self._dirty_access: set[str] = set()
-            self.engram = EngramComponent(self.config.engram)
-            recover_interrupted_run(self.store)  # a sleep run killed halfway: back to before it
-            self.hebbian = AssociationMemory(self.config.hebbian)
-            self.conversations = ConversationIndex()
-            self.components: list[Component] = [self.engram, self.hebbian, self.conversations]
-            self._load()
-            memtrim.release()  # the load's temporaries, freed but still resident (nuonuo.memtrim)
-            for comp in self.components:  # each rebuilds its cache from the records
-                comp.rebuild(self)
-            memtrim.release()  # and the index builds' (lowers the peak: ~1.22 -> ~1.14 GB at 100K)
+            copy = (store_snapshot.load(self.config.home, self.config.store_uri, self.encoder.dim)
+                    if snapshot and self.config.store.snapshot else None)
+            if copy is not None:
+                try:
+                    self._build(copy)
+                except ReadOnlyStore:  # this open must write (a first open, a new code space): read the store
+                    copy = None
+            if copy is None:
+                self._build(Store(self.config.store_uri, self.encoder.dim, self.config.store.storage_options))
+                self._apply_pending()
         except BaseException:
             self._release()
             raise
 
+    def _build(self, store: Store) -> None:
+        """The caches and components, from ``store`` (LanceDB, or its snapshot)."""
+        self.store = store
+        self._check_encoder()
+        self._cache = RecordCache(self.encoder.dim)
+        self.engram = EngramComponent(self.config.engram)
+        recover_interrupted_run(self.store)  # a sleep run killed halfway: back to before it
+        self.hebbian = AssociationMemory(self.config.hebbian)
+        self.conversations = ConversationIndex()
+        self.components: list[Component] = [self.engram, self.hebbian, self.conversations]
+        self._load()
+        memtrim.release()  # the load's temporaries, freed but still resident (nuonuo.memtrim)
+        for comp in self.components:  # each rebuilds its cache from the records
+            comp.rebuild(self)
+        memtrim.release()  # and the index builds' (lowers the peak: ~1.22 -> ~1.14 GB at 100K)
+
     # --- opening and closing ------------------------------------------------------------------
     @classmethod
     def open(cls, home: str | Path | None = None, *, config: Config | None = None,
-             encoder: Encoder | None = None, **overrides: Mapping[str, Any]) -> "Memory":
+             encoder: Encoder | None = None, snapshot: bool = False, **overrides: Mapping[str, Any]) -> "Memory":
         """Open (creating if needed) the store in ``home`` ($NUONUO_HOME, else the user data dir).
 
-        ``overrides`` are config sections, e.g. ``recall={"beta": 8.0}``."""
+        ``overrides`` are config sections, e.g. ``recall={"beta": 8.0}``. ``snapshot``: a short process
+        that only reads (a CLI recall) reads the tables from the store's snapshot while it is current,
+        without LanceDB; writes are refused, access counts wait for the next open (``nuonuo.store_snapshot``)."""
         cfg = config or load_config(home, overrides=overrides or None)
-        return cls(cfg, encoder)
+        return cls(cfg, encoder, snapshot=snapshot)
 
     def __enter__(self) -> "Memory":
         return self
@@ -112,8 +128,7 @@ class Memory:
 
     @property
     def lock(self) -> threading.RLock:
-        """The lock every read and write of the caches holds (re-entrant): recall and sleep take it
-        for a whole run."""
+        """The lock every read and write of the caches holds (re-entrant; recall and sleep: whole runs)."""
         return self._lock
 
     def check_open(self) -> None:
@@ -195,27 +210,7 @@ class Memory:
         if progress and len(fresh) < len(prepared):
             progress(len(prepared) - len(fresh))
         batches = [fresh[start:start + size] for start in range(0, len(fresh), size)]
-        if len(batches) == 1:
-            self._commit(batches[0], encode(batches[0]))
-            if progress:
-                progress(len(batches[0]))
-        elif batches:  # a pipeline: batch j+1 is encoded (torch, outside the GIL) while batch j is written
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nuonuo-encode") as pool:
-                pending = pool.submit(encode, batches[0])
-                for j, batch in enumerate(batches):
-                    vectors = pending.result()
-                    if j + 1 < len(batches):
-                        pending = pool.submit(encode, batches[j + 1])
-                    try:
-                        self._commit(batch, vectors)
-                    except StoreError as exc:  # say what the batches before it stored
-                        if j == 0:
-                            raise
-                        stored = sum(len(b) for b in batches[:j])
-                        raise type(exc)(f"{exc.message} ({stored} of {len(fresh)} new memories were stored "
-                                        "before it; doing it again skips them)") from None
-                    if progress:
-                        progress(len(batch))
+        encode_and_commit(batches, encode, self._commit, progress)  # batch j+1 encoded while j is written
         return ids
 
     def _encode(self, fresh: list[MemoryRecord]) -> np.ndarray:
@@ -336,30 +331,46 @@ class Memory:
 
     def touch(self, ids: Iterable[str]) -> None:
         """Count an access (recall that surfaced the memory): access count and last access time."""
-        now = time.time()
         with self._lock:
-            for mid in ids:
-                rec = self._cache.records.get(mid)
-                if rec is not None:
-                    rec.access_count += 1
-                    rec.last_access = now
-                    self._dirty_access.add(mid)
             # Access counts are bookkeeping for sleep, not memories: they go to the store in large
             # batches (a merge-insert per 256 recalled memories cost ~6 ms per recall at 100K) and at close.
-            if len(self._dirty_access) >= 4096:
+            if self._cache.touch(ids, time.time()) >= 4096:
                 self.flush()
 
     def flush(self) -> None:
-        """Write pending access counts to the store."""
+        """Write pending access counts (and co-recall links) to the store; read from a snapshot, to
+        the pending file that the next full open applies (``nuonuo.store_snapshot``)."""
         with self._lock:
-            for comp in self.components if not self._closed else ():
-                comp.flush(self)
-            if not self._dirty_access or self._closed:
+            if self._closed:
                 return
-            recs = [self._cache.records[m] for m in self._dirty_access if m in self._cache.records]
-            self._dirty_access.clear()
+            if self.store.read_only:
+                store_snapshot.append_pending(self.config.home, self._cache.take_accesses(),
+                                              self.hebbian.take_corecalls())
+                return
+            for comp in self.components:
+                comp.flush(self)
+            recs = [self._cache.records[m] for m in self._cache.take_accesses()]
             if recs:
                 self.store.upsert(recs, np.stack([self._vector_of(r) for r in recs]))
+
+    def _apply_pending(self) -> None:
+        """The access counts and co-recall pairs that snapshot readers left (then the file goes)."""
+        access, pairs = store_snapshot.read_pending(self.config.home)
+        if access or pairs:
+            self._cache.add_accesses(access)
+            self.hebbian.add_corecalls(pairs)
+            self.flush()
+            store_snapshot.clear_pending(self.config.home)
+
+    def save_snapshot(self) -> bool:
+        """Flush, then copy the tables an open reads to ``<home>/snapshot`` for the next short
+        process (``nuonuo.store_snapshot``); False where none was written (remote, unchanged, …)."""
+        with self._lock:
+            self.check_open()
+            if self.store.read_only or self._file_lock is None or not self.config.store.snapshot:
+                return False
+            self.flush()
+            return store_snapshot.save(self.store, self.config.home)
 
     # --- changing and forgetting -----------------------------------------------------------------
     def update(self, id: str, text: str | None = None, metadata: Mapping[str, Any] | None = None,
@@ -415,7 +426,6 @@ class Memory:
     def _drop(self, targets: Sequence[MemoryRecord]) -> None:
         for rec in targets:
             self._cache.drop(rec)
-            self._dirty_access.discard(rec.id)
         for comp in self.components:
             comp.removed(self, targets)
 
@@ -437,15 +447,9 @@ class Memory:
         ones. One that stops being active (merged by sleep) leaves the active indexes, and the
         components hear of it as removed (it stays a record, so they keep its links)."""
         with self._lock:
-            for new in records:
-                old = self._cache.records[new.id]
-                if new.status != "active" and old.status == "active":
-                    self._cache.unindex_active(old)
-                    self._cache.records[new.id] = new
-                    for comp in self.components:
-                        comp.removed(self, [new])
-                else:
-                    self._cache.records[new.id] = new
+            for new in self._cache.replace(records):  # each that stopped being active
+                for comp in self.components:
+                    comp.removed(self, [new])
 
     # --- associations and sleep (nuonuo.associations, nuonuo.consolidation) -----------------------
     def associate(self, cue_id: str, target_id: str, weight: float = 1.0, kind: str = "link") -> None:
@@ -490,7 +494,7 @@ class Memory:
         """Close without writing anything (pending access counts are dropped): for a view that may
         be stale because another process wrote meanwhile. Releases the store lock if held."""
         with self._lock:
-            self._dirty_access.clear()
+            self._cache.take_accesses()
             self._closed = True
             if self._file_lock is not None:
                 self._file_lock.release()

@@ -8,7 +8,7 @@ lock around every call.
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -25,6 +25,33 @@ class RecordCache:
         self.patterns: dict[str, PatternIndex] = {}
         self.by_hash: dict[tuple[str, str, str], str] = {}
         self.keys: dict[tuple[str, str], list[str]] = {}  # (ns, canonical key) → ids, oldest first
+        self.accessed: dict[str, int] = {}  # id → accesses counted here, not yet written
+
+    # --- accesses: bookkeeping for sleep, written in batches -----------------------------------------
+    def touch(self, ids: Iterable[str], now: float) -> int:
+        """Count an access of each id; returns how many memories have accesses not yet written."""
+        for mid in ids:
+            rec = self.records.get(mid)
+            if rec is not None:
+                rec.access_count += 1
+                rec.last_access = now
+                self.accessed[mid] = self.accessed.get(mid, 0) + 1
+        return len(self.accessed)
+
+    def add_accesses(self, access: dict[str, tuple[int, float]]) -> None:
+        """Accesses counted elsewhere (id → (count, last access)), as if counted here."""
+        for mid, (n, last) in access.items():
+            rec = self.records.get(mid)
+            if rec is not None:
+                rec.access_count += n
+                rec.last_access = max(rec.last_access or 0.0, last)
+                self.accessed[mid] = self.accessed.get(mid, 0) + n
+
+    def take_accesses(self) -> dict[str, tuple[int, float]]:
+        """The accesses not yet written (id → (count, last access)); they are then no longer pending."""
+        out = {m: (n, self.records[m].last_access) for m, n in self.accessed.items() if m in self.records}
+        self.accessed.clear()
+        return out
 
     def sort_keys(self) -> None:
         """Each key's values oldest first (after a load: rows come in storage order)."""
@@ -82,8 +109,21 @@ class RecordCache:
         self.patterns.setdefault(rec.namespace, PatternIndex(self.dim)).add(
             [rec.id], vector[None, :], np.array([rec.created_at]))
 
+    def replace(self, records: Sequence[MemoryRecord]) -> list[MemoryRecord]:
+        """Changed records (same ids) in place of the cached ones; returns those that stopped being
+        active (they leave the active indexes and stay records)."""
+        left: list[MemoryRecord] = []
+        for new in records:
+            old = self.records[new.id]
+            if new.status != "active" and old.status == "active":
+                self.unindex_active(old)
+                left.append(new)
+            self.records[new.id] = new
+        return left
+
     def drop(self, rec: MemoryRecord) -> None:
         """A deleted record out of every cache."""
+        self.accessed.pop(rec.id, None)
         if rec.status == "active":
             self.unindex_active(rec)
         self.records.pop(rec.id, None)

@@ -220,6 +220,8 @@ class StoreLock:
 class Store:
     """Thin typed access to the LanceDB tables (each wrapped in ``GuardedTable``)."""
 
+    read_only = False  # True for ``nuonuo.store_snapshot.SnapshotStore``
+
     def __init__(self, uri: str, dim: int, storage_options: dict[str, str] | None = None,
                  migrate: bool = True):
         import nuonuo.lazy_imports as lazy_imports

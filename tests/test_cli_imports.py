@@ -57,3 +57,21 @@ def test_without_a_daemon_the_cli_runs_onnx_and_no_torch(nuonuo_home, encoder):
     assert not {"torch", "transformers", "sentence_transformers"} & set(heavy)
     assert "lance_namespace_urllib3_client.api" not in heavy  # LanceDB without the namespace REST client
     assert "scipy" not in heavy  # W (scipy.sparse) is made on first use: this store has no links
+
+
+def test_a_cold_recall_reads_the_snapshot_and_imports_no_lancedb(nuonuo_home, encoder):
+    """A `remember` leaves a snapshot of the store; the next process's `recall` reads it without
+    LanceDB. A write that left no snapshot (the library, another tool) makes it stale, and the next
+    recall reads the store itself and finds the new memory."""
+    imported_by(["remember", "My sister Lena lives in Porto"])
+    heavy, out = imported_by(["recall", "where does Lena live", "-k", "1"])
+    assert "Porto" in out
+    assert "onnxruntime" in heavy and "lancedb" not in heavy
+    from nuonuo import Memory
+
+    with Memory.open(nuonuo_home, encoder=encoder) as m:
+        m.remember("The blue kayak is in the garage")
+    heavy, out = imported_by(["recall", "where is the kayak", "-k", "1"])
+    assert "garage" in out and "lancedb" in heavy
+    heavy, out = imported_by(["recall", "where is the kayak", "-k", "1"])  # that recall left a new snapshot
+    assert "garage" in out and "lancedb" not in heavy

@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from nuonuo.errors import StoreError
+
 if TYPE_CHECKING:
     from nuonuo.api import MemoryAPI
+    from nuonuo.memory import Memory
 
 
 class Context:
@@ -18,10 +21,12 @@ class Context:
     def __init__(self, home: str | None):
         self.home = home
         self._backend: MemoryAPI | None = None
+        self._memory: Memory | None = None  # the store opened in this process (no daemon), read-write
 
-    def backend(self) -> MemoryAPI:
+    def backend(self, reads_only: bool = False) -> MemoryAPI:
         """The memory (``nuonuo.api.MemoryAPI``): the daemon's client when a daemon serves the home,
-        else the store in this process."""
+        else the store in this process. ``reads_only`` (recall, list, …): the store's snapshot
+        serves while it is current, without importing LanceDB (``nuonuo.store_snapshot``)."""
         if self._backend is None:
             from nuonuo.daemon.client import connect
 
@@ -29,10 +34,19 @@ class Context:
         if self._backend is None:
             from nuonuo.memory import Memory
 
-            self._backend = Memory.open(self.home)
+            mem = Memory.open(self.home, snapshot=reads_only)
+            self._backend = mem
+            self._memory = None if mem.store.read_only else mem
         return self._backend
 
     def close(self) -> None:
+        """Close the backend; a store opened here leaves a snapshot of itself for the next call."""
+        if self._memory is not None:
+            try:
+                self._memory.save_snapshot()
+            except StoreError:
+                pass  # a cache: the command's work is done, and the next full open reports the fault
+            self._memory = None
         if self._backend is not None:
             self._backend.close()
             self._backend = None

@@ -145,7 +145,7 @@ def truncate(text: str, width: int) -> str:
 @pass_ctx
 def recall(obj: Context, query, k, namespace, key, history, at, explain, as_json) -> None:
     """Recall memories relevant to QUERY."""
-    mem = obj.backend()
+    mem = obj.backend(reads_only=True)
     if key is None and not query:
         raise InvalidInput("give a QUERY or --key")
     if namespace != "default" and namespace not in mem.namespaces():
@@ -229,7 +229,7 @@ def forget(obj: Context, id, key, namespace, yes, as_json) -> None:
 @pass_ctx
 def list_(obj: Context, namespace, all_ns, limit, history, as_json) -> None:
     """List memories, newest first."""
-    recs = obj.backend().list(None if all_ns else namespace, limit=limit, include_history=history)
+    recs = obj.backend(reads_only=True).list(None if all_ns else namespace, limit=limit, include_history=history)
     if as_json:
         emit_json([r.to_dict() for r in recs])
         return
@@ -243,7 +243,7 @@ def list_(obj: Context, namespace, all_ns, limit, history, as_json) -> None:
 @pass_ctx
 def stats(obj: Context, as_json) -> None:
     """Counts, namespaces, store and index figures."""
-    data = obj.backend().stats()
+    data = obj.backend(reads_only=True).stats()
     if as_json:
         emit_json(data)
         return
@@ -262,7 +262,7 @@ def stats(obj: Context, as_json) -> None:
 @pass_ctx
 def export_(obj: Context, file, namespace) -> None:
     """Write every memory to FILE as JSON lines (re-importable with `nuonuo import`)."""
-    n = obj.backend().export(file, namespace)
+    n = obj.backend(reads_only=True).export(file, namespace)
     click.echo(f"exported {n} memories to {file}")
 
 

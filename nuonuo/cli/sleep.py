@@ -68,7 +68,7 @@ def link(obj: Context, cue_id, target_id, weight, kind, both, as_json) -> None:
 @pass_ctx
 def links(obj: Context, id, as_json) -> None:
     """List a memory's links (in and out)."""
-    mem = obj.backend()
+    mem = obj.backend(reads_only=True)
     rows = mem.associations(id)
     if as_json:
         emit_json(rows)

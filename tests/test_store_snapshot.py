@@ -1,0 +1,106 @@
+"""The store's snapshot (``nuonuo.store_snapshot``): a short process that only reads opens it
+without LanceDB; it is used only while it is exactly the store's state; what a reader could not
+write (access counts, co-recall pairs) reaches the store at the next full open. Real encoder, real
+LanceDB store, real files."""
+
+from __future__ import annotations
+
+import pytest
+
+import nuonuo.store_snapshot as store_snapshot
+from nuonuo import Memory
+from nuonuo.config import load_config
+from nuonuo.errors import StoreError
+
+FACTS = ["My sister Lena lives in Porto and works as a marine biologist",
+         "The dentist appointment moved to Thursday at 3 pm",
+         "Uncle Joe borrowed the blue kayak last summer",
+         "Our wifi password is on the fridge, under the cat magnet"]
+
+
+def open_memory(home, encoder, snapshot=False, **overrides):
+    return Memory(load_config(home, overrides=overrides or None), encoder, snapshot=snapshot)
+
+
+@pytest.fixture
+def saved(nuonuo_home, encoder):
+    """A store of FACTS whose snapshot was saved at close, as the CLI does."""
+    with open_memory(nuonuo_home, encoder) as m:
+        ids = m.remember_many(FACTS)
+        assert m.save_snapshot() is True
+        assert m.save_snapshot() is False  # unchanged since: nothing to write
+    return ids
+
+
+def hits_of(m, query):
+    return [(h.id, round(h.score, 6), h.source) for h in m.recall(query, k=4)]
+
+
+def test_a_reader_gets_the_same_recall_from_the_snapshot(nuonuo_home, encoder, saved):
+    with open_memory(nuonuo_home, encoder) as full:
+        expected = {q: hits_of(full, q) for q in ("where does my sister live?", "kayak", "wifi password")}
+        full.discard()  # no writes: the snapshot stays current
+    with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+        assert m.store.read_only
+        assert {q: hits_of(m, q) for q in expected} == expected
+        assert m.stats()["memories"] == len(FACTS)
+
+
+def test_a_reader_refuses_writes_with_a_clear_error_and_the_store_keeps_everything(nuonuo_home, encoder, saved):
+    with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+        with pytest.raises(StoreError, match="snapshot"):
+            m.remember("A new fact")
+        with pytest.raises(StoreError, match="snapshot"):
+            m.forget(saved[0])
+    with open_memory(nuonuo_home, encoder) as m:
+        assert sorted(r.text for r in m.records()) == sorted(FACTS)
+
+
+def test_a_write_makes_the_snapshot_stale_and_it_is_not_read(nuonuo_home, encoder, saved):
+    with open_memory(nuonuo_home, encoder) as m:
+        m.remember("The spare key is under the third flower pot")
+    assert store_snapshot.load(nuonuo_home, str(nuonuo_home / "store"), encoder.dim) is None
+    with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+        assert not m.store.read_only  # the store itself, with the new memory
+        assert m.recall("where is the spare key?", k=1)[0].text.startswith("The spare key")
+
+
+def test_a_damaged_snapshot_is_no_snapshot(nuonuo_home, encoder, saved):
+    path = nuonuo_home / "snapshot" / "memories.arrow"
+    path.write_bytes(path.read_bytes()[:100])
+    with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+        assert not m.store.read_only
+        assert m.recall("where does my sister live?", k=1)[0].text == FACTS[0]
+
+
+def test_what_a_reader_could_not_write_reaches_the_store_at_the_next_open(nuonuo_home, encoder):
+    with open_memory(nuonuo_home, encoder) as m:
+        a = m.remember("The garage door code is 4512.").id
+        b = m.remember("The garage door opener battery is AAA.").id
+        m.remember_many(FACTS)
+        m.save_snapshot()
+    with open_memory(nuonuo_home, encoder, snapshot=True, hebbian={"corecall_min_score": 0.0, "corecall_top": 2}) as m:
+        assert m.store.read_only
+        top = [h.id for h in m.recall("garage door", k=2)]
+        m.recall("garage door", k=2)
+    assert set(top) == {a, b}
+    access, pairs = store_snapshot.read_pending(nuonuo_home)
+    assert access[a][0] == 2 and access[b][0] == 2
+    assert sorted(pairs) == sorted([(a, b), (b, a)] * 2)
+    with open_memory(nuonuo_home, encoder) as m:  # a full open applies them, then the file goes
+        assert m.get(a).access_count == 2 and m.get(b).access_count == 2
+        links = [link for link in m.associations(a) if link["kind"] == "corecall"]
+        assert {link["other"] for link in links} == {b}
+    assert not (nuonuo_home / store_snapshot.PENDING).exists()
+    with open_memory(nuonuo_home, encoder) as m:  # applied once only
+        assert m.get(a).access_count == 2
+
+
+def test_a_torn_pending_line_is_skipped(nuonuo_home):
+    nuonuo_home.mkdir(parents=True)
+    store_snapshot.append_pending(nuonuo_home, {"m1": (2, 10.0)}, [("m1", "m2")])
+    with open(nuonuo_home / store_snapshot.PENDING, "a") as fh:
+        fh.write('{"access": {"m1": [1, 20')  # a crash mid-append
+    store_snapshot.append_pending(nuonuo_home, {"m1": (1, 30.0), "m2": (1, 5.0)}, [])
+    access, pairs = store_snapshot.read_pending(nuonuo_home)
+    assert access == {"m1": (3, 30.0), "m2": (1, 5.0)} and pairs == [("m1", "m2")]

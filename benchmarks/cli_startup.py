@@ -3,14 +3,19 @@
 
     python -m benchmarks.cli_startup --runs 10
 
-Two data folders with the same ``--memories`` memories: one with no daemon (the CLI opens the store
-itself: imports, LanceDB, the encoder, the caches), one with a daemon running (the CLI only talks to
-it). The cases are interleaved round by round, so that a busy machine slows them alike:
+Data folders with the same ``--memories`` memories: without a daemon (the CLI opens the store
+itself: imports, the store, the encoder, the caches), and one with a daemon running (the CLI only
+talks to it). The cases are interleaved round by round, so that a busy machine slows them alike:
 
 - ``python -c pass``: the interpreter alone, the floor;
 - ``import nuonuo.cli``: the CLI's own imports;
-- ``recall, no daemon``: the default encoder (ONNX Runtime when installed);
-- ``recall, no daemon, torch``: ``NUONUO_ENCODER_BACKEND=torch``, what the CLI did before ONNX;
+- ``recall, no daemon``: the defaults: the store's snapshot (``nuonuo.store_snapshot``), read
+  without LanceDB, and the ONNX Runtime encoder;
+- ``recall, no daemon, no snapshot``: ``[store] snapshot = false``, the store read through LanceDB
+  (what the CLI did before the snapshot);
+- ``recall, no daemon, torch``: that, with ``NUONUO_ENCODER_BACKEND=torch`` (what it did before ONNX);
+- ``remember, no daemon`` and ``…, no snapshot``: a write, which with the default also refreshes
+  the snapshot before it exits (the price of the fast recalls);
 - ``recall, daemon``: a daemon serves the folder.
 
 Each figure is wall time from spawn to exit, the child's CPU time (user + sys) and peak RSS
@@ -30,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 QUERY = "where does my sister live?"
 EXPECTED = "Porto"
@@ -86,18 +92,33 @@ def main() -> None:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     nuonuo = cli()
     with tempfile.TemporaryDirectory(prefix="nuonuo-cli-") as tmp:
-        plain, served = Path(tmp) / "plain", Path(tmp) / "served"
+        plain = Path(tmp) / "plain"
         seed(plain, args.memories, env)  # also exports the ONNX graph once, if not cached yet
-        shutil.copytree(plain, served)
+        homes = {name: Path(tmp) / name for name in ("direct", "served", "writes", "writes-direct")}
+        for home in homes.values():
+            shutil.copytree(plain, home)
+        no_snapshot = Path(tmp) / "no-snapshot.toml"
+        no_snapshot.write_text("[store]\nsnapshot = false\n")
         env_plain = env | {"NUONUO_HOME": str(plain)}
-        env_torch = env_plain | {"NUONUO_ENCODER_BACKEND": "torch"}
-        env_served = env | {"NUONUO_HOME": str(served)}
+        env_direct = env | {"NUONUO_HOME": str(homes["direct"]), "NUONUO_CONFIG": str(no_snapshot)}
+        env_torch = env_direct | {"NUONUO_ENCODER_BACKEND": "torch"}
+        env_served = env | {"NUONUO_HOME": str(homes["served"])}
+        env_writes = env | {"NUONUO_HOME": str(homes["writes"])}
+        env_writes_direct = env | {"NUONUO_HOME": str(homes["writes-direct"]), "NUONUO_CONFIG": str(no_snapshot)}
         recall = nuonuo + ["recall", QUERY, "-k", "1"]
-        cases = {
+        count = iter(range(10**9))  # a new text each time: a duplicate would write nothing
+
+        def remember() -> list[str]:
+            return nuonuo + ["remember", f"The bakery on Rua Nova opens at seven on day {next(count)}"]
+
+        cases: dict[str, tuple[Any, dict[str, str], bool]] = {
             "python -c pass": ([sys.executable, "-c", "pass"], env, False),
             "import nuonuo.cli": ([sys.executable, "-c", "import nuonuo.cli"], env, False),
             "recall, no daemon": (recall, env_plain, True),
+            "recall, no daemon, no snapshot": (recall, env_direct, True),
             "recall, no daemon, torch": (recall, env_torch, True),
+            "remember, no daemon": (remember, env_writes, False),
+            "remember, no daemon, no snapshot": (remember, env_writes_direct, False),
             "recall, daemon": (recall, env_served, True),
         }
         subprocess.run(nuonuo + ["daemon", "start"], env=env_served, check=True, capture_output=True)
@@ -107,10 +128,10 @@ def main() -> None:
         failures = {name: 0 for name in cases}
         try:
             for name, (argv, e, _) in cases.items():  # one warm-up each: the page cache, the daemon's first call
-                timed(argv, e)
+                timed(argv() if callable(argv) else argv, e)
             for _ in range(args.runs):
                 for name, (argv, e, check) in cases.items():
-                    w, c, r, rc, out = timed(argv, e)
+                    w, c, r, rc, out = timed(argv() if callable(argv) else argv, e)
                     wall[name].append(w)
                     cpu[name].append(c)
                     rss[name].append(r)
@@ -118,7 +139,7 @@ def main() -> None:
         finally:
             subprocess.run(nuonuo + ["daemon", "stop"], env=env_served, capture_output=True)
     floor = statistics.median(wall["python -c pass"])
-    print(f"{'case':28} {'median s':>9} {'min s':>7} {'p90 s':>7} {'× floor':>8} {'CPU s':>6} {'RSS MB':>7} "
+    print(f"{'case':34} {'median s':>9} {'min s':>7} {'p90 s':>7} {'× floor':>8} {'CPU s':>6} {'RSS MB':>7} "
           f"{'failed':>6}")
     results = {}
     for name in cases:
@@ -126,7 +147,7 @@ def main() -> None:
         results[name] = {"median_s": round(s["median"], 3), "min_s": round(s["min"], 3), "p90_s": round(s["p90"], 3),
                          "cpu_s": round(statistics.median(cpu[name]), 3),
                    "rss_mb": round(statistics.median(rss[name]), 1), "failed": failures[name]}
-        print(f"{name:28} {s['median']:>9.3f} {s['min']:>7.3f} {s['p90']:>7.3f} {s['median'] / floor:>8.1f} "
+        print(f"{name:34} {s['median']:>9.3f} {s['min']:>7.3f} {s['p90']:>7.3f} {s['median'] / floor:>8.1f} "
               f"{results[name]['cpu_s']:>6.3f} {results[name]['rss_mb']:>7.0f} {failures[name]:>6}")
     results["runs"] = args.runs
     results["memories"] = args.memories

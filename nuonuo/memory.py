@@ -80,7 +80,7 @@ class Memory:
     def _build(self, store: Store) -> None:
         """The caches and components, from ``store`` (LanceDB, or its snapshot)."""
         self.store = store
-        self._check_encoder()
+        store.check_encoder(self.encoder.name, self.encoder.dim)
         self._cache = RecordCache(self.encoder.dim)
         self.engram = EngramComponent(self.config.engram)
         recover_interrupted_run(self.store)  # a sleep run killed halfway: back to before it
@@ -135,17 +135,6 @@ class Memory:
         """``StoreError`` if this Memory is closed."""
         if self._closed:
             raise StoreError("this Memory is closed")
-
-    def _check_encoder(self) -> None:
-        name, dim = self.store.get_meta("encoder"), self.store.get_meta("encoder_dim")
-        if name is None:
-            self.store.set_meta("encoder", self.encoder.name)
-            self.store.set_meta("encoder_dim", str(self.encoder.dim))
-        elif int(dim or 0) != self.encoder.dim:
-            raise StoreError(
-                f"the store at {self.store.uri} holds {dim}-dimensional vectors from {name}, but the "
-                f"configured encoder {self.encoder.name} makes {self.encoder.dim}; use the same encoder "
-                "or export, then import into a new home")
 
     def _load(self) -> None:
         table = self.store.load_all()
@@ -354,12 +343,18 @@ class Memory:
                 self.store.upsert(recs, np.stack([self._vector_of(r) for r in recs]))
 
     def _apply_pending(self) -> None:
-        """The access counts and co-recall pairs that snapshot readers left (then the file goes)."""
+        """The access counts and co-recall pairs that snapshot readers left (then the file goes; on
+        a full disk it stays for a later open, and this one serves without them)."""
         access, pairs = store_snapshot.read_pending(self.config.home)
         if access or pairs:
             self._cache.add_accesses(access)
             self.hebbian.add_corecalls(pairs)
-            self.flush()
+            try:
+                self.flush()
+            except StoreError:
+                self._cache.take_accesses()
+                self.hebbian.take_corecalls()
+                return
             store_snapshot.clear_pending(self.config.home)
 
     def save_snapshot(self) -> bool:

@@ -298,6 +298,19 @@ class Store:
         data = pa.Table.from_pylist([{"name": name, "value": value}], schema=META_SCHEMA)
         tbl.merge_insert("name").when_matched_update_all().when_not_matched_insert_all().execute(data)
 
+    def check_encoder(self, name: str, dim: int) -> None:
+        """Record the encoder a new store is made with; ``StoreError`` if the store holds vectors of
+        another dimension."""
+        stored, stored_dim = self.get_meta("encoder"), self.get_meta("encoder_dim")
+        if stored is None:
+            self.set_meta("encoder", name)
+            self.set_meta("encoder_dim", str(dim))
+        elif int(stored_dim or 0) != dim:
+            raise StoreError(
+                f"the store at {self.uri} holds {stored_dim}-dimensional vectors from {stored}, but the "
+                f"configured encoder {name} makes {dim}; use the same encoder or export, then import "
+                "into a new home")
+
     # --- memories -----------------------------------------------------------------------------
     def records_to_arrow(self, records: Sequence[MemoryRecord], vectors: np.ndarray) -> pa.Table:
         schema = memory_schema(self.dim)

@@ -5,6 +5,10 @@ LanceDB store, real files."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
+
 import pytest
 
 import nuonuo.store_snapshot as store_snapshot
@@ -104,3 +108,31 @@ def test_a_torn_pending_line_is_skipped(nuonuo_home):
     store_snapshot.append_pending(nuonuo_home, {"m1": (1, 30.0), "m2": (1, 5.0)}, [])
     access, pairs = store_snapshot.read_pending(nuonuo_home)
     assert access == {"m1": (3, 30.0), "m2": (1, 5.0)} and pairs == [("m1", "m2")]
+
+
+CHILD = """
+import resource, sys
+from nuonuo import Memory
+from nuonuo.errors import StoreError
+resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))  # every write past one byte fails (EFBIG), as on a full disk
+m = Memory.open(sys.argv[1])
+print(m.recall("where does my sister live?", k=1)[0].text)
+try:
+    m.close()
+except StoreError as exc:
+    print("close:", exc.kind)
+"""
+
+
+def test_on_a_full_disk_an_open_serves_and_keeps_the_pending_file_for_later(nuonuo_home, encoder, saved):
+    with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+        m.recall("where does my sister live?", k=1)
+    assert (nuonuo_home / store_snapshot.PENDING).exists()
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(nuonuo_home)], capture_output=True, text=True,
+                          timeout=300, preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == FACTS[0]  # the open applied nothing, and served
+    assert (nuonuo_home / store_snapshot.PENDING).exists()
+    with open_memory(nuonuo_home, encoder) as m:  # space again: applied now, once
+        assert m.get(saved[0]).access_count == 1
+    assert not (nuonuo_home / store_snapshot.PENDING).exists()

@@ -75,3 +75,15 @@ def test_a_cold_recall_reads_the_snapshot_and_imports_no_lancedb(nuonuo_home, en
     assert "garage" in out and "lancedb" in heavy
     heavy, out = imported_by(["recall", "where is the kayak", "-k", "1"])  # that recall left a new snapshot
     assert "garage" in out and "lancedb" not in heavy
+
+
+def test_after_a_daemon_stops_a_cold_recall_reads_the_snapshot_it_left(tmp_path):
+    home = tmp_path / "home"
+    ds.start(home)
+    try:
+        imported_by(["--home", str(home), "remember", "The spare key is under the third flower pot"])
+    finally:
+        ds.stop(home)
+    assert (home / "snapshot" / "snapshot.json").exists()
+    heavy, out = imported_by(["--home", str(home), "recall", "where is the spare key", "-k", "1"])
+    assert "third flower pot" in out and "lancedb" not in heavy

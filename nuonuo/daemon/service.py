@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from nuonuo.config import Config
+from nuonuo.errors import StoreError
 from nuonuo.memory import Memory
 
 log = logging.getLogger("nuonuo.daemon")
@@ -97,4 +98,10 @@ class Service:
         return time.time() - self.last_activity
 
     def close(self) -> None:
+        """Close the store, leaving its snapshot for the CLI calls that follow a stop
+        (``nuonuo.store_snapshot``: they read it without LanceDB)."""
+        try:
+            self._memory.save_snapshot()
+        except StoreError as exc:
+            log.warning("no snapshot left for the CLI: %s", exc.message)
         self._memory.close()

@@ -69,6 +69,16 @@ def test_the_export_is_cached_by_model_and_versions_with_its_check(encoder):
     assert again.graph == encoder.graph and again.graph.stat().st_mtime_ns == before
 
 
+def test_the_cached_graph_has_onnx_runtimes_bert_fusions(encoder):
+    """One fused attention and GELU per layer, layer norms fused with the residual adds: the graph
+    the check above passed is the fused one (the speed-up is measured in benchmarks/latency.py)."""
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(encoder.graph)).graph.node]
+    assert ops.count("Attention") == 6 and ops.count("BiasGelu") == 6
+    assert ops.count("EmbedLayerNormalization") == 1 and "LayerNormalization" not in ops
+
+
 def test_a_failed_check_falls_back_to_torch_with_a_warning(tmp_path, monkeypatch):
     monkeypatch.setenv("NUONUO_CACHE_DIR", str(tmp_path))
     folder = bundled_model_path()

@@ -168,7 +168,6 @@ class AssociationMemory:
             if prev_target is None:
                 prev_target = self.target_code(memory, prev)
             new.append(Edge(rec.id, prev, "session", w, now, ns, cues[j], prev_target))
-        new.extend(self._corecall_edges(memory))
         if new:
             self._commit(memory, new)
 
@@ -455,8 +454,10 @@ class AssociationMemory:
         for i, a in enumerate(top):
             for b in top[i + 1:]:
                 self._corecall.extend(((a, b), (b, a)))
-        # linked at the next write, sleep, flush or close, or here once 4096 pairs wait: the codes are
-        # projected in one batch and committed in one LanceDB write, off the typical recall
+        # linked at the next flush (a sleep run, close) or here once 4096 pairs wait, like access
+        # counts: the codes are projected in one batch and committed in one LanceDB write, off the
+        # typical recall and off every remember (a merge-insert of the links per write halved a
+        # daemon's calls/s at 30% writes)
         if len(self._corecall) >= 4096:
             self.flush(memory)
 

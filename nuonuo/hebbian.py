@@ -167,7 +167,7 @@ class SparseW:
     contiguous slice). Additions go to the buffer and are merged (duplicates summed) when it
     grows past ``merge_every`` entries or on ``compact()``."""
 
-    def __init__(self, n: int, merge_every: int = 500_000):
+    def __init__(self, n: int, merge_every: int = 100_000):
         self.n = n
         self.merge_every = merge_every
         self._m = None  # the CSC matrix, made on first use (see ``_csc``)

@@ -215,3 +215,23 @@ def test_co_recalled_memories_get_weak_links(reopen):
     links = [l for l in m.associations(first) if l["kind"] == "corecall"]
     assert {l["other"] for l in links} == {second} and {a.id, b.id} == {first, second}
     assert all(l["weight"] == pytest.approx(0.2) for l in links)
+
+
+def test_co_recall_links_wait_for_a_flush_not_for_the_next_remember(reopen):
+    """Like access counts, co-recall pairs are bookkeeping: a remember writes its memory only (a
+    merge-insert of the links on every write halved a daemon's throughput); a flush (sleep, close)
+    links them, and they survive a reopen."""
+    m = reopen(hebbian={"corecall_min_score": 0.0, "corecall_top": 2})
+    a = m.remember("The garage door code is 4512.")
+    b = m.remember("The garage door opener battery is AAA.")
+    m.remember_many(DISTRACTORS)
+    m.recall("garage door", k=3)
+    version = m.store.table("associations").version
+    m.remember("The bakery on Rua Nova opens at seven")
+    assert m.store.table("associations").version == version
+    assert not [l for l in m.associations(a.id) if l["kind"] == "corecall"]
+    m.flush()
+    assert {l["other"] for l in m.associations(a.id) if l["kind"] == "corecall"} == {b.id}
+    m.close()
+    m2 = reopen()
+    assert {l["other"] for l in m2.associations(a.id) if l["kind"] == "corecall"} == {b.id}

@@ -1,7 +1,7 @@
 """Batched writes: encoding the next batch while the current one is committed.
 
-Encoding (ONNX Runtime or torch) runs outside the GIL, so a one-thread pool encodes batch j+1 while
-the calling thread commits batch j to LanceDB; on a two-core machine the two overlap almost fully.
+Encoding (ONNX Runtime or torch) runs outside the GIL, and so does most of a LanceDB commit, so a
+one-thread pool encodes batch j+1 while the calling thread commits batch j.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ def encode_and_commit(batches: Sequence[list[T]], encode: Callable[[list[T]], An
 
     A ``StoreError`` after the first batch says how many items the batches before it stored (doing
     it again skips them: they are duplicates by then)."""
+    if not batches:
+        return
     if len(batches) == 1:
         commit(batches[0], encode(batches[0]))
         if progress:
@@ -27,9 +29,8 @@ def encode_and_commit(batches: Sequence[list[T]], encode: Callable[[list[T]], An
         return
     total = sum(len(b) for b in batches)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="nuonuo-encode") as pool:
-        pending = pool.submit(encode, batches[0]) if batches else None
+        pending = pool.submit(encode, batches[0])
         for j, batch in enumerate(batches):
-            assert pending is not None
             vectors = pending.result()
             if j + 1 < len(batches):
                 pending = pool.submit(encode, batches[j + 1])

@@ -202,7 +202,7 @@ class AssociationMemory:
         return pairs
 
     def add_corecalls(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """Co-recall pairs noted elsewhere, linked at the next write, flush or close."""
+        """Co-recall pairs noted elsewhere, linked at the next flush (a sleep run, close)."""
         self._corecall.extend(pairs)
 
     def _corecall_edges(self, memory: MemoryView) -> list[Edge]:

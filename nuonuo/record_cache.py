@@ -31,21 +31,20 @@ class RecordCache:
     def touch(self, ids: Iterable[str], now: float) -> int:
         """Count an access of each id; returns how many memories have accesses not yet written."""
         for mid in ids:
-            rec = self.records.get(mid)
-            if rec is not None:
-                rec.access_count += 1
-                rec.last_access = now
-                self.accessed[mid] = self.accessed.get(mid, 0) + 1
+            self._count(mid, 1, now)
         return len(self.accessed)
 
     def add_accesses(self, access: dict[str, tuple[int, float]]) -> None:
         """Accesses counted elsewhere (id → (count, last access)), as if counted here."""
         for mid, (n, last) in access.items():
-            rec = self.records.get(mid)
-            if rec is not None:
-                rec.access_count += n
-                rec.last_access = max(rec.last_access or 0.0, last)
-                self.accessed[mid] = self.accessed.get(mid, 0) + n
+            self._count(mid, n, last)
+
+    def _count(self, mid: str, n: int, last: float) -> None:
+        rec = self.records.get(mid)
+        if rec is not None:
+            rec.access_count += n
+            rec.last_access = max(rec.last_access or 0.0, last)
+            self.accessed[mid] = self.accessed.get(mid, 0) + n
 
     def take_accesses(self) -> dict[str, tuple[int, float]]:
         """The accesses not yet written (id → (count, last access)); they are then no longer pending."""

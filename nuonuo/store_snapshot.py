@@ -184,16 +184,22 @@ class SnapshotStore(Store):
 
 
 # --- bookkeeping a snapshot reader could not write ------------------------------------------------
-def append_pending(home: Path, access: dict[str, tuple[int, float]], pairs: Sequence[tuple[str, str]]) -> None:
-    """Access counts (id → (count, last access)) and co-recall pairs, for the next full open."""
+def append_pending(home: Path, access: dict[str, tuple[int, float]], pairs: Sequence[tuple[str, str]]) -> bool:
+    """Access counts (id → (count, last access)) and co-recall pairs, for the next full open.
+    Returns False where the disk refused them: they are bookkeeping, and a recall that has answered
+    does not fail over them."""
     if not access and not pairs:
-        return
+        return True
     line = json.dumps({"access": access, "corecall": [list(p) for p in pairs]})
-    fd = os.open(home / PENDING, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
-        os.write(fd, ("\n" + line + "\n").encode())  # on a line of its own even after a torn one
-    finally:
-        os.close(fd)
+        fd = os.open(home / PENDING, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, ("\n" + line + "\n").encode())  # on a line of its own even after a torn one
+        finally:
+            os.close(fd)
+    except OSError:
+        return False
+    return True
 
 
 def read_pending(home: Path) -> tuple[dict[str, tuple[int, float]], list[tuple[str, str]]]:
@@ -219,6 +225,7 @@ def read_pending(home: Path) -> tuple[dict[str, tuple[int, float]], list[tuple[s
 
 def clear_pending(home: Path) -> None:
     try:
-        (home / PENDING).unlink()
-    except FileNotFoundError:
-        pass
+        (home / PENDING).unlink(missing_ok=True)
+    except OSError as exc:  # left in place it would be applied again at every open
+        raise StoreError(f"cannot remove {home / PENDING} after applying it ({exc.strerror or exc}); "
+                         "give this user write access to the folder and retry") from None

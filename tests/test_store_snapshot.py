@@ -136,3 +136,22 @@ def test_on_a_full_disk_an_open_serves_and_keeps_the_pending_file_for_later(nuon
     with open_memory(nuonuo_home, encoder) as m:  # space again: applied now, once
         assert m.get(saved[0]).access_count == 1
     assert not (nuonuo_home / store_snapshot.PENDING).exists()
+
+
+READER = """
+import resource, sys
+from nuonuo import Memory
+resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))  # the pending file cannot grow, as on a full disk
+with Memory.open(sys.argv[1], snapshot=True) as m:
+    assert m.store.read_only
+    print(m.recall("where does my sister live?", k=1)[0].text)
+"""
+
+
+def test_on_a_full_disk_a_reader_answers_and_closes_without_its_bookkeeping(nuonuo_home, encoder, saved):
+    proc = subprocess.run([sys.executable, "-c", READER, str(nuonuo_home)], capture_output=True, text=True,
+                          timeout=300, preexec_fn=lambda: signal.signal(signal.SIGXFSZ, signal.SIG_IGN))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.splitlines() == [FACTS[0]]
+    access, _ = store_snapshot.read_pending(nuonuo_home)
+    assert access == {}  # dropped (bookkeeping), the store untouched

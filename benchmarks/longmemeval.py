@@ -72,16 +72,19 @@ def augment_cues(memory, namespace: str, per_memory: int = 2) -> int:
 # optional "prepare": a function (memory, namespace) run after ingest (e.g. a sleep pass).
 NO_HOPS = {"enabled": False}
 NO_CONTEXT = {"context_weight": 0.0}
+NO_PARTY = {"party_prior": 1.0}
 SYSTEMS: dict[str, dict[str, Any]] = {
     # the shipped defaults: Hopfield + context keys + stemmed n-gram/exact channels + Hebbian hops
     "nuonuo": {"overrides": {}},
     # ablation ladder, each row adds one mechanism to the one above
-    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0, **NO_CONTEXT}, "engram": {"ngram": False, "exact": False},
-                                 "hebbian": NO_HOPS}},
-    "hopfield": {"overrides": {"recall": NO_CONTEXT, "engram": {"ngram": False, "exact": False}, "hebbian": NO_HOPS}},
-    "+ngram": {"overrides": {"recall": NO_CONTEXT, "hebbian": NO_HOPS}},
-    "+context": {"overrides": {"hebbian": NO_HOPS}},
-    "no-hops": {"overrides": {"hebbian": NO_HOPS}},
+    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0, **NO_CONTEXT, **NO_PARTY},
+                                 "engram": {"ngram": False, "exact": False}, "hebbian": NO_HOPS}},
+    "hopfield": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY}, "engram": {"ngram": False, "exact": False},
+                               "hebbian": NO_HOPS}},
+    "+ngram": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY}, "hebbian": NO_HOPS}},
+    "+context": {"overrides": {"recall": NO_PARTY, "hebbian": NO_HOPS}},
+    "no-hops": {"overrides": {"hebbian": NO_HOPS}},  # = "+party": the party prior on top of "+context"
+    "no-party-prior": {"overrides": {"recall": NO_PARTY}},
     # variants
     "no-stem": {"overrides": {"engram": {"stem": ""}}},
     "keep-question-words": {"overrides": {"engram": {"question_words": False}}},
@@ -102,14 +105,14 @@ SYSTEMS: dict[str, dict[str, Any]] = {
                          "prepare": lambda mem, ns: augment_cues(mem, ns)},
 }
 # "hopfield" (top-K + the settle at the default mix) is left out: with settle_mix 0 it ranks as dense-only
-DEFAULT_SYSTEMS = ["dense-only", "+ngram", "+context", "no-hops", "settle.3", "nuonuo"]
+DEFAULT_SYSTEMS = ["dense-only", "+ngram", "+context", "no-hops", "no-party-prior", "nuonuo"]
 
 # Settings read at recall time (the rest shape what ingest builds: index parameters, links). Systems
 # whose overrides touch only these share one store, each recalled with its overrides applied, so the
 # ablation ladder costs one ingest per question instead of one per system.
 RECALL_TIME = {
     "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "context_weight", "context_gap_minutes",
-               "recency_weight",
+               "party_prior", "recency_weight",
                "recency_half_life_days"},
     "engram": {"ngram", "exact", "gate", "ngram_gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
                "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},  # not "stem": built at ingest

@@ -62,6 +62,8 @@ class RecallConfig:
     # explains (attention) but does not rank: 0.3 cost turn_recall on the LongMemEval tuning split (docs/recall.md)
     context_weight: float = 0.6  # λ: a conversation turn is keyed also by its neighbours, discounted by λ (nuonuo.conversation)
     context_gap_minutes: float = 60.0  # memories naming no session are neighbours when made this close (0 = never)
+    party_prior: float = 0.7  # ρ: a question asking for the user's own words (or for what the assistant said)
+    # scores the other party's turns ρ·F (1 = off; LongMemEval tuning split: 0.6–0.7 > 0.5, 0.8; nuonuo.recall)
     recency_weight: float = 0.0  # score bonus for recent memories (0 = off), needs at=
     recency_half_life_days: float = 30.0
 
@@ -276,6 +278,8 @@ def load_config(home: str | Path | None = None, overrides: Mapping[str, Mapping[
             raise ConfigError(f"unknown config section {name!r}")
         _apply(sections[name], values, f"override [{name}]")
     _check_stem(cfg.engram.stem)
+    if not 0.0 <= cfg.recall.party_prior <= 1.0:
+        raise ConfigError(f"[recall] party_prior must be between 0 and 1 (1 = off), got {cfg.recall.party_prior}")
     return cfg
 
 

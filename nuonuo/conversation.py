@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from nuonuo.turns import session_of, turn_of
+from nuonuo.turns import party_of, session_of, turn_of
 
 if TYPE_CHECKING:
     from nuonuo.component import MemoryView as Memory  # the protocol components receive
@@ -68,6 +68,7 @@ class ConversationIndex:
         self._entry: dict[str, tuple[tuple[str, str | None], tuple[float, float, int, str]]] = {}
         self._created: dict[str, float] = {}
         self._line_speaker: dict[str, str] = {}  # turns named only by a "Name: …" prefix → that name
+        self._party: dict[str, str] = {}  # turns said by a role ("user" / "assistant") → that party
         self._seq = itertools.count()
 
     # --- Component hooks -------------------------------------------------------------------------
@@ -83,6 +84,7 @@ class ConversationIndex:
             found = self._entry.pop(rec.id, None)
             self._created.pop(rec.id, None)
             self._line_speaker.pop(rec.id, None)
+            self._party.pop(rec.id, None)
             if found is None:
                 continue
             conv, entry = found
@@ -107,6 +109,8 @@ class ConversationIndex:
             self._created[rec.id] = rec.created_at
             if line is not None:
                 self._line_speaker[rec.id] = line
+            if (party := party_of(rec)) is not None:
+                self._party[rec.id] = party
 
     # --- reading ---------------------------------------------------------------------------------
     def neighbours(self, mid: str, at: float | None = None, gap_s: float = 0.0) -> list[str]:
@@ -134,6 +138,10 @@ class ConversationIndex:
                     continue
                 out.append(nid)
         return out
+
+    def party(self, mid: str) -> str | None:
+        """"user" or "assistant" for a turn said by that role (``nuonuo.turns.party_of``), else None."""
+        return self._party.get(mid)
 
     def _same_line_speaker(self, a: str, b: str) -> bool:
         """Two lines with the same "Name: …" prefix and nothing else naming a speaker: a labelled log

@@ -14,6 +14,13 @@ when the metadata names a person the text does not (``{"speaker": "Caroline"}`` 
 support group" is indexed as "Caroline: I went to the support group"), so "what did Caroline…"
 matches her turns whether the name came in the text or in the metadata. Role words (user,
 assistant) are not names and add nothing.
+
+``party_of`` and ``question_party`` say whose words a turn is and whose words a question asks for,
+for a conversation between a person and an assistant (the chat loop's turns carry ``role`` user /
+assistant): a question in the first person that does not address "you" (``"what was my personal best
+in the 5K?"``) asks for the asker's own words, the user's turns; one that asks what "you told /
+recommended / said" asks for the assistant's. Anything else (a question about a named person, a
+request to "you", no person at all) names no party.
 """
 
 from __future__ import annotations
@@ -27,6 +34,17 @@ if TYPE_CHECKING:
 SESSION_KEYS = ("session", "session_id", "conversation", "conversation_id", "thread", "thread_id")
 SPEAKER_KEYS = ("role", "speaker", "author", "sender")
 ROLE_WORDS = frozenset({"user", "assistant", "system", "human", "ai", "bot", "agent", "me", "you"})
+PARTY_OF_ROLE = {"user": "user", "human": "user", "me": "user",
+                 "assistant": "assistant", "ai": "assistant", "bot": "assistant", "agent": "assistant"}
+# "you told me", "you have recommended", "did you say", "your suggestion": what the assistant said
+_YOU_SAID = re.compile(r"\byou(?:'ve| have| had)?\s+(?:\w+ly\s+)?(?:told|mentioned|said|suggested|recommended|gave|"
+                       r"provided|listed|shared|described|explained|advised|proposed|wrote|showed|offered|named|"
+                       r"made|came up with)\b|\b(?:did|do) you\s+(?:\w+ly\s+)?(?:tell|mention|say|suggest|recommend|"
+                       r"give|provide|list|share|describe|explain|advise|propose|write|show|offer|name|make|"
+                       r"come up with)\b|\byour (?:suggestion|recommendation|advice|answer|response|list|reply|"
+                       r"explanation)s?\b", re.IGNORECASE)
+_YOU = re.compile(r"\byou(?:r|rs|rself)?\b", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(?:i|my|me|mine|myself|i'm|i've|i'd|i'll)\b", re.IGNORECASE)
 # words that open a labelled note rather than a line said by someone
 LABELS = frozenset("""
 note notes todo to-do reminder fact tip warning important update summary fyi ps p.s re subject title
@@ -88,3 +106,21 @@ def lexical_text(rec: "MemoryRecord") -> str:
     if who is None or who.lower() in ROLE_WORDS or re.search(rf"\b{re.escape(who)}\b", rec.text, re.IGNORECASE):
         return rec.text
     return f"{who}: {rec.text}"
+
+
+def party_of(rec: "MemoryRecord") -> str | None:
+    """"user" or "assistant" for a turn whose speaker is a role word (metadata ``role``/``speaker``/…,
+    or a ``user: …`` line); None for a named person or a memory that is not a turn."""
+    who = metadata_speaker(rec) or text_speaker(rec.text)
+    return PARTY_OF_ROLE.get(who.lower()) if who else None
+
+
+def question_party(query: str) -> str | None:
+    """Whose words a question asks for: "assistant" when it asks what "you told / said / recommended";
+    else "user" when it is in the first person and does not address "you" at all ("when did I …",
+    "what is my …"); None otherwise ("can you suggest …" is a request, not a question about either)."""
+    if _YOU_SAID.search(query):
+        return "assistant"
+    if _YOU.search(query) is None and _FIRST_PERSON.search(query):
+        return "user"
+    return None

@@ -171,3 +171,63 @@ def test_a_speaker_named_only_in_metadata_is_matched_by_name(mem):
     hits = {h.id: h for h in mem.recall("Which pet did Melanie adopt from the shelter?", k=2)}
     assert hits[melanie].scores["ngram"] > hits[caroline].scores["ngram"]
     assert mem.get(caroline).text == said  # the stored text is unchanged
+
+
+def test_whose_words_a_question_asks_for():
+    from nuonuo.turns import question_party
+
+    assert question_party("What was my personal best time in the charity 5K run?") == "user"
+    assert question_party("when did I start learning the violin") == "user"
+    assert question_party("What was the name of the hostel you recommended last time?") == "assistant"
+    assert question_party("I'm planning my trip; what did you tell me about the hostel?") == "assistant"
+    assert question_party("Remind me of your suggestion for dinner") == "assistant"
+    assert question_party("Can you suggest some accessories for my camera?") is None  # a request to "you"
+    assert question_party("When did Caroline go to the support group?") is None  # a named person
+    assert question_party("opening hours of the museum") is None
+
+
+def test_the_party_of_a_turn_is_its_role(mem):
+    ids = mem.remember_many([
+        {"text": "my sister lives in Lyon", "metadata": {"session": "s", "role": "user"}},
+        {"text": "Lyon is lovely", "metadata": {"session": "s", "role": "assistant"}},
+        {"text": "assistant: a transcript line", "metadata": {}},
+        {"text": "I went to the support group", "metadata": {"session": "s", "speaker": "Caroline"}},
+        {"text": "a note of my own"},
+    ])
+    assert [mem.conversations.party(i) for i in ids] == ["user", "assistant", "assistant", None, None]
+    mem.forget(ids[0])
+    assert mem.conversations.party(ids[0]) is None
+
+
+TURNS = [("user", "By the way, my sister Emma moved to Lyon last spring and she loves it there."),
+         ("assistant", "How wonderful that your sister Emma moved to Lyon! Lyon is a beautiful city with great food. "
+                       "If you visit your sister in Lyon, try the bouchons, walk along the Saône, and see the "
+                       "Fourvière basilica. Emma must love living in Lyon."),
+         ("user", "Thanks. Can you suggest a good book for a long train ride?"),
+         ("assistant", "Sure! For a long train ride I suggest 'The Count of Monte Cristo'.")]
+
+
+@pytest.mark.parametrize("party_prior", [0.7, 1.0])
+def test_a_question_about_my_own_words_finds_them_before_the_replies_restating_them(reopen, party_prior):
+    """The assistant's reply restates the user's fact at length and outranks it on both channels; a
+    first-person question asks for the user's own words, a question about what "you suggested" for
+    the assistant's ([recall] party_prior; 1 = off, where the reply wins)."""
+    mem = reopen(recall={"party_prior": party_prior})
+    mem.remember_many([{"text": t, "metadata": {"session": "s1", "turn": i, "role": r}} for i, (r, t) in enumerate(TURNS)])
+    sister = mem.recall("Where does my sister live?", k=3)
+    book = mem.recall("What book did you suggest for my train ride?", k=3)
+    if party_prior == 1.0:
+        assert sister[0].metadata["role"] == "assistant" and book[0].metadata["role"] == "user"
+        assert not any("party_prior" in h.scores for h in sister + book)
+        return
+    assert sister[0].text == TURNS[0][1] and book[0].text == TURNS[3][1]
+    reply = next(h for h in sister if h.metadata["role"] == "assistant")
+    assert reply.scores["party_prior"] == 0.7  # explained: the factor its fused score was given
+
+
+def test_party_prior_outside_zero_to_one_is_a_config_error(nuonuo_home):
+    from nuonuo.config import load_config
+    from nuonuo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="party_prior"):
+        load_config(nuonuo_home, overrides={"recall": {"party_prior": 1.5}})

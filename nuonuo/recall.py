@@ -22,9 +22,10 @@ neighbours' mean) in its scores.
 Fusion (``fuse``): weighted reciprocal-rank fusion (default) or a normalised score sum
 (``[engram] fusion``), plus an optional recency bonus. Whose words (``party_prior``): when the
 question asks for the user's own words ("what was my …", first person, no "you") or for what the
-assistant said ("what did you recommend …"), the other party's turns score ``ρ · F(x)``. Hebbian hops (``nuonuo.associations``)
-from the best fused hits score ``F(parent) · Π min(1, s_i) · decay^h``, on the fused scale: a
-memory reached by a link displaces a direct hit only where that score is higher.
+assistant said ("what did you recommend …"), the other party's turns score ``ρ · F(x)``.
+Hebbian hops (``nuonuo.associations``) from the best fused hits score
+``F(parent) · Π min(1, s_i) · decay^h``, on the fused scale: a memory reached by a link displaces a
+direct hit only where that score is higher.
 
 Every hit keeps each channel's figure in ``Hit.scores`` and names its strongest channel in
 ``Hit.source``; hop hits carry ``hops`` and ``path``.
@@ -226,7 +227,8 @@ def party_prior(mem: "Memory", ranked: list[Candidate], query: str) -> list[Cand
 
     with ρ = ``[recall] party_prior`` (1 = off); notes, facts and turns of named people keep F. The
     assistant's replies restate and elaborate what the user said at length, so without it they crowd
-    the user's own statement out of the top k (LongMemEval tuning split: turn_recall@5 / @10 0.718 / 0.843 → 0.807 / 0.895)."""
+    the user's own statement out of the top k (LongMemEval tuning split: turn_recall@5 / @10
+    0.718 / 0.843 → 0.807 / 0.895)."""
     rho = mem.config.recall.party_prior
     party = question_party(query) if rho != 1.0 else None
     if party is None:

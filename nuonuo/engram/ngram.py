@@ -260,14 +260,18 @@ class NgramIndex:
         sel = np.flatnonzero(use & found)
         if len(sel):
             s = slots[sel]
-            lo, hi = self.indptr[s], self.indptr[s + 1]
-            counts = hi - lo
-            idx = np.repeat(lo - np.cumsum(np.append(0, counts[:-1])), counts) + np.arange(counts.sum())
-            docs = self.post_doc[idx]
-            tf = self.post_tf[idx]
-            gw = np.repeat(gram_weight[sel], counts)
-            norm = p.k1 * (1 - p.b + p.b * self.length[docs] / avg_len)
-            acc += np.bincount(docs, weights=gw * tf * (p.k1 + 1) / (tf + norm), minlength=rows_n)
+            spans = list(zip(self.indptr[s].tolist(), self.indptr[s + 1].tolist()))
+            # each gram's postings are one contiguous slice: copy them, no index gather
+            docs = np.concatenate([self.post_doc[a:b] for a, b in spans])
+            tf = np.concatenate([self.post_tf[a:b] for a, b in spans])
+            # BM25 in float32 (the postings' own type): w · tf · (k1 + 1) / (tf + k1 · (1 − b + b · len / avg_len))
+            gw = np.repeat((gram_weight[sel] * (p.k1 + 1)).astype(np.float32), [b - a for a, b in spans])
+            den = self.length[docs] * np.float32(p.k1 * p.b / avg_len)
+            den += np.float32(p.k1 * (1 - p.b))
+            den += tf
+            gw *= tf
+            gw /= den
+            acc += np.bincount(docs, weights=gw, minlength=rows_n)
         for i in np.flatnonzero(use).tolist():
             posts = delta_posts[i]
             if not posts:

@@ -52,14 +52,24 @@ SOURCE_PRIORITY = {"hopfield": 0, "ngram": 1, "hebbian": 2, "exact": 3}  # ties:
 
 @dataclass
 class Candidate:
-    """One entry of a ranking: fused score, memory id, strongest channel, per-channel figures."""
+    """One entry of a ranking: fused score, memory id, per-channel figures, and either the channel
+    that named it (``source``) or each channel's term of F(x) (``terms``), from which ``named_by``
+    reads the strongest only for the hits returned."""
 
     score: float
     id: str
-    source: str
+    source: str | None
     scores: dict[str, float]
     hops: int = 0
     path: list[str] = field(default_factory=list)
+    terms: dict[str, float] = field(default_factory=dict)
+
+    def named_by(self) -> str:
+        """The channel whose term contributes most to F(x); ties go to the more specific channel."""
+        if self.source is not None:
+            return self.source
+        t = self.terms
+        return max(t, key=lambda c: (t[c], SOURCE_PRIORITY[c])) if t else "hopfield"
 
 
 def smooth(own: dict[str, float], score_of: Callable[[list[str]], np.ndarray],
@@ -139,7 +149,7 @@ def recency_bonus(mem: "Memory", created: float, at: float | None) -> float:
 
 def make_hit(mem: "Memory", c: Candidate) -> Hit:
     rec = mem.get(c.id)
-    return Hit(id=c.id, text=rec.text, score=float(min(1.0, max(0.0, c.score))), source=c.source, hops=c.hops,
+    return Hit(id=c.id, text=rec.text, score=float(min(1.0, max(0.0, c.score))), source=c.named_by(), hops=c.hops,
                key=rec.key, metadata=rec.metadata, timestamp=rec.timestamp, namespace=rec.namespace,
                scores=c.scores, path=c.path)
 
@@ -207,11 +217,10 @@ def fuse(mem: "Memory", channels: Channels, at: float | None) -> list[Candidate]
     ranked = []
     for mid, sc in merged.items():
         t = terms[mid]
-        source = max(t, key=lambda c: (t[c], SOURCE_PRIORITY[c])) if t else "hopfield"
         score = sum(t.values()) / norm
         if at is not None and mem.config.recall.recency_weight > 0:  # only then read the record
             score += recency_bonus(mem, mem.get(mid).created_at, at)
-        ranked.append(Candidate(score, mid, source, sc))
+        ranked.append(Candidate(score, mid, None, sc, terms=t))
     ranked.sort(key=lambda c: -c.score)
     return ranked
 
@@ -237,7 +246,7 @@ def party_prior(mem: "Memory", ranked: list[Candidate], query: str) -> list[Cand
     for c in ranked:
         other = mem.conversations.party(c.id)
         if other is not None and other != party:
-            c = Candidate(c.score * rho, c.id, c.source, {**c.scores, "party_prior": rho}, c.hops, c.path)
+            c = Candidate(c.score * rho, c.id, c.source, {**c.scores, "party_prior": rho}, c.hops, c.path, c.terms)
         out.append(c)
     out.sort(key=lambda c: -c.score)
     return out

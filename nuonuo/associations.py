@@ -398,7 +398,7 @@ class AssociationMemory:
         return out
 
     def hops(self, memory: MemoryView, ranked: list, namespace: str, at: float | None,
-             qv: np.ndarray | None = None) -> dict[str, tuple[float, int, list[str], float]]:
+             qv: np.ndarray | None = None, floor: float = 0.0) -> dict[str, tuple[float, int, list[str], float]]:
         """Breadth-limited multi-hop expansion from the best direct hits: ``{id: (strength, hops,
         path, last link strength)}`` for every memory reached (``nuonuo.recall.with_hops`` merges them
         into the ranking on the fused scale).
@@ -418,8 +418,15 @@ class AssociationMemory:
         # only memories with links of their own are followed: for a memory that is no link's cue,
         # W · cue(x) is cross-talk from other cues' codes (and computing it is most of recall's cost)
         frontier = [(e[0], e[1], [e[1]]) for e in ranked[:cfg.from_top] if self._is_cue(e[1])]
+        # branch and bound: a hit one hop from a parent of score p scores at most p · decay (links
+        # count at most 1), and the query's own cue at most the best direct score; a path that cannot
+        # beat ``floor`` (the k-th direct hit: it could neither enter the top k nor reorder it) is
+        # not followed. Most recalls follow nothing: their best hit times decay is below the k-th.
+        frontier = [f for f in frontier if f[0] * cfg.hop_decay > floor]
         best: dict[str, tuple[float, int, list[str], float]] = {}
-        with_query = qv is not None and cfg.query_cues
+        with_query = qv is not None and cfg.query_cues and ranked[0][0] > floor
+        if not frontier and not with_query:
+            return {}
         query_code = self._prefetch_codes(memory, [mid for _, mid, _ in frontier], targets=False,
                                           query=qv if with_query else None)
         if with_query:
@@ -436,7 +443,8 @@ class AssociationMemory:
                         best[tid] = (hs, hop, path + [tid], s)
                         nxt.append((hs, tid, path + [tid]))
             nxt.sort(key=lambda t: -t[0])
-            frontier = [f for f in nxt if self._is_cue(f[1])][:cfg.from_top * cfg.breadth]
+            frontier = [f for f in nxt if f[0] * cfg.hop_decay > floor and self._is_cue(f[1])]
+            frontier = frontier[:cfg.from_top * cfg.breadth]
             if not frontier:
                 break
         return best

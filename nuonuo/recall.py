@@ -253,13 +253,15 @@ def party_prior(mem: "Memory", ranked: list[Candidate], query: str) -> list[Cand
 
 
 def with_hops(mem: "Memory", ranked: list[Candidate], namespace: str, at: float | None,
-              qv: np.ndarray) -> list[Candidate]:
+              qv: np.ndarray, k: int = 0) -> list[Candidate]:
     """The ranking with the memories reached by association links from the best direct hits
     (``AssociationMemory.hops``). A hop hit's score is on the fused scale by construction,
     ``F(parent) · Π min(1, s_i) · decay^h``: it joins where that beats the direct hits below it, and
     replaces a memory's direct entry only when higher. Weak links (co-recall) score low; a strong
-    explicit link from the best hit ranks just below it."""
-    reached = mem.hebbian.hops(mem, [(c.score, c.id) for c in ranked], namespace, at, qv=qv)
+    explicit link from the best hit ranks just below it. With ``k``, a hop hit that could not beat
+    the k-th direct hit is not looked for (it could neither enter the top k nor reorder it)."""
+    floor = ranked[k - 1].score if 0 < k <= len(ranked) else 0.0
+    reached = mem.hebbian.hops(mem, [(c.score, c.id) for c in ranked], namespace, at, qv=qv, floor=floor)
     if not reached:
         return ranked
     out = list(ranked)
@@ -281,5 +283,5 @@ def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, 
     with mem.lock:
         channels = gather(mem, query, qv, namespace, at, k)
         ranked = party_prior(mem, fuse(mem, channels, at), query)
-        ranked = with_hops(mem, ranked, namespace, at, qv)
+        ranked = with_hops(mem, ranked, namespace, at, qv, k)
         return [make_hit(mem, c) for c in ranked[:k]]

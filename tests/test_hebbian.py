@@ -235,3 +235,33 @@ def test_co_recall_links_wait_for_a_flush_not_for_the_next_remember(reopen):
     m.close()
     m2 = reopen()
     assert {l["other"] for l in m2.associations(a.id) if l["kind"] == "corecall"} == {b.id}
+
+
+def test_hops_skipped_by_their_bound_change_no_top_k(mem):
+    """with_hops(k) follows only paths whose bound, parent · decay, beats the k-th direct hit; the top
+    k must equal that of following every path (k = 0), on a store where hops do enter the top k."""
+    from nuonuo.recall import fuse, gather, with_hops
+
+    rng = np.random.default_rng(3)
+    topics = ["garden", "violin", "harbour", "budget", "kitchen", "museum", "winter", "ticket"]
+    names = [f"{a}{b}" for a in ("vel", "mor", "tak", "sun", "pel", "dra", "kim", "lor") for b in ("ax", "em", "ob", "ur",
+                                                                                            "ix", "on", "ek", "ul", "ad", "io")]
+    recs = mem.remember_many([f"{names[i]} keeps the {topics[i % 8]} and the {topics[(i * 3 + 1) % 8]}"
+                              for i in range(80)])
+    for _ in range(120):
+        a, b = rng.choice(len(recs), 2, replace=False)
+        mem.associate(recs[a], recs[b], weight=float(rng.uniform(0.3, 1.5)))
+    entered = below_second = 0
+    queries = [f"what about the {t}?" for t in topics] + [f"who keeps {names[i]}?" for i in range(0, 80, 7)]
+    queries += [f"who keeps {names[i]} or {names[i + 1]}?" for i in range(0, 79, 9)]  # two strong direct hits
+    for q in queries:
+        qv = mem.encoder.embed(q)
+        for k in (1, 3, 10):
+            ranked = fuse(mem, gather(mem, q, qv, "default", None, k), None)
+            full = with_hops(mem, ranked, "default", None, qv)[:k]
+            bounded = with_hops(mem, ranked, "default", None, qv, k)[:k]
+            assert [(c.id, c.score, c.named_by(), c.path) for c in bounded] == \
+                   [(c.id, c.score, c.named_by(), c.path) for c in full]
+            entered += sum(c.hops > 0 for c in full)
+            below_second += sum(c.hops > 0 for c in full[2:])  # under two direct hits: the floor is the k-th
+    assert entered > 0 and below_second > 0  # the cases where the bound matters: hop hits in the top k

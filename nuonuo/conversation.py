@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from nuonuo.turns import party_of, session_of, turn_of
+from nuonuo.turns import metadata_speaker, party_of, session_of, turn_of
 
 if TYPE_CHECKING:
     from nuonuo.component import MemoryView as Memory  # the protocol components receive
@@ -109,7 +109,8 @@ class ConversationIndex:
             self._created[rec.id] = rec.created_at
             if line is not None:
                 self._line_speaker[rec.id] = line
-            if (party := party_of(rec)) is not None:
+            # the speaker turn_of already read: the line's name, else the metadata's (no second look at the text)
+            if (party := party_of(line if line is not None else metadata_speaker(rec))) is not None:
                 self._party[rec.id] = party
 
     # --- reading ---------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ Every hit keeps each channel's figure in ``Hit.scores`` and names its strongest 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -246,7 +246,7 @@ def party_prior(mem: "Memory", ranked: list[Candidate], query: str) -> list[Cand
     for c in ranked:
         other = mem.conversations.party(c.id)
         if other is not None and other != party:
-            c = Candidate(c.score * rho, c.id, c.source, {**c.scores, "party_prior": rho}, c.hops, c.path, c.terms)
+            c = replace(c, score=c.score * rho, scores={**c.scores, "party_prior": rho})
         out.append(c)
     out.sort(key=lambda c: -c.score)
     return out

@@ -108,11 +108,11 @@ def lexical_text(rec: "MemoryRecord") -> str:
     return f"{who}: {rec.text}"
 
 
-def party_of(rec: "MemoryRecord") -> str | None:
-    """"user" or "assistant" for a turn whose speaker is a role word (metadata ``role``/``speaker``/…,
-    or a ``user: …`` line); None for a named person or a memory that is not a turn."""
-    who = metadata_speaker(rec) or text_speaker(rec.text)
-    return PARTY_OF_ROLE.get(who.lower()) if who else None
+def party_of(speaker: str | None) -> str | None:
+    """"user" or "assistant" for a speaker that is a role word (``turn_of`` and ``metadata_speaker``
+    say who spoke: metadata ``role``/``speaker``/…, or a ``user: …`` line); None for a named person
+    or no speaker."""
+    return PARTY_OF_ROLE.get(speaker.lower()) if speaker else None
 
 
 def question_party(query: str) -> str | None:

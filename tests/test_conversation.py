@@ -176,14 +176,18 @@ def test_a_speaker_named_only_in_metadata_is_matched_by_name(mem):
 def test_whose_words_a_question_asks_for():
     from nuonuo.turns import question_party
 
-    assert question_party("What was my personal best time in the charity 5K run?") == "user"
-    assert question_party("when did I start learning the violin") == "user"
-    assert question_party("What was the name of the hostel you recommended last time?") == "assistant"
-    assert question_party("I'm planning my trip; what did you tell me about the hostel?") == "assistant"
-    assert question_party("Remind me of your suggestion for dinner") == "assistant"
-    assert question_party("Can you suggest some accessories for my camera?") is None  # a request to "you"
-    assert question_party("When did Caroline go to the support group?") is None  # a named person
-    assert question_party("opening hours of the museum") is None
+    cases = {
+        "What was my personal best time in the charity 5K run?": "user",
+        "when did I start learning the violin": "user",
+        "What was the name of the hostel you recommended last time?": "assistant",
+        "I'm planning my trip; what did you tell me about the hostel?": "assistant",
+        "Remind me of your suggestion for dinner": "assistant",
+        "Can you suggest some accessories for my camera?": None,  # a request to "you"
+        "When did Caroline go to the support group?": None,  # a named person
+        "opening hours of the museum": None,
+    }
+    for question, party in cases.items():
+        assert question_party(question) == party, question
 
 
 def test_the_party_of_a_turn_is_its_role(mem):

@@ -73,18 +73,21 @@ def augment_cues(memory, namespace: str, per_memory: int = 2) -> int:
 NO_HOPS = {"enabled": False}
 NO_CONTEXT = {"context_weight": 0.0}
 NO_PARTY = {"party_prior": 1.0}
+NO_SENTENCES = {"sentence_keys": 0}  # at recall time: the shared store's sentence keys are not read
 SYSTEMS: dict[str, dict[str, Any]] = {
     # the shipped defaults: Hopfield + context keys + stemmed n-gram/exact channels + Hebbian hops
     "nuonuo": {"overrides": {}},
     # ablation ladder, each row adds one mechanism to the one above
-    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0, **NO_CONTEXT, **NO_PARTY},
+    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0, **NO_CONTEXT, **NO_PARTY, **NO_SENTENCES},
                                  "engram": {"ngram": False, "exact": False}, "hebbian": NO_HOPS}},
-    "hopfield": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY}, "engram": {"ngram": False, "exact": False},
+    "hopfield": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY, **NO_SENTENCES}, "engram": {"ngram": False, "exact": False},
                                "hebbian": NO_HOPS}},
-    "+ngram": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY}, "hebbian": NO_HOPS}},
-    "+context": {"overrides": {"recall": NO_PARTY, "hebbian": NO_HOPS}},
-    "no-hops": {"overrides": {"hebbian": NO_HOPS}},  # = "+party": the party prior on top of "+context"
+    "+ngram": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY, **NO_SENTENCES}, "hebbian": NO_HOPS}},
+    "+context": {"overrides": {"recall": {**NO_PARTY, **NO_SENTENCES}, "hebbian": NO_HOPS}},
+    "+party": {"overrides": {"recall": NO_SENTENCES, "hebbian": NO_HOPS}},
+    "no-hops": {"overrides": {"hebbian": NO_HOPS}},  # = "+sentences": sentence keys on top of "+party"
     "no-party-prior": {"overrides": {"recall": NO_PARTY}},
+    "no-sentence-keys": {"overrides": {"recall": NO_SENTENCES}},
     # variants
     "no-stem": {"overrides": {"engram": {"stem": ""}}},
     "keep-question-words": {"overrides": {"engram": {"question_words": False}}},
@@ -105,14 +108,15 @@ SYSTEMS: dict[str, dict[str, Any]] = {
                          "prepare": lambda mem, ns: augment_cues(mem, ns)},
 }
 # "hopfield" (top-K + the settle at the default mix) is left out: with settle_mix 0 it ranks as dense-only
-DEFAULT_SYSTEMS = ["dense-only", "+ngram", "+context", "no-hops", "no-party-prior", "nuonuo"]
+DEFAULT_SYSTEMS = ["dense-only", "+ngram", "+context", "+party", "no-hops", "no-party-prior", "no-sentence-keys",
+                   "nuonuo"]
 
 # Settings read at recall time (the rest shape what ingest builds: index parameters, links). Systems
 # whose overrides touch only these share one store, each recalled with its overrides applied, so the
 # ablation ladder costs one ingest per question instead of one per system.
 RECALL_TIME = {
     "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "context_weight", "context_gap_minutes",
-               "party_prior", "recency_weight",
+               "party_prior", "sentence_keys", "recency_weight",  # sentence_keys: 0 ignores the store's keys
                "recency_half_life_days"},
     "engram": {"ngram", "exact", "gate", "ngram_gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
                "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},  # not "stem": built at ingest
@@ -303,9 +307,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if s not in SYSTEMS:
             ap.error(f"unknown system {s!r}; known: {', '.join(SYSTEMS)}")
 
-    from nuonuo.config import load_config
+    from nuonuo.config import RecallConfig, load_config
     from nuonuo.encoder import load_encoder
     from nuonuo.memory import Memory
+    from nuonuo.sentences import sentence_keys
 
     questions = lme_data.sample(lme_data.split(lme_data.load(args.data), args.split), args.sample)
     abstentions = 0 if args.sample or args.split != "all" else sum(
@@ -320,6 +325,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                      if not cache.missing([t[4] for t in lme_data.turns(q)] + [q["question"]])]
     t_fill = time.time()
     texts = [t[4] for q in questions for t in lme_data.turns(q)] + [q["question"] for q in questions]
+    max_sentences = RecallConfig().sentence_keys
+    texts += [s for t in dict.fromkeys(texts) for s in sentence_keys(t, max_sentences)]  # what ingest encodes too
     todo = len(cache.missing(texts))
     done = [0]
 

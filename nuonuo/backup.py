@@ -119,7 +119,10 @@ def write_table(store: Store, table: str, data) -> None:
     """Replace ``table``'s rows with ``data`` as a new version (recreating a table it cannot open)."""
     if table in store.table_names():
         try:
-            store.table(table).add(data, mode="overwrite")
+            if data.num_rows:
+                store.table(table).add(data, mode="overwrite")
+            else:  # LanceDB cannot overwrite with no rows: delete them all (a new version too)
+                store.table(table).delete("true")
             return
         except StoreError as exc:
             if exc.kind == "store_full":

@@ -38,6 +38,7 @@ from nuonuo.record_cache import RecordCache
 import nuonuo.memtrim as memtrim
 from nuonuo.pipeline import encode_and_commit
 from nuonuo.records import Hit, MemoryRecord, export_line, to_epoch
+from nuonuo.sentence_index import SentenceIndex
 import nuonuo.store_snapshot as store_snapshot
 from nuonuo.store import Store, StoreLock, record_from_row
 from nuonuo.store_snapshot import ReadOnlyStore
@@ -86,7 +87,8 @@ class Memory:
         recover_interrupted_run(self.store)  # a sleep run killed halfway: back to before it
         self.hebbian = AssociationMemory(self.config.hebbian)
         self.conversations = ConversationIndex()
-        self.components: list[Component] = [self.engram, self.hebbian, self.conversations]
+        self.sentences = SentenceIndex(self.config.recall.sentence_keys)
+        self.components: list[Component] = [self.engram, self.hebbian, self.conversations, self.sentences]
         self._load()
         memtrim.release()  # the load's temporaries, freed but still resident (nuonuo.memtrim)
         for comp in self.components:  # each rebuilds its cache from the records
@@ -203,7 +205,8 @@ class Memory:
         return ids
 
     def _encode(self, fresh: list[MemoryRecord]) -> np.ndarray:
-        return self.encoder.embed_many([r.text for r in fresh], self.config.encoder.batch_size)
+        """Their vectors, their sentence keys' staged for the commit (``nuonuo.sentence_index``)."""
+        return self.sentences.encode(self.encoder, fresh, self.config.encoder.batch_size)
 
     def _commit(self, fresh: list[MemoryRecord], vectors: np.ndarray) -> None:
         """Write encoded records to the store (durable on return) and to every in-RAM index."""
@@ -377,7 +380,8 @@ class Memory:
             new_meta = check_metadata(metadata) if metadata is not None else rec.metadata
             if importance is not None:
                 check_importance(importance)
-        vec = self.encoder.embed(new_text) if new_text != rec.text else None
+        vec = (self.sentences.encode(self.encoder, [dataclasses.replace(rec, text=new_text)], 1)[0]
+               if new_text != rec.text else None)
         with self._lock:
             updated = dataclasses.replace(
                 rec, text=new_text, metadata=new_meta, sha256=content_hash(new_text),

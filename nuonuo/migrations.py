@@ -81,6 +81,13 @@ HEBBIAN_W_V5 = pa.schema([
     pa.field("vals", pa.list_(pa.float32())),
 ])
 
+# --- version 6: sentence keys -----------------------------------------------------------------------
+SENTENCE_KEYS_V6 = pa.schema([
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("written_at", pa.float64()),
+    pa.field("vectors", pa.list_(pa.float32())),
+])
+
 
 def _v1_memories(store) -> None:
     store.ensure_table("meta", META_V1)
@@ -100,11 +107,16 @@ def _v5_sleep(store) -> None:
     store.ensure_table("hebbian_w", HEBBIAN_W_V5)
 
 
+def _v6_sentence_keys(store) -> None:
+    store.ensure_table("sentence_keys", SENTENCE_KEYS_V6)
+
+
 MIGRATIONS: dict[int, Callable] = {
     1: _v1_memories,
     3: _v3_associations,
     4: _v4_chat_sessions,
     5: _v5_sleep,
+    6: _v6_sentence_keys,
 }
 LATEST = max(MIGRATIONS)
 

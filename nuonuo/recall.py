@@ -4,9 +4,11 @@ as one more channel.
 
 Channels (each returns ``{id: {score name: value}}``):
 - ``hopfield``: stage-1 top-K cosine over the namespace's patterns, then the modern-Hopfield
-  settle (``nuonuo.hopfield``). Its own score is ``h(x) = (1 − m)·cos(q, x) + m·cos(ξ*, x)``: the
+  settle (``nuonuo.hopfield``). Its own score is ``h(x) = (1 − m)·c(q, x) + m·cos(ξ*, x)``: the
   query's cosine blended (``m = settle_mix``) with the cosine to the settled state ξ*, which
-  cleans noisy or partial cues.
+  cleans noisy or partial cues. ``c(q, x) = max(cos(q, x), max_j cos(q, x_j))``: a memory of a few
+  sentences is keyed also by each sentence x_j (``nuonuo.sentences``), so a side remark in a
+  longer turn is found by its own words; each hit keeps ``sentence`` (its best key) in its scores.
 - ``ngram``: memories sharing (stemmed) n-grams with the query, BM25-weighted
   (``nuonuo.engram``); hits the context gate rejects do not join (``[engram] gate``).
 - ``exact``: keyed facts whose canonical key the query covers, admitted by the same gate.
@@ -113,13 +115,19 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
     settled = hopfield_settle(qv, patterns, cfg.beta, cfg.settle_steps, cfg.settle_eps)
     xi = settled.state / (float(np.linalg.norm(settled.state)) or 1.0)
     mix = cfg.settle_mix
+    sentence: dict[str, float] = {}
 
-    def blend(c: np.ndarray, vecs: np.ndarray) -> np.ndarray:
-        """h = (1 − m)·cos(q, x) + m·cos(ξ*, x); with m = 0 (the default) the cosines themselves."""
+    def blend(ids: list[str], c: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+        """h = (1 − m)·c(q, x) + m·cos(ξ*, x), c the better of the memory's own cosine and its best
+        sentence key's (``nuonuo.sentences``); with m = 0 (the default) c itself."""
+        if cfg.sentence_keys:
+            best = mem.sentences.best(ids, qv)
+            sentence.update((m, b) for m, b in zip(ids, best.tolist()) if b > -np.inf)
+            c = np.maximum(c, best)
         return c if mix == 0 else (1 - mix) * c + mix * (vecs @ xi)
 
     ids = [index.ids[p] for p in pos]
-    own = dict(zip(ids, blend(cos, patterns).tolist()))
+    own = dict(zip(ids, blend(ids, cos, patterns).tolist()))
     cosine = dict(zip(ids, cos.tolist()))
     attention = dict(zip(ids, settled.attention.tolist()))
 
@@ -127,7 +135,7 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
         vecs = index.vectors(more)
         c = vecs @ qv
         cosine.update(zip(more, c.tolist()))
-        return blend(c, vecs)
+        return blend(more, c, vecs)
 
     known = lambda m: [y for y in neighbours(m) if y in index]  # noqa: E731
     scored, context = smooth(own, score_of, known, cfg.context_weight)
@@ -136,6 +144,8 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
         out[mid] = {"cosine": cosine[mid], "hopfield": s, "attention": attention.get(mid, 0.0)}
         if mid in context:
             out[mid]["context"] = context[mid]
+        if mid in sentence:
+            out[mid]["sentence"] = sentence[mid]
     return out
 
 

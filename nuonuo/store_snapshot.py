@@ -1,9 +1,9 @@
 """A read-only copy of the tables an open reads, for short processes (a cold ``nuonuo recall``).
 
 ``import lancedb`` costs a short process about 0.5–1 s, more than everything else a recall does
-on a small store. A local store's CLI therefore keeps, in ``<home>/snapshot/``, the four tables
-``Memory`` reads at open (``meta``, ``memories``, ``associations``, ``hebbian_w``) as Arrow IPC
-files, which pyarrow (imported anyway) reads without LanceDB.
+on a small store. A local store's CLI therefore keeps, in ``<home>/snapshot/``, the tables
+``Memory`` reads at open (``meta``, ``memories``, ``associations``, ``hebbian_w``, ``sentence_keys``)
+as Arrow IPC files, which pyarrow (imported anyway) reads without LanceDB.
 
 Coherence. The snapshot records the store's *fingerprint*: for every table folder, the name, size
 and modification time of each manifest in ``_versions/``. Every LanceDB commit writes a new
@@ -37,7 +37,7 @@ from nuonuo.errors import StoreError
 from nuonuo.records import MemoryRecord
 from nuonuo.store import GuardedTable, Store
 
-SNAPSHOT_TABLES = ("meta", "memories", "associations", "hebbian_w")
+SNAPSHOT_TABLES = ("meta", "memories", "associations", "hebbian_w", "sentence_keys")
 FORMAT = 1
 FOLDER = "snapshot"
 PENDING = "pending-access.jsonl"

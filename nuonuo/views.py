@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from nuonuo.conversation import ConversationIndex
     from nuonuo.engram import EngramComponent
     from nuonuo.hopfield import PatternIndex
+    from nuonuo.sentence_index import SentenceIndex
 
 
 @runtime_checkable
@@ -25,6 +26,7 @@ class FacadeView(MemoryView, Protocol):
     engram: "EngramComponent"
     hebbian: "AssociationMemory"
     conversations: "ConversationIndex"
+    sentences: "SentenceIndex"
     components: list[Component]
 
     @property

@@ -12,7 +12,7 @@ from nuonuo.views import FacadeView
 
 def test_every_component_implements_every_hook(mem):
     assert [type(c).__name__ for c in mem.components] == ["EngramComponent", "AssociationMemory",
-                                                          "ConversationIndex"]
+                                                          "ConversationIndex", "SentenceIndex"]
     for comp in mem.components:
         assert isinstance(comp, Component), type(comp).__name__
         assert isinstance(comp.stats(mem), dict)

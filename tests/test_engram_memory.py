@@ -63,9 +63,13 @@ def test_ngram_channel_finds_rare_codes_dense_misses(mem):
 
     mem.config.engram.ngram = False
     mem.config.engram.exact = False
+    mem.config.recall.sentence_keys = 0  # each note by its own vector only
     dense_misses = misses()
+    mem.config.recall.sentence_keys = 8  # the code's sentence is a key of its own (nuonuo.sentences)
+    sentence_misses = misses()
     mem.config.engram.ngram = True
     assert dense_misses >= 5  # MiniLM blurs the codes (measured: 17 of 40 at n = 40)
+    assert sentence_misses < dense_misses
     assert misses() == 0
     hit = mem.recall(f"locker {codes[5]}", k=1)[0]
     assert hit.text == texts[5] and hit.scores["ngram"] > 0 and hit.scores["ngram_raw"] > 0

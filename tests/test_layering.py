@@ -40,12 +40,12 @@ LAYERS = [
               "nuonuo.engram.hashing", "nuonuo.engram.gate", "nuonuo.engram.keys", "nuonuo.engram.ngram"}),
     ("values", {"nuonuo.errors", "nuonuo.records", "nuonuo.config", "nuonuo.validate",
                 "nuonuo.encoder_models", "nuonuo.onnx_encoder", "nuonuo.encoder", "nuonuo.chat.llm",
-                "nuonuo.chat.events", "nuonuo.api", "nuonuo.lazy_imports", "nuonuo.turns", "nuonuo.pipeline"}),
+                "nuonuo.chat.events", "nuonuo.api", "nuonuo.lazy_imports", "nuonuo.turns", "nuonuo.pipeline", "nuonuo.sentences"}),
     ("storage", {"nuonuo.store_files", "nuonuo.store", "nuonuo.store_snapshot", "nuonuo.migrations", "nuonuo.edges",
                  "nuonuo.record_cache"}),
     ("component protocol", {"nuonuo.component"}),
     ("components", {"nuonuo.engram.component", "nuonuo.engram", "nuonuo.associations",
-                    "nuonuo.conversation", "nuonuo.chat.sessions"}),
+                    "nuonuo.conversation", "nuonuo.sentence_index", "nuonuo.chat.sessions"}),
     ("facade", {"nuonuo.views", "nuonuo.recall", "nuonuo.consolidation", "nuonuo.memory"}),
 ]
 LAYER_OF = {mod: i for i, (_, mods) in enumerate(LAYERS) for mod in mods}
@@ -224,6 +224,7 @@ def test_live_schemas_equal_the_newest_frozen_ones():
     from nuonuo import migrations
     from nuonuo.chat import sessions
     from nuonuo.edges import ASSOCIATION_SCHEMA, W_SNAPSHOT_SCHEMA
+    from nuonuo.sentence_index import SENTENCE_KEYS_SCHEMA
     from nuonuo.store import META_SCHEMA, memory_schema
 
     assert memory_schema(384).equals(migrations.memories_v1(384))
@@ -232,3 +233,4 @@ def test_live_schemas_equal_the_newest_frozen_ones():
     assert sessions.SESSION_SCHEMA.equals(migrations.CHAT_SESSIONS_V4)
     assert sessions.TURN_SCHEMA.equals(migrations.CHAT_TURNS_V4)
     assert W_SNAPSHOT_SCHEMA.equals(migrations.HEBBIAN_W_V5)
+    assert SENTENCE_KEYS_SCHEMA.equals(migrations.SENTENCE_KEYS_V6)

@@ -1,0 +1,151 @@
+"""Component: the sentence keys of each memory (``nuonuo.sentences``), one unit vector per sentence,
+kept in RAM as float16 rows and in the store's ``sentence_keys`` table.
+
+Encoding: ``encode`` makes a batch's own vectors and its sentence keys' vectors in one
+``embed_many`` call (outside the memory's lock, like every encoding) and stages the latter under
+the memories' ids; ``added``, after the memories are committed, writes them to the table and
+indexes them. A memory written with vectors given by the caller (``remember_many(vectors=…)``) has
+no sentence keys: nothing is encoded for it.
+
+A full disk while the keys are written costs the memories their sentence keys, not the memories:
+they are already committed, and recall scores them by their own vector. A forget or an update
+deletes a memory's rows; a superseded or merged memory keeps them as history (only active
+memories' keys are read back).
+
+Recall (``best``) scores a candidate by its best sentence, ``max_j cos(q, x_j)``; float16 rows
+change a cosine by < 1e-3.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from nuonuo.errors import StoreError
+from nuonuo.records import MemoryRecord
+from nuonuo.sentences import sentence_keys
+from nuonuo.store import id_filter
+
+if TYPE_CHECKING:
+    from nuonuo.component import MemoryView as Memory
+    from nuonuo.encoder_models import Encoder
+
+TABLE = "sentence_keys"
+SENTENCE_KEYS_SCHEMA = pa.schema([
+    pa.field("id", pa.string(), nullable=False),  # the memory
+    pa.field("written_at", pa.float64()),         # the newest row of an id wins (a delete that failed)
+    pa.field("vectors", pa.list_(pa.float32())),  # its n sentence vectors, n × dim, row after row
+])
+
+
+class SentenceIndex:
+    """Memory id → its sentence vectors ``(n, d)``, float16, unit rows."""
+
+    def __init__(self, max_sentences: int):
+        self.max_sentences = max_sentences
+        self._keys: dict[str, np.ndarray] = {}
+        self._staged: dict[str, np.ndarray] = {}  # encoded, waiting for their memory's commit
+
+    # --- encoding (no lock held) --------------------------------------------------------------------
+    def encode(self, encoder: "Encoder", records: Sequence[MemoryRecord], batch_size: int) -> np.ndarray:
+        """The records' own vectors; their sentence keys' vectors are staged for ``added``."""
+        splits = [sentence_keys(r.text, self.max_sentences) for r in records]
+        texts = [r.text for r in records] + [s for ss in splits for s in ss]
+        vecs = encoder.embed_many(texts, batch_size)
+        pos = len(records)
+        for rec, ss in zip(records, splits):  # (0, d) for a memory without: a new text drops its old keys
+            self._staged[rec.id] = vecs[pos:pos + len(ss)]  # one dict store: atomic for the GIL
+            pos += len(ss)
+        return vecs[:len(records)]
+
+    # --- Component hooks ----------------------------------------------------------------------------
+    def rebuild(self, memory: "Memory") -> None:
+        self._keys.clear()
+        self._staged.clear()
+        tbl = memory.store.table(TABLE)
+        if not tbl.count_rows():
+            return
+        data = tbl.to_arrow()
+        ids = data.column("id").to_pylist()
+        written = data.column("written_at").to_numpy(zero_copy_only=False)
+        lists = data.column("vectors").combine_chunks()
+        flat = lists.flatten().to_numpy(zero_copy_only=False).astype(np.float16)
+        offsets = lists.offsets.to_numpy()
+        dim, newest = memory.encoder.dim, {}
+        for i in np.argsort(written, kind="stable"):  # the newest row of an id last
+            newest[ids[i]] = i
+        for mid, i in newest.items():
+            rec = memory.record(mid)
+            if rec is not None and rec.status == "active":
+                self._keys[mid] = flat[offsets[i]:offsets[i + 1]].reshape(-1, dim)
+
+    def added(self, memory: "Memory", records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
+        """Write and index the staged keys of ``records``; a memory encoded anew (an update) loses its
+        old keys, one not encoded here (a metadata update, given vectors) keeps what it had."""
+        staged = {r.id: v for r in records if (v := self._staged.pop(r.id, None)) is not None}
+        self._drop(memory, [mid for mid in staged if mid in self._keys])
+        fresh = {mid: v for mid, v in staged.items()
+                 if len(v) and (rec := memory.record(mid)) is not None and rec.status == "active"}
+        if not fresh:
+            return
+        now = time.time()
+        rows = pa.Table.from_pydict({
+            "id": list(fresh), "written_at": [now] * len(fresh),
+            "vectors": [np.asarray(v, dtype=np.float32).reshape(-1) for v in fresh.values()]}, schema=SENTENCE_KEYS_SCHEMA)
+        try:
+            memory.store.table(TABLE).add(rows)
+        except StoreError as exc:  # the memories are committed: they go on without their sentence keys
+            warnings.warn(f"nuonuo: {len(fresh)} memories stored without their sentence keys: {exc.message}",
+                          RuntimeWarning, stacklevel=2)
+            return
+        for mid, v in fresh.items():
+            self._keys[mid] = v.astype(np.float16)
+
+    def removed(self, memory: "Memory", records: Sequence[MemoryRecord]) -> None:
+        """Forgotten: the keys and their rows go. Superseded or merged (history, kept like the
+        memory's own row, and a sleep run that is undone makes it active again): out of RAM only. A
+        memory still active (an update in progress: ``added`` follows) keeps them until it is
+        encoded anew."""
+        inactive = [r.id for r in records if r.id in self._keys
+                    and ((cur := memory.record(r.id)) is None or cur.status != "active")]
+        for mid in inactive:
+            del self._keys[mid]
+        self._delete_rows(memory, [mid for mid in inactive if memory.record(mid) is None])
+
+    def _drop(self, memory: "Memory", gone: list[str]) -> None:
+        for mid in gone:
+            del self._keys[mid]
+        self._delete_rows(memory, gone)
+
+    def _delete_rows(self, memory: "Memory", gone: list[str]) -> None:
+        try:
+            for start in range(0, len(gone), 500):
+                memory.store.table(TABLE).delete(id_filter(gone[start:start + 500]))
+        except StoreError:  # rows of memories that are not active are not read back: harmless
+            pass
+
+    def flush(self, memory: "Memory") -> None:
+        """Nothing waits: every key is written when its memory is."""
+
+    def stats(self, memory: "Memory") -> dict[str, Any]:
+        return {"sentence_keys": sum(len(v) for v in self._keys.values()), "memories_with_sentence_keys": len(self._keys)}
+
+    # --- reading ------------------------------------------------------------------------------------
+    def best(self, ids: Sequence[str], query: np.ndarray) -> np.ndarray:
+        """``max_j cos(q, x_j)`` over each memory's sentence keys; −inf for a memory without any."""
+        out = np.full(len(ids), -np.inf, dtype=np.float32)
+        found = [(i, m) for i, mid in enumerate(ids) if (m := self._keys.get(mid)) is not None]
+        if not found:
+            return out
+        rows = np.concatenate([m for _, m in found]).astype(np.float32)
+        cos = rows @ query
+        starts = np.cumsum([0] + [len(m) for _, m in found[:-1]])
+        out[[i for i, _ in found]] = np.maximum.reduceat(cos, starts)
+        return out
+
+    def __contains__(self, mid: str) -> bool:
+        return mid in self._keys

@@ -1,0 +1,116 @@
+"""Sentence keys (``nuonuo.sentences``, ``nuonuo.sentence_index``): a memory of a few sentences is
+also keyed by each sentence, on the real encoder and a real store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nuonuo.config import load_config
+from nuonuo.errors import ConfigError
+from nuonuo.memory import Memory
+from nuonuo.sentences import sentence_keys
+
+KITCHEN = ("We spent the whole weekend repainting the kitchen and fixing the cabinet doors. "
+           "My sister Lena turned 32 in March. The paint needed three coats before it looked even.")
+OTHERS = ["Lena sent photos of the new kitchen tiles she picked for her flat.",
+          "My sister Lena still rides the old bicycle she had in school.",
+          "Lena's birthday dinner was at the Italian place near the river."]
+
+
+@pytest.mark.parametrize("text, limit, expected", [
+    ("One sentence only, nothing to split here.", 8, []),
+    ("First we went out. Then we came back home.", 8, ["First we went out.", "Then we came back home."]),
+    ("Is it raining today? Take the blue umbrella then!", 8, ["Is it raining today?", "Take the blue umbrella then!"]),
+    ("line one of the list\nline two of the list", 8, ["line one of the list", "line two of the list"]),
+    ("Thanks! The train to Lyon leaves at 7:12.", 8, []),        # "Thanks!" is no key: one left
+    ("Sure. Ok. The train to Lyon leaves at 7:12. It is late again.", 8,
+     ["The train to Lyon leaves at 7:12.", "It is late again."]),
+    ("Version 2.5 is out now. It fixes the login bug.", 8, ["Version 2.5 is out now.", "It fixes the login bug."]),
+    (" ".join(f"This is sentence number {i}." for i in range(9)), 8, []),  # a document: too many
+    (" ".join(f"This is sentence number {i}." for i in range(9)), 9, [f"This is sentence number {i}." for i in range(9)]),
+    ("First we went out. Then we came back home.", 0, []),  # off
+])
+def test_which_sentences_key_a_memory(text, limit, expected):
+    assert sentence_keys(text, limit) == expected
+
+
+def test_a_side_remark_is_found_by_its_own_sentence(tmp_path, encoder):
+    """The kitchen turn's own vector is about the kitchen; its middle sentence answers the question.
+    Without sentence keys it ranks last of four, with them first, and the hit says why."""
+    ranks = {}
+    for limit in (8, 0):
+        with Memory(load_config(tmp_path / str(limit), overrides={"recall": {"sentence_keys": limit}}), encoder) as mem:
+            kitchen = mem.remember(KITCHEN)
+            mem.remember_many(OTHERS)
+            hits = mem.recall("What age is Lena now?", k=4)
+            ranks[limit] = [h.id for h in hits].index(kitchen.id)
+            top = hits[ranks[limit]]
+            if limit:
+                lena = encoder.embed("My sister Lena turned 32 in March.") @ encoder.embed("What age is Lena now?")
+                assert top.scores["sentence"] == pytest.approx(float(lena), abs=2e-3)  # float16 keys
+                assert top.scores["hopfield"] == top.scores["sentence"] > top.scores["cosine"]
+            else:
+                assert "sentence" not in top.scores
+    assert ranks == {8: 0, 0: 3}
+
+
+def test_keys_are_stored_read_back_and_follow_updates_and_forgets(tmp_path, encoder):
+    cfg = load_config(tmp_path)
+    with Memory(cfg, encoder) as mem:
+        kitchen = mem.remember(KITCHEN)
+        mem.remember_many(OTHERS)  # one sentence each: no keys
+        assert mem.stats()["memories_with_sentence_keys"] == 1
+        assert mem.stats()["sentence_keys"] == 3
+        before = mem.sentences.best([kitchen.id], encoder.embed("What age is Lena now?"))
+    with Memory(cfg, encoder) as mem:  # read back from the store
+        assert mem.stats()["sentence_keys"] == 3
+        assert np.array_equal(mem.sentences.best([kitchen.id], encoder.embed("What age is Lena now?")), before)
+        mem.update(kitchen.id, metadata={"room": "kitchen"})  # the text is unchanged: the keys stay
+        assert mem.stats()["sentence_keys"] == 3
+        mem.update(kitchen.id, text="Lena is 32. She lives in Porto now.")  # encoded anew: two keys
+        assert mem.stats()["sentence_keys"] == 2
+        assert mem.store.table("sentence_keys").count_rows() == 1
+        mem.update(kitchen.id, text="Lena lives in Porto.")  # one sentence: no keys, no rows
+        assert mem.stats()["sentence_keys"] == 0
+        assert mem.store.table("sentence_keys").count_rows() == 0
+        mem.update(kitchen.id, text=KITCHEN)
+        assert mem.store.table("sentence_keys").count_rows() == 1
+        mem.forget(kitchen.id)  # forgotten: the rows go too
+        assert mem.stats()["sentence_keys"] == 0
+        assert mem.store.table("sentence_keys").count_rows() == 0
+    with Memory(cfg, encoder) as mem:
+        assert mem.stats()["sentence_keys"] == 0
+
+
+def test_a_superseded_value_leaves_recall_but_keeps_its_rows_as_history(tmp_path, encoder):
+    with Memory(load_config(tmp_path), encoder) as mem:
+        old = mem.remember("The wifi is called blue-heron. The password is on the fridge.", key="wifi")
+        mem.remember("The wifi is called red-kite. The password changed as well.", key="wifi")
+        assert old.id not in mem.sentences
+        assert mem.stats()["memories_with_sentence_keys"] == 1
+        assert mem.store.table("sentence_keys").count_rows() == 2
+
+
+def test_a_cold_reader_gets_the_keys_from_the_snapshot(tmp_path, encoder):
+    cfg = load_config(tmp_path)
+    with Memory(cfg, encoder) as mem:
+        mem.remember(KITCHEN)
+        mem.remember_many(OTHERS)
+        want = [(h.id, h.scores.get("sentence")) for h in mem.recall("What age is Lena now?", k=4)]
+        assert mem.save_snapshot()
+    with Memory(cfg, encoder, snapshot=True) as mem:
+        assert mem.store.read_only
+        assert [(h.id, h.scores.get("sentence")) for h in mem.recall("What age is Lena now?", k=4)] == want
+
+
+def test_memories_given_with_their_vectors_get_no_keys(tmp_path, encoder):
+    with Memory(load_config(tmp_path), encoder) as mem:
+        mem.remember_many([KITCHEN], vectors=encoder.embed_many([KITCHEN]))
+        assert mem.stats()["sentence_keys"] == 0
+
+
+@pytest.mark.parametrize("bad", [-1, "eight"])
+def test_sentence_keys_must_be_a_whole_number(tmp_path, bad):
+    with pytest.raises(ConfigError, match="sentence_keys"):
+        load_config(tmp_path, overrides={"recall": {"sentence_keys": bad}})

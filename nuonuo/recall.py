@@ -8,7 +8,8 @@ Channels (each returns ``{id: {score name: value}}``):
   query's cosine blended (``m = settle_mix``) with the cosine to the settled state ξ*, which
   cleans noisy or partial cues. ``c(q, x) = max(cos(q, x), max_j cos(q, x_j))``: a memory of a few
   sentences is keyed also by each sentence x_j (``nuonuo.sentences``), so a side remark in a
-  longer turn is found by its own words; each hit keeps ``sentence`` (its best key) in its scores.
+  longer turn is found by its own words; each hit keeps ``sentence`` (its best key's cosine) and
+  ``sentence_at`` (which sentence of ``sentence_keys(text)``) in its scores.
 - ``ngram``: memories sharing (stemmed) n-grams with the query, BM25-weighted
   (``nuonuo.engram``); hits the context gate rejects do not join (``[engram] gate``).
 - ``exact``: keyed facts whose canonical key the query covers, admitted by the same gate.
@@ -115,14 +116,14 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
     settled = hopfield_settle(qv, patterns, cfg.beta, cfg.settle_steps, cfg.settle_eps)
     xi = settled.state / (float(np.linalg.norm(settled.state)) or 1.0)
     mix = cfg.settle_mix
-    sentence: dict[str, float] = {}
+    sentence: dict[str, tuple[float, int]] = {}
 
     def blend(ids: list[str], c: np.ndarray, vecs: np.ndarray) -> np.ndarray:
         """h = (1 − m)·c(q, x) + m·cos(ξ*, x), c the better of the memory's own cosine and its best
         sentence key's (``nuonuo.sentences``); with m = 0 (the default) c itself."""
         if cfg.sentence_keys:
-            best = mem.sentences.best(ids, qv)
-            sentence.update((m, b) for m, b in zip(ids, best.tolist()) if b > -np.inf)
+            best, which = mem.sentences.best(ids, qv)
+            sentence.update((m, (b, j)) for m, b, j in zip(ids, best.tolist(), which.tolist()) if j >= 0)
             c = np.maximum(c, best)
         return c if mix == 0 else (1 - mix) * c + mix * (vecs @ xi)
 
@@ -144,8 +145,8 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
         out[mid] = {"cosine": cosine[mid], "hopfield": s, "attention": attention.get(mid, 0.0)}
         if mid in context:
             out[mid]["context"] = context[mid]
-        if mid in sentence:
-            out[mid]["sentence"] = sentence[mid]
+        if mid in sentence:  # the best key's cosine, and which sentence it is (``nuonuo.sentences``)
+            out[mid]["sentence"], out[mid]["sentence_at"] = sentence[mid]
     return out
 
 

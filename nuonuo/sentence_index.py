@@ -135,17 +135,21 @@ class SentenceIndex:
         return {"sentence_keys": sum(len(v) for v in self._keys.values()), "memories_with_sentence_keys": len(self._keys)}
 
     # --- reading ------------------------------------------------------------------------------------
-    def best(self, ids: Sequence[str], query: np.ndarray) -> np.ndarray:
-        """``max_j cos(q, x_j)`` over each memory's sentence keys; −inf for a memory without any."""
+    def best(self, ids: Sequence[str], query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``max_j cos(q, x_j)`` over each memory's sentence keys and the j that gives it (the
+        position in ``sentence_keys(text)``); −inf and −1 for a memory without any."""
         out = np.full(len(ids), -np.inf, dtype=np.float32)
+        which = np.full(len(ids), -1, dtype=np.int64)
         found = [(i, m) for i, mid in enumerate(ids) if (m := self._keys.get(mid)) is not None]
         if not found:
-            return out
+            return out, which
         rows = np.concatenate([m for _, m in found]).astype(np.float32)
         cos = rows @ query
         starts = np.cumsum([0] + [len(m) for _, m in found[:-1]])
-        out[[i for i, _ in found]] = np.maximum.reduceat(cos, starts)
-        return out
+        at = [i for i, _ in found]
+        out[at] = np.maximum.reduceat(cos, starts)
+        which[at] = [int(np.argmax(cos[a:a + len(m)])) for a, (_, m) in zip(starts, found)]
+        return out, which
 
     def __contains__(self, mid: str) -> bool:
         return mid in self._keys

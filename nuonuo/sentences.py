@@ -32,3 +32,12 @@ def sentence_keys(text: str, max_sentences: int) -> list[str]:
     found = [s.strip() for s in SPLIT.split(text)]
     found = [s for s in found if len(s.split()) >= MIN_WORDS]
     return found if 2 <= len(found) <= max_sentences else []
+
+
+def matched_sentence(text: str, scores: dict[str, float]) -> str | None:
+    """The sentence of a hit that its ``sentence_at`` score names (the key recall matched), or None."""
+    at = scores.get("sentence_at")
+    if at is None:
+        return None
+    found = sentence_keys(text, 1 << 30)
+    return found[int(at)] if 0 <= int(at) < len(found) else None

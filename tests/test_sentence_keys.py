@@ -9,7 +9,9 @@ import pytest
 from nuonuo.config import load_config
 from nuonuo.errors import ConfigError
 from nuonuo.memory import Memory
-from nuonuo.sentences import sentence_keys
+from nuonuo.sentences import matched_sentence, sentence_keys
+
+from daemon_support import run_cli  # noqa: E402  (tests/ is on sys.path under pytest)
 
 KITCHEN = ("We spent the whole weekend repainting the kitchen and fixing the cabinet doors. "
            "My sister Lena turned 32 in March. The paint needed three coats before it looked even.")
@@ -50,6 +52,7 @@ def test_a_side_remark_is_found_by_its_own_sentence(tmp_path, encoder):
                 lena = encoder.embed("My sister Lena turned 32 in March.") @ encoder.embed("What age is Lena now?")
                 assert top.scores["sentence"] == pytest.approx(float(lena), abs=2e-3)  # float16 keys
                 assert top.scores["hopfield"] == top.scores["sentence"] > top.scores["cosine"]
+                assert matched_sentence(top.text, top.scores) == "My sister Lena turned 32 in March."
             else:
                 assert "sentence" not in top.scores
     assert ranks == {8: 0, 0: 3}
@@ -114,3 +117,16 @@ def test_memories_given_with_their_vectors_get_no_keys(tmp_path, encoder):
 def test_sentence_keys_must_be_a_whole_number(tmp_path, bad):
     with pytest.raises(ConfigError, match="sentence_keys"):
         load_config(tmp_path, overrides={"recall": {"sentence_keys": bad}})
+
+
+def test_recall_explain_shows_the_sentence_that_matched(tmp_path):
+    """The real CLI, as a user runs it: --explain names the sentence key a hit was found by."""
+    home = tmp_path / "home"
+    for text in [KITCHEN, *OTHERS]:
+        assert run_cli(home, "remember", text).returncode == 0
+    out = run_cli(home, "recall", "What age is Lena now?", "-k", "2", "--explain")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert "We spent the whole weekend" in lines[1]  # the first hit
+    assert "sentence=" in lines[2] and "sentence_at" not in lines[2]
+    assert lines[3].strip() == "sentence: My sister Lena turned 32 in March."

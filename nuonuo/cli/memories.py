@@ -11,6 +11,7 @@ import click
 
 from nuonuo.cli.context import Context, emit_json
 from nuonuo.errors import InvalidInput, NotFound
+from nuonuo.sentences import matched_sentence
 from nuonuo.validate import check_item
 
 if TYPE_CHECKING:
@@ -176,8 +177,10 @@ def recall(obj: Context, query, k, namespace, key, history, at, explain, as_json
         source = h.source + (f"/{h.hops}" if h.hops else "")
         click.echo(f"{rank:>2}  {h.score:5.3f}  {source:<12}  {truncate(h.text, 90)}")
         if explain:
-            detail = ", ".join(f"{name}={value:.3f}" for name, value in h.scores.items())
+            detail = ", ".join(f"{name}={value:.3f}" for name, value in h.scores.items() if name != "sentence_at")
             click.echo(f"{'':>23}{detail}  id={h.id}")
+            if (said := matched_sentence(h.text, h.scores)) is not None:
+                click.echo(f"{'':>23}sentence: {truncate(said, 90)}")
             if h.path:
                 chain = " → ".join(truncate(text, 30) for text in _texts(mem, h.path))
                 click.echo(f"{'':>23}chain: {chain}")

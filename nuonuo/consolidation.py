@@ -15,7 +15,10 @@ Steps (seed 002's experiment set, with seed 000's local rule):
    ``metadata.merged_into``; the survivor keeps ``metadata.merged_from`` and takes over links;
 5. paraphrase cues — new memories get extra cue patterns (questions they answer) that point
    to them: rules by default, the local chat model when ``[sleep] paraphrase = "model"``;
-6. compaction of the LanceDB tables.
+6. compaction of the LanceDB tables;
+7. sentence keys (``nuonuo.sentence_index``) for memories that lack them (a store made before they
+   existed): encoded outside the lock, at most ``BACKFILL_PER_RUN`` per run, after the run's commit
+   (an index, not part of the run's before-or-after).
 
 Atomicity. Everything is computed in RAM first. Then the run records the table versions in
 ``meta.sleep_pending`` and commits memories, associations and the W snapshot (one commit each),
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
     from nuonuo.views import FacadeView
 
 TABLES = ("memories", "associations", "hebbian_w")
+BACKFILL_PER_RUN = 20_000  # memories given sentence keys per sleep run (~1 min of encoding on 2 cores)
 DAY = 86400.0
 
 
@@ -208,8 +212,28 @@ def consolidate(memory: "FacadeView", *, epochs: int | None = None, noise: float
             memory.store.compact()
         report = plan.report
         report["compacted"] = bool(cfg.compact)
-        report["seconds"] = round(time.perf_counter() - t0, 3)
-        return report
+    report["sentence_keys_added"] = backfill_sentence_keys(memory, BACKFILL_PER_RUN)
+    report["seconds"] = round(time.perf_counter() - t0, 3)
+    return report
+
+
+def backfill_sentence_keys(memory: "FacadeView", limit: int) -> int:
+    """Step 7: sentence keys (``nuonuo.sentence_index``) for up to ``limit`` memories that lack them,
+    e.g. a store made before they existed. The lock is held to pick the memories and to add their
+    keys, not while they are encoded; one whose text changed meanwhile waits for the next run.
+    Returns how many memories got keys."""
+    keys = memory.sentences
+    with memory.lock:
+        todo = keys.lacking(memory, limit)
+    if not todo:
+        return 0
+    keys.encode(memory.encoder, todo, memory.config.encoder.batch_size, own=False)
+    with memory.lock:
+        memory.check_open()
+        same = [r for r in todo if (cur := memory.record(r.id)) is not None and cur is r and cur.status == "active"]
+        keys.unstage([r.id for r in todo if r not in same])
+        keys.added(memory, same, np.zeros((0, memory.encoder.dim), dtype=np.float32))
+        return sum(1 for r in same if r.id in keys)
 
 
 def plan_run(memory: "FacadeView", run_id: str, now: float, rng: np.random.Generator, epochs: int,

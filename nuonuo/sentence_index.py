@@ -51,16 +51,34 @@ class SentenceIndex:
         self._staged: dict[str, np.ndarray] = {}  # encoded, waiting for their memory's commit
 
     # --- encoding (no lock held) --------------------------------------------------------------------
-    def encode(self, encoder: "Encoder", records: Sequence[MemoryRecord], batch_size: int) -> np.ndarray:
-        """The records' own vectors; their sentence keys' vectors are staged for ``added``."""
+    def encode(self, encoder: "Encoder", records: Sequence[MemoryRecord], batch_size: int,
+               own: bool = True) -> np.ndarray:
+        """The records' own vectors (none with ``own=False``); their sentence keys' vectors are
+        staged for ``added``."""
         splits = [sentence_keys(r.text, self.max_sentences) for r in records]
-        texts = [r.text for r in records] + [s for ss in splits for s in ss]
-        vecs = encoder.embed_many(texts, batch_size)
-        pos = len(records)
+        first = [r.text for r in records] if own else []
+        vecs = encoder.embed_many(first + [s for ss in splits for s in ss], batch_size)
+        pos = len(first)
         for rec, ss in zip(records, splits):  # (0, d) for a memory without: a new text drops its old keys
             self._staged[rec.id] = vecs[pos:pos + len(ss)]  # one dict store: atomic for the GIL
             pos += len(ss)
-        return vecs[:len(records)]
+        return vecs[:len(first)]
+
+    def lacking(self, memory: "Memory", limit: int) -> list[MemoryRecord]:
+        """Up to ``limit`` active memories that should have keys and have none (remembered before
+        sentence keys existed, with given vectors, or when the disk refused their keys)."""
+        out: list[MemoryRecord] = []
+        for rec in memory.records():
+            if len(out) >= limit:
+                break
+            if rec.status == "active" and rec.id not in self._keys and sentence_keys(rec.text, self.max_sentences):
+                out.append(rec)
+        return out
+
+    def unstage(self, ids: Sequence[str]) -> None:
+        """Forget staged keys that will not be added (their memory changed while they were encoded)."""
+        for mid in ids:
+            self._staged.pop(mid, None)
 
     # --- Component hooks ----------------------------------------------------------------------------
     def rebuild(self, memory: "Memory") -> None:

@@ -130,3 +130,24 @@ def test_recall_explain_shows_the_sentence_that_matched(tmp_path):
     assert "We spent the whole weekend" in lines[1]  # the first hit
     assert "sentence=" in lines[2] and "sentence_at" not in lines[2]
     assert lines[3].strip() == "sentence: My sister Lena turned 32 in March."
+
+
+def test_sleep_gives_keys_to_memories_remembered_without_them(tmp_path, encoder):
+    """A store made before sentence keys (here: with them off) gets them at the next sleep run,
+    and so do memories given with their vectors; they survive a reopen."""
+    with Memory(load_config(tmp_path, overrides={"recall": {"sentence_keys": 0}}), encoder) as mem:
+        kitchen = mem.remember(KITCHEN)
+        mem.remember_many(OTHERS)
+    cfg = load_config(tmp_path)
+    with Memory(cfg, encoder) as mem:
+        given = mem.remember_many(["The boiler was serviced in March. The engineer left a sticker on it."],
+                                  vectors=encoder.embed_many(["The boiler was serviced in March. The engineer left a sticker on it."]))
+        assert mem.stats()["sentence_keys"] == 0
+        assert mem.recall("What age is Lena now?", k=4)[0].id != kitchen.id
+        report = mem.consolidate(paraphrase="off")
+        assert report["sentence_keys_added"] == 2
+        assert kitchen.id in mem.sentences and given[0] in mem.sentences
+        assert mem.recall("What age is Lena now?", k=4)[0].id == kitchen.id
+        assert mem.consolidate(paraphrase="off")["sentence_keys_added"] == 0  # nothing left to do
+    with Memory(cfg, encoder) as mem:
+        assert mem.stats()["sentence_keys"] == 5

@@ -113,7 +113,8 @@ class SentenceIndex:
         now = time.time()
         rows = pa.Table.from_pydict({
             "id": list(fresh), "written_at": [now] * len(fresh),
-            "vectors": [np.asarray(v, dtype=np.float32).reshape(-1) for v in fresh.values()]}, schema=SENTENCE_KEYS_SCHEMA)
+            "vectors": [np.asarray(v, dtype=np.float32).reshape(-1) for v in fresh.values()],
+        }, schema=SENTENCE_KEYS_SCHEMA)
         try:
             memory.store.table(TABLE).add(rows)
         except StoreError as exc:  # the memories are committed: they go on without their sentence keys
@@ -132,7 +133,10 @@ class SentenceIndex:
                     and ((cur := memory.record(r.id)) is None or cur.status != "active")]
         for mid in inactive:
             del self._keys[mid]
-        self._delete_rows(memory, [mid for mid in inactive if memory.record(mid) is None])
+        # forgotten, history included (a superseded value's rows are not in RAM): every memory that
+        # may have rows, i.e. of two sentences or more, whatever the cap was when it was remembered
+        self._delete_rows(memory, [r.id for r in records
+                                   if memory.record(r.id) is None and sentence_keys(r.text, 1 << 30)])
 
     def _drop(self, memory: "Memory", gone: list[str]) -> None:
         for mid in gone:
@@ -150,7 +154,8 @@ class SentenceIndex:
         """Nothing waits: every key is written when its memory is."""
 
     def stats(self, memory: "Memory") -> dict[str, Any]:
-        return {"sentence_keys": sum(len(v) for v in self._keys.values()), "memories_with_sentence_keys": len(self._keys)}
+        return {"sentence_keys": sum(len(v) for v in self._keys.values()),
+                "memories_with_sentence_keys": len(self._keys)}
 
     # --- reading ------------------------------------------------------------------------------------
     def best(self, ids: Sequence[str], query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -93,6 +93,8 @@ def test_a_superseded_value_leaves_recall_but_keeps_its_rows_as_history(tmp_path
         assert old.id not in mem.sentences
         assert mem.stats()["memories_with_sentence_keys"] == 1
         assert mem.store.table("sentence_keys").count_rows() == 2
+        mem.forget(key="wifi")  # every value, history included: no vector of them is left
+        assert mem.store.table("sentence_keys").count_rows() == 0
 
 
 def test_a_cold_reader_gets_the_keys_from_the_snapshot(tmp_path, encoder):

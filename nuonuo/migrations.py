@@ -85,7 +85,7 @@ HEBBIAN_W_V5 = pa.schema([
 SENTENCE_KEYS_V6 = pa.schema([
     pa.field("id", pa.string(), nullable=False),
     pa.field("written_at", pa.float64()),
-    pa.field("vectors", pa.list_(pa.float32())),
+    pa.field("vectors", pa.list_(pa.float16())),
 ])
 
 

@@ -1,5 +1,6 @@
 """Component: the sentence keys of each memory (``nuonuo.sentences``), one unit vector per sentence,
-kept in RAM as float16 rows and in the store's ``sentence_keys`` table.
+as float16 rows, in RAM and in the store's ``sentence_keys`` table (the same bytes: half the disk and
+snapshot of float32, nothing to convert at open).
 
 Encoding: ``encode`` makes a batch's own vectors and its sentence keys' vectors in one
 ``embed_many`` call (outside the memory's lock, like every encoding) and stages the latter under
@@ -38,7 +39,7 @@ TABLE = "sentence_keys"
 SENTENCE_KEYS_SCHEMA = pa.schema([
     pa.field("id", pa.string(), nullable=False),  # the memory
     pa.field("written_at", pa.float64()),         # the newest row of an id wins (a delete that failed)
-    pa.field("vectors", pa.list_(pa.float32())),  # its n sentence vectors, n × dim, row after row
+    pa.field("vectors", pa.list_(pa.float16())),  # its n sentence vectors, n × dim, row after row
 ])
 
 
@@ -91,7 +92,7 @@ class SentenceIndex:
         ids = data.column("id").to_pylist()
         written = data.column("written_at").to_numpy(zero_copy_only=False)
         lists = data.column("vectors").combine_chunks()
-        flat = lists.flatten().to_numpy(zero_copy_only=False).astype(np.float16)
+        flat = lists.flatten().to_numpy(zero_copy_only=False)  # float16, as stored
         offsets = lists.offsets.to_numpy()
         dim, newest = memory.encoder.dim, {}
         for i in np.argsort(written, kind="stable"):  # the newest row of an id last
@@ -113,7 +114,7 @@ class SentenceIndex:
         now = time.time()
         rows = pa.Table.from_pydict({
             "id": list(fresh), "written_at": [now] * len(fresh),
-            "vectors": [np.asarray(v, dtype=np.float32).reshape(-1) for v in fresh.values()],
+            "vectors": [np.asarray(v, dtype=np.float16).reshape(-1) for v in fresh.values()],
         }, schema=SENTENCE_KEYS_SCHEMA)
         try:
             memory.store.table(TABLE).add(rows)

@@ -38,15 +38,17 @@ def conversation_turns(n: int) -> tuple[list[str], list[str]]:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from nuonuo.config import load_config
+    from nuonuo.config import RecallConfig, load_config
     from nuonuo.encoder import load_encoder
     from nuonuo.memory import Memory
     from nuonuo.sentences import sentence_keys
 
     texts, questions = conversation_turns(args.turns)
     encoder = load_encoder()
-    split = [len(sentence_keys(t, 8)) for t in texts]
-    keys = [k for t in texts for k in sentence_keys(t, 8)]
+    cap = RecallConfig().sentence_keys  # the default
+    per_turn = [sentence_keys(t, cap) for t in texts]
+    split = [len(ks) for ks in per_turn]
+    keys = [k for ks in per_turn for k in ks]
     rates: dict[str, list[float]] = {"encoder": [], "encoder+keys": [], "keys on": [], "keys off": []}
     recall_ms: dict[str, list[float]] = {"keys on": [], "keys off": []}
     key_bytes = 0
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         encoder.embed_many(texts + keys)
         rates["encoder+keys"].append(len(texts) / (time.perf_counter() - t0))  # turns per second
-        for name, limit in (("keys on", 8), ("keys off", 0)):
+        for name, limit in (("keys on", cap), ("keys off", 0)):
             with tempfile.TemporaryDirectory(prefix="nuonuo-sk-") as home:
                 cfg = load_config(home, overrides={"recall": {"sentence_keys": limit}})
                 with Memory(cfg, encoder) as mem:

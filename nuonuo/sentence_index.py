@@ -28,8 +28,7 @@ import pyarrow as pa
 
 from nuonuo.errors import StoreError
 from nuonuo.records import MemoryRecord
-from nuonuo.sentences import sentence_keys
-from nuonuo.store import id_filter
+from nuonuo.sentences import sentence_keys, sentences
 
 if TYPE_CHECKING:
     from nuonuo.component import MemoryView as Memory
@@ -107,14 +106,14 @@ class SentenceIndex:
         old keys, one not encoded here (a metadata update, given vectors) keeps what it had."""
         staged = {r.id: v for r in records if (v := self._staged.pop(r.id, None)) is not None}
         self._drop(memory, [mid for mid in staged if mid in self._keys])
-        fresh = {mid: v for mid, v in staged.items()
+        fresh = {mid: v.astype(np.float16) for mid, v in staged.items()
                  if len(v) and (rec := memory.record(mid)) is not None and rec.status == "active"}
         if not fresh:
             return
         now = time.time()
         rows = pa.Table.from_pydict({
             "id": list(fresh), "written_at": [now] * len(fresh),
-            "vectors": [np.asarray(v, dtype=np.float16).reshape(-1) for v in fresh.values()],
+            "vectors": [v.reshape(-1) for v in fresh.values()],
         }, schema=SENTENCE_KEYS_SCHEMA)
         try:
             memory.store.table(TABLE).add(rows)
@@ -122,8 +121,7 @@ class SentenceIndex:
             warnings.warn(f"nuonuo: {len(fresh)} memories stored without their sentence keys: {exc.message}",
                           RuntimeWarning, stacklevel=2)
             return
-        for mid, v in fresh.items():
-            self._keys[mid] = v.astype(np.float16)
+        self._keys.update(fresh)
 
     def removed(self, memory: "Memory", records: Sequence[MemoryRecord]) -> None:
         """Forgotten: the keys and their rows go. Superseded or merged (history, kept like the
@@ -137,7 +135,7 @@ class SentenceIndex:
         # forgotten, history included (a superseded value's rows are not in RAM): every memory that
         # may have rows, i.e. of two sentences or more, whatever the cap was when it was remembered
         self._delete_rows(memory, [r.id for r in records
-                                   if memory.record(r.id) is None and sentence_keys(r.text, 1 << 30)])
+                                   if memory.record(r.id) is None and len(sentences(r.text)) >= 2])
 
     def _drop(self, memory: "Memory", gone: list[str]) -> None:
         for mid in gone:
@@ -146,8 +144,7 @@ class SentenceIndex:
 
     def _delete_rows(self, memory: "Memory", gone: list[str]) -> None:
         try:
-            for start in range(0, len(gone), 500):
-                memory.store.table(TABLE).delete(id_filter(gone[start:start + 500]))
+            memory.store.delete(gone, TABLE)
         except StoreError:  # rows of memories that are not active are not read back: harmless
             pass
 

@@ -24,13 +24,15 @@ SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
 MIN_WORDS = 3
 
 
+def sentences(text: str) -> list[str]:
+    """Every sentence of ``text`` of at least ``MIN_WORDS`` words, in order."""
+    return [s for piece in SPLIT.split(text) if len((s := piece.strip()).split()) >= MIN_WORDS]
+
+
 def sentence_keys(text: str, max_sentences: int) -> list[str]:
-    """The sentences ``text`` is also keyed by: [] unless it has 2 to ``max_sentences`` of at
-    least ``MIN_WORDS`` words (0 = no sentence keys at all)."""
-    if max_sentences < 2:
-        return []
-    found = [s.strip() for s in SPLIT.split(text)]
-    found = [s for s in found if len(s.split()) >= MIN_WORDS]
+    """The sentences ``text`` is also keyed by: [] unless it has 2 to ``max_sentences`` of them
+    (0 = no sentence keys at all)."""
+    found = sentences(text) if max_sentences >= 2 else []
     return found if 2 <= len(found) <= max_sentences else []
 
 
@@ -39,5 +41,5 @@ def matched_sentence(text: str, scores: dict[str, float]) -> str | None:
     at = scores.get("sentence_at")
     if at is None:
         return None
-    found = sentence_keys(text, 1 << 30)
+    found = sentences(text)
     return found[int(at)] if 0 <= int(at) < len(found) else None

@@ -347,9 +347,10 @@ class Store:
             (self.memories.merge_insert("id").when_matched_update_all()
              .when_not_matched_insert_all().execute(data))
 
-    def delete(self, ids: Sequence[str]) -> None:
+    def delete(self, ids: Sequence[str], table: str = "memories") -> None:
+        """Delete the rows of ``ids`` (column ``id``) from ``table``, 500 ids per commit."""
         for start in range(0, len(ids), 500):
-            self.memories.delete(id_filter(ids[start:start + 500]))
+            self.table(table).delete(id_filter(ids[start:start + 500]))
 
     def load_all(self) -> pa.Table:
         return self.memories.to_arrow()

@@ -73,21 +73,23 @@ def augment_cues(memory, namespace: str, per_memory: int = 2) -> int:
 NO_HOPS = {"enabled": False}
 NO_CONTEXT = {"context_weight": 0.0}
 NO_PARTY = {"party_prior": 1.0}
-NO_SENTENCES = {"sentence_keys": 0}  # at recall time: the shared store's sentence keys are not read
+NO_MATCH = {"sentence_match": False}  # at recall time: each memory by its own (mean-of-sentences) vector only
 SYSTEMS: dict[str, dict[str, Any]] = {
     # the shipped defaults: Hopfield + context keys + stemmed n-gram/exact channels + Hebbian hops
     "nuonuo": {"overrides": {}},
     # ablation ladder, each row adds one mechanism to the one above
-    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0, **NO_CONTEXT, **NO_PARTY, **NO_SENTENCES},
+    "dense-only": {"overrides": {"recall": {"settle_mix": 0.0, **NO_CONTEXT, **NO_PARTY, **NO_MATCH},
                                  "engram": {"ngram": False, "exact": False}, "hebbian": NO_HOPS}},
-    "hopfield": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY, **NO_SENTENCES}, "engram": {"ngram": False, "exact": False},
+    "hopfield": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY, **NO_MATCH}, "engram": {"ngram": False, "exact": False},
                                "hebbian": NO_HOPS}},
-    "+ngram": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY, **NO_SENTENCES}, "hebbian": NO_HOPS}},
-    "+context": {"overrides": {"recall": {**NO_PARTY, **NO_SENTENCES}, "hebbian": NO_HOPS}},
-    "+party": {"overrides": {"recall": NO_SENTENCES, "hebbian": NO_HOPS}},
-    "no-hops": {"overrides": {"hebbian": NO_HOPS}},  # = "+sentences": sentence keys on top of "+party"
+    "+ngram": {"overrides": {"recall": {**NO_CONTEXT, **NO_PARTY, **NO_MATCH}, "hebbian": NO_HOPS}},
+    "+context": {"overrides": {"recall": {**NO_PARTY, **NO_MATCH}, "hebbian": NO_HOPS}},
+    "+party": {"overrides": {"recall": NO_MATCH, "hebbian": NO_HOPS}},
+    "no-hops": {"overrides": {"hebbian": NO_HOPS}},  # = "+match": each memory also by its best sentence
     "no-party-prior": {"overrides": {"recall": NO_PARTY}},
-    "no-sentence-keys": {"overrides": {"recall": NO_SENTENCES}},
+    "no-sentence-match": {"overrides": {"recall": NO_MATCH}},
+    # each memory by the vector of its whole text, no sentence keys (ingest: a store of its own)
+    "text-vectors": {"overrides": {"recall": {"sentence_keys": 0}}},
     # variants
     "no-stem": {"overrides": {"engram": {"stem": ""}}},
     "keep-question-words": {"overrides": {"engram": {"question_words": False}}},
@@ -108,15 +110,15 @@ SYSTEMS: dict[str, dict[str, Any]] = {
                          "prepare": lambda mem, ns: augment_cues(mem, ns)},
 }
 # "hopfield" (top-K + the settle at the default mix) is left out: with settle_mix 0 it ranks as dense-only
-DEFAULT_SYSTEMS = ["dense-only", "+ngram", "+context", "+party", "no-hops", "no-party-prior", "no-sentence-keys",
-                   "nuonuo"]
+DEFAULT_SYSTEMS = ["dense-only", "+ngram", "+context", "+party", "no-hops", "no-party-prior", "no-sentence-match",
+                   "text-vectors", "nuonuo"]
 
 # Settings read at recall time (the rest shape what ingest builds: index parameters, links). Systems
 # whose overrides touch only these share one store, each recalled with its overrides applied, so the
 # ablation ladder costs one ingest per question instead of one per system.
 RECALL_TIME = {
     "recall": {"candidates", "beta", "settle_steps", "settle_eps", "settle_mix", "context_weight", "context_gap_minutes",
-               "party_prior", "sentence_keys", "recency_weight",  # sentence_keys: 0 ignores the store's keys
+               "party_prior", "sentence_match", "recency_weight",  # not "sentence_keys": the vectors, at ingest
                "recency_half_life_days"},
     "engram": {"ngram", "exact", "gate", "ngram_gate", "fusion", "candidates", "ngram_norm", "ngram_weight", "exact_weight",
                "gate_alpha", "gate_tau", "gate_gamma", "gate_threshold", "rrf_k"},  # not "stem": built at ingest

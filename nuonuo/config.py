@@ -64,8 +64,12 @@ class RecallConfig:
     context_gap_minutes: float = 60.0  # memories naming no session are neighbours when made this close (0 = never)
     party_prior: float = 0.7  # ρ: a question asking for the user's own words (or for what the assistant said)
     # scores the other party's turns ρ·F (1 = off; LongMemEval tuning split: 0.6–0.7 > 0.5, 0.8; nuonuo.recall)
-    sentence_keys: int = 8  # memories of 2 to this many sentences are also keyed by each sentence (0 = off;
-    # nuonuo.sentences; LongMemEval tuning split: turn_recall@10 0.895 → 0.906, the same with 12, or all lengths)
+    sentence_keys: int = 8  # memories of 2 to this many sentences are vectored by the mean of their sentences
+    # and keep each sentence's vector to name the one that matched (0 = off: the whole text's vector;
+    # nuonuo.sentence_index; LongMemEval tuning split, dense alone: turn_recall@10 0.766 → 0.834)
+    sentence_match: bool = True  # also score a memory by its best sentence, max(cos(q, x), max_j cos(q, x_j)):
+    # a side remark is found by its own words (LongMemEval tuning / report split, turn_recall@5: 0.832 → 0.839 /
+    # 0.855 → 0.848, @10 0.905 → 0.896 / 0.915 → 0.915, recall_all@5 report 0.924 → 0.935; docs/recall.md)
     recency_weight: float = 0.0  # score bonus for recent memories (0 = off), needs at=
     recency_half_life_days: float = 30.0
 

@@ -226,7 +226,7 @@ class Memory:
     def _vector_of(self, rec: MemoryRecord) -> np.ndarray:
         vec = self._cache.pattern_vector(rec)
         if vec is None:
-            vec = self.encoder.embed(rec.text)
+            vec = self.sentences.vector(self.encoder, rec.text)
         return vec
 
     def _after_add(self, fresh: list[MemoryRecord], vectors: np.ndarray, superseded: list[MemoryRecord]) -> None:

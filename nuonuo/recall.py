@@ -6,10 +6,11 @@ Channels (each returns ``{id: {score name: value}}``):
 - ``hopfield``: stage-1 top-K cosine over the namespace's patterns, then the modern-Hopfield
   settle (``nuonuo.hopfield``). Its own score is ``h(x) = (1 − m)·c(q, x) + m·cos(ξ*, x)``: the
   query's cosine blended (``m = settle_mix``) with the cosine to the settled state ξ*, which
-  cleans noisy or partial cues. ``c(q, x) = max(cos(q, x), max_j cos(q, x_j))``: a memory of a few
-  sentences is keyed also by each sentence x_j (``nuonuo.sentences``), so a side remark in a
-  longer turn is found by its own words; each hit keeps ``sentence`` (its best key's cosine) and
-  ``sentence_at`` (which sentence of ``sentence_keys(text)``) in its scores.
+  cleans noisy or partial cues. A memory of a few sentences is vectored by their mean
+  (``nuonuo.sentence_index``) and keeps each sentence's vector x_j: every hit names its best
+  sentence (``sentence``: its cosine, ``sentence_at``: which of ``sentence_keys(text)``), and with
+  ``[recall] sentence_match`` the channel scores ``c(q, x) = max(cos(q, x), max_j cos(q, x_j))``
+  in place of ``cos(q, x)``.
 - ``ngram``: memories sharing (stemmed) n-grams with the query, BM25-weighted
   (``nuonuo.engram``); hits the context gate rejects do not join (``[engram] gate``).
 - ``exact``: keyed facts whose canonical key the query covers, admitted by the same gate.
@@ -119,9 +120,9 @@ def hopfield_channel(mem: "Memory", qv: np.ndarray, namespace: str, at: float | 
     sentence: dict[str, tuple[float, int]] = {}
 
     def blend(ids: list[str], c: np.ndarray, vecs: np.ndarray) -> np.ndarray:
-        """h = (1 − m)·c(q, x) + m·cos(ξ*, x), c the better of the memory's own cosine and its best
-        sentence key's (``nuonuo.sentences``); with m = 0 (the default) c itself."""
-        if cfg.sentence_keys:
+        """h = (1 − m)·c(q, x) + m·cos(ξ*, x), c the memory's own cosine or, with
+        ``sentence_match``, the better of it and its best sentence's; with m = 0 (the default) c."""
+        if cfg.sentence_match:
             best, which = mem.sentences.best(ids, qv)
             sentence.update((m, (b, j)) for m, b, j in zip(ids, best.tolist(), which.tolist()) if j >= 0)
             c = np.maximum(c, best)
@@ -295,4 +296,14 @@ def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, 
         channels = gather(mem, query, qv, namespace, at, k)
         ranked = party_prior(mem, fuse(mem, channels, at), query)
         ranked = with_hops(mem, ranked, namespace, at, qv, k)
-        return [make_hit(mem, c) for c in ranked[:k]]
+        return [make_hit(mem, c) for c in with_sentence(mem, ranked[:k], qv)]
+
+
+def with_sentence(mem: "Memory", top: list[Candidate], qv: np.ndarray) -> list[Candidate]:
+    """Each hit with the sentence that best matches the query, for the explanation: ``sentence``
+    (its cosine) and ``sentence_at`` (``nuonuo.sentences.matched_sentence`` reads them)."""
+    need = [c.id for c in top if "sentence" not in c.scores]
+    best, which = mem.sentences.best(need, qv)
+    found = {m: (b, j) for m, b, j in zip(need, best.tolist(), which.tolist()) if j >= 0}
+    return [replace(c, scores={**c.scores, "sentence": found[c.id][0], "sentence_at": found[c.id][1]})
+            if c.id in found else c for c in top]

@@ -42,6 +42,12 @@ SENTENCE_KEYS_SCHEMA = pa.schema([
 ])
 
 
+def mean_vector(rows: np.ndarray) -> np.ndarray:
+    """The unit mean of unit rows, Σ_j x_j / ‖Σ_j x_j‖."""
+    total = rows.astype(np.float32).sum(axis=0)
+    return total / (float(np.linalg.norm(total)) or 1.0)
+
+
 class SentenceIndex:
     """Memory id → its sentence vectors ``(n, d)``, float16, unit rows."""
 
@@ -54,15 +60,35 @@ class SentenceIndex:
     def encode(self, encoder: "Encoder", records: Sequence[MemoryRecord], batch_size: int,
                own: bool = True) -> np.ndarray:
         """The records' own vectors (none with ``own=False``); their sentence keys' vectors are
-        staged for ``added``."""
+        staged for ``added``. A memory of 2 to ``max_sentences`` sentences x_1 … x_n is vectored by
+        their mean, and its whole text is not encoded:
+
+        .. math::
+
+            x = \\frac{\\sum_j x_j}{\\lVert \\sum_j x_j \\rVert}
+
+        any other memory by its text's vector. MiniLM was trained on short texts: the mean keeps each
+        sentence's topic where the vector of the whole blurs them (LongMemEval, dense alone,
+        turn_recall@10: tuning split 0.766 → 0.834, report split 0.717 → 0.852)."""
         splits = [sentence_keys(r.text, self.max_sentences) for r in records]
-        first = [r.text for r in records] if own else []
-        vecs = encoder.embed_many(first + [s for ss in splits for s in ss], batch_size)
-        pos = len(first)
-        for rec, ss in zip(records, splits):  # (0, d) for a memory without: a new text drops its old keys
-            self._staged[rec.id] = vecs[pos:pos + len(ss)]  # one dict store: atomic for the GIL
+        whole = [r.text for r, ss in zip(records, splits) if own and not ss]
+        vecs = encoder.embed_many(whole + [s for ss in splits for s in ss], batch_size)
+        out = np.empty((len(records) if own else 0, vecs.shape[1]), dtype=np.float32)
+        next_whole, pos = 0, len(whole)
+        for i, (rec, ss) in enumerate(zip(records, splits)):
+            keys = vecs[pos:pos + len(ss)]  # (0, d) for a memory without: a new text drops its old keys
+            self._staged[rec.id] = keys  # one dict store: atomic for the GIL
             pos += len(ss)
-        return vecs[:len(first)]
+            if own and len(ss):
+                out[i] = mean_vector(keys)
+            elif own:
+                out[i], next_whole = vecs[next_whole], next_whole + 1
+        return out
+
+    def vector(self, encoder: "Encoder", text: str) -> np.ndarray:
+        """The vector ``encode`` gives a memory of ``text``, staging nothing."""
+        ss = sentence_keys(text, self.max_sentences)
+        return mean_vector(encoder.embed_many(ss, len(ss))) if ss else encoder.embed(text)
 
     def lacking(self, memory: "Memory", limit: int) -> list[MemoryRecord]:
         """Up to ``limit`` active memories that should have keys and have none (remembered before

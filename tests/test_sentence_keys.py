@@ -38,24 +38,53 @@ def test_which_sentences_key_a_memory(text, limit, expected):
 
 
 def test_a_side_remark_is_found_by_its_own_sentence(tmp_path, encoder):
-    """The kitchen turn's own vector is about the kitchen; its middle sentence answers the question.
-    Without sentence keys it ranks last of four, with them first, and the hit says why."""
+    """The kitchen turn is about the kitchen; its middle sentence answers the question. By the
+    vector of its text, or by the mean of its sentences', it ranks last of four; scored also by its
+    best sentence (the default) it ranks first. Either way a vectored-by-sentences hit says which
+    sentence matched."""
+    query = "What age is Lena now?"
+    lena = float(encoder.embed("My sister Lena turned 32 in March.") @ encoder.embed(query))
     ranks = {}
-    for limit in (8, 0):
-        with Memory(load_config(tmp_path / str(limit), overrides={"recall": {"sentence_keys": limit}}), encoder) as mem:
+    for name, recall in [("text", {"sentence_keys": 0}), ("mean", {"sentence_match": False}), ("defaults", {})]:
+        with Memory(load_config(tmp_path / name, overrides={"recall": recall}), encoder) as mem:
             kitchen = mem.remember(KITCHEN)
             mem.remember_many(OTHERS)
-            hits = mem.recall("What age is Lena now?", k=4)
-            ranks[limit] = [h.id for h in hits].index(kitchen.id)
-            top = hits[ranks[limit]]
-            if limit:
-                lena = encoder.embed("My sister Lena turned 32 in March.") @ encoder.embed("What age is Lena now?")
-                assert top.scores["sentence"] == pytest.approx(float(lena), abs=2e-3)  # float16 keys
-                assert top.scores["hopfield"] == top.scores["sentence"] > top.scores["cosine"]
-                assert matched_sentence(top.text, top.scores) == "My sister Lena turned 32 in March."
-            else:
+            hits = mem.recall(query, k=4)
+            ranks[name] = [h.id for h in hits].index(kitchen.id)
+            top = hits[ranks[name]]
+            if name == "text":
                 assert "sentence" not in top.scores
-    assert ranks == {8: 0, 0: 3}
+                continue
+            assert top.scores["sentence"] == pytest.approx(lena, abs=2e-3)  # float16 keys
+            assert matched_sentence(top.text, top.scores) == "My sister Lena turned 32 in March."
+            if name == "mean":
+                assert top.scores["hopfield"] == top.scores["cosine"] < top.scores["sentence"]
+            else:
+                assert top.scores["hopfield"] == top.scores["sentence"] > top.scores["cosine"]
+    assert ranks == {"text": 3, "mean": 3, "defaults": 0}
+
+
+def test_a_memory_of_a_few_sentences_is_vectored_by_their_mean(tmp_path, encoder):
+    """x = Σ_j x_j / ‖Σ_j x_j‖ over its sentences, as stored, read back and re-made for an update;
+    a one-sentence memory and a long document keep their text's vector."""
+    parts = ["We spent the whole weekend repainting the kitchen and fixing the cabinet doors.",
+             "My sister Lena turned 32 in March.", "The paint needed three coats before it looked even."]
+    mean = encoder.embed_many(parts).sum(axis=0)
+    mean /= np.linalg.norm(mean)
+    document = " ".join(f"This is sentence number {i}." for i in range(9))
+    cfg = load_config(tmp_path)
+    with Memory(cfg, encoder) as mem:
+        kitchen = mem.remember(KITCHEN)
+        single, long = mem.remember_many([OTHERS[0], document])
+        assert np.allclose(mem.vector(kitchen.id), mean, atol=1e-5)
+        assert float(mem.vector(kitchen.id) @ encoder.embed(KITCHEN)) < 0.99  # not the text's vector
+        assert np.allclose(mem.vector(single), encoder.embed(OTHERS[0]), atol=1e-5)
+        assert np.allclose(mem.vector(long), encoder.embed(document), atol=1e-5)
+    with Memory(cfg, encoder) as mem:
+        assert np.allclose(mem.vector(kitchen.id), mean, atol=1e-5)
+        mem.update(kitchen.id, text="Lena is 32. She lives in Porto now.")
+        two = encoder.embed_many(["Lena is 32.", "She lives in Porto now."]).sum(axis=0)
+        assert np.allclose(mem.vector(kitchen.id), two / np.linalg.norm(two), atol=1e-5)
 
 
 def test_keys_are_stored_read_back_and_follow_updates_and_forgets(tmp_path, encoder):

@@ -87,3 +87,25 @@ if __name__ == "__main__":
     qs = load()
     s = sample(qs, 100)
     print(len(s), Counter(q["question_type"] for q in s))
+
+
+# ``--named``: LongMemEval as a conversation between two named people, as chats between people come
+# (speaker names, questions in the third person): the user is Alex, the assistant Sam.
+NAMES = {"user": "Alex", "assistant": "Sam"}
+_THIRD_PERSON = [  # (pattern, replacement, case-sensitive): the asker's "I" and the assistant's "you" named
+    (r"\bI am\b|\bI'm\b", "Alex is", True), (r"\bI've\b", "Alex has", True), (r"\bI'd\b", "Alex would", True),
+    (r"\bI'll\b", "Alex will", True), (r"\bI\b", "Alex", True), (r"\b(?:me|myself)\b", "Alex", False),
+    (r"\b(?:my|mine)\b", "Alex's", False), (r"\byou're\b|\byou are\b", "Sam is", False),
+    (r"\byou've\b", "Sam has", False), (r"\byours?\b", "Sam's", False),
+    (r"\b(?:you|yourself)\b", "Sam", False),
+]
+
+
+def third_person(question: str) -> str:
+    """The question as someone else asks it about the conversation between Alex and Sam
+    ("What was my personal best?" → "What was Alex's personal best?")."""
+    import re
+
+    for pattern, name, exact in _THIRD_PERSON:
+        question = re.sub(pattern, name, question, flags=0 if exact else re.IGNORECASE)
+    return question

@@ -298,6 +298,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help="G questions share one namespace holding all their haystacks (each session once) and "
                          "are asked one after the other, as in a long chat asked many questions: what one recall "
                          "writes (co-recall links, access counts) then meets the next question")
+    ap.add_argument("--named", action="store_true",
+                    help="the haystacks as a conversation between two named people: each turn's speaker is "
+                         "Alex (the user) or Sam (the assistant) instead of its role, and each question is "
+                         "asked in the third person (\"What was Alex's personal best…\"; lme_data.third_person)")
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
                     help="report from the --rows-out files of shards instead of running (only the rows of "
                          "--split's questions: a run over all questions reports each split apart)")
@@ -325,6 +329,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.cached_only:
         questions = [q for q in questions
                      if not cache.missing([t[4] for t in lme_data.turns(q)] + [q["question"]])]
+    if args.named:
+        questions = [{**q, "question": lme_data.third_person(q["question"])} for q in questions]
+
+    def speaker(role: str) -> dict[str, str]:
+        """Who said a turn, as its metadata: its role, or with ``--named`` the name standing for it."""
+        return {"speaker": lme_data.NAMES[role]} if args.named else {"role": role}
+
     t_fill = time.time()
     texts = [t[4] for q in questions for t in lme_data.turns(q)] + [q["question"] for q in questions]
     max_sentences = RecallConfig().sentence_keys
@@ -370,13 +381,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 turns = haystack(group)
                 ns = "q-" + group[0]["question_id"].replace("_", "-")
                 items = [{"text": t[4], "timestamp": t[1],
-                          "metadata": {"session": t[0], "turn": t[2], "role": t[3]}} for t in turns]
+                          "metadata": {"session": t[0], "turn": t[2], **speaker(t[3])}} for t in turns]
                 owners: dict[str, dict[str, list[tuple[str, int]]]] = {}
                 for store, mem in stores.items():
                     t0 = time.perf_counter()
                     bare = store in SYSTEMS and not SYSTEMS[store].get("metadata", True)
                     ids = mem.remember_many([{"text": i["text"], "timestamp": i["timestamp"],
-                                              "metadata": {"role": i["metadata"]["role"]}} for i in items]
+                                              "metadata": speaker(t[3])} for i, t in zip(items, turns)]
                                             if bare else items, namespace=ns)
                     prepare: Callable | None = SYSTEMS[store].get("prepare") if store in SYSTEMS else None
                     if prepare:

@@ -62,7 +62,8 @@ class RecallConfig:
     # explains (attention) but does not rank: 0.3 cost turn_recall on the LongMemEval tuning split (docs/recall.md)
     context_weight: float = 0.6  # λ: a conversation turn is keyed also by its neighbours, discounted by λ (nuonuo.conversation)
     context_gap_minutes: float = 60.0  # memories naming no session are neighbours when made this close (0 = never)
-    party_prior: float = 0.7  # ρ: a question asking for the user's own words (or for what the assistant said)
+    party_prior: float = 0.7  # ρ: a question asking for the user's own words (or for what the assistant said,
+    # or naming one of the people whose conversation it is)
     # scores the other party's turns ρ·F (1 = off; LongMemEval tuning split: 0.6–0.7 > 0.5, 0.8; nuonuo.recall)
     sentence_keys: int = 8  # memories of 2 to this many sentences are vectored by the mean of their sentences
     # and keep each sentence's vector to name the one that matched (0 = off: the whole text's vector;

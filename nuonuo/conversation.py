@@ -39,11 +39,12 @@ from __future__ import annotations
 
 import bisect
 import itertools
+from collections import Counter
 from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from nuonuo.turns import metadata_speaker, party_of, session_of, turn_of
+from nuonuo.turns import metadata_speaker, party_of, person_of, session_of, turn_of
 
 if TYPE_CHECKING:
     from nuonuo.component import MemoryView as Memory  # the protocol components receive
@@ -69,6 +70,8 @@ class ConversationIndex:
         self._created: dict[str, float] = {}
         self._line_speaker: dict[str, str] = {}  # turns named only by a "Name: …" prefix → that name
         self._party: dict[str, str] = {}  # turns said by a role ("user" / "assistant") → that party
+        self._person: dict[str, str] = {}  # turns said by a named person → that name
+        self._people: dict[str, Counter[str]] = {}  # namespace → its named speakers, with their turn counts
         self._seq = itertools.count()
 
     # --- Component hooks -------------------------------------------------------------------------
@@ -85,6 +88,11 @@ class ConversationIndex:
             self._created.pop(rec.id, None)
             self._line_speaker.pop(rec.id, None)
             self._party.pop(rec.id, None)
+            if (who := self._person.pop(rec.id, None)) is not None:
+                people = self._people[rec.namespace]
+                people[who] -= 1
+                if people[who] <= 0:
+                    del people[who]
             if found is None:
                 continue
             conv, entry = found
@@ -110,8 +118,12 @@ class ConversationIndex:
             if line is not None:
                 self._line_speaker[rec.id] = line
             # the speaker turn_of already read: the line's name, else the metadata's (no second look at the text)
-            if (party := party_of(line if line is not None else metadata_speaker(rec))) is not None:
+            who = line if line is not None else metadata_speaker(rec)
+            if (party := party_of(who)) is not None:
                 self._party[rec.id] = party
+            if (person := person_of(who)) is not None:
+                self._person[rec.id] = person
+                self._people.setdefault(rec.namespace, Counter())[person] += 1
 
     # --- reading ---------------------------------------------------------------------------------
     def neighbours(self, mid: str, at: float | None = None, gap_s: float = 0.0) -> list[str]:
@@ -143,6 +155,14 @@ class ConversationIndex:
     def party(self, mid: str) -> str | None:
         """"user" or "assistant" for a turn said by that role (``nuonuo.turns.party_of``), else None."""
         return self._party.get(mid)
+
+    def person(self, mid: str) -> str | None:
+        """The name of the person who said a turn (``speaker`` metadata or a ``Name: …`` line), else None."""
+        return self._person.get(mid)
+
+    def people(self, namespace: str) -> list[str]:
+        """The named speakers of a namespace's turns."""
+        return list(self._people.get(namespace, ()))
 
     def _same_line_speaker(self, a: str, b: str) -> bool:
         """Two lines with the same "Name: …" prefix and nothing else naming a speaker: a labelled log

@@ -26,7 +26,8 @@ neighbours' mean) in its scores.
 Fusion (``fuse``): weighted reciprocal-rank fusion (default) or a normalised score sum
 (``[engram] fusion``), plus an optional recency bonus. Whose words (``party_prior``): when the
 question asks for the user's own words ("what was my …", first person, no "you") or for what the
-assistant said ("what did you recommend …"), the other party's turns score ``ρ · F(x)``.
+assistant said ("what did you recommend …"), or names one of the people whose conversation it is
+("what did Caroline research?"), the other party's or the other people's turns score ``ρ · F(x)``.
 Hebbian hops (``nuonuo.associations``) from the best fused hits score
 ``F(parent) · Π min(1, s_i) · decay^h``, on the fused scale: a memory reached by a link displaces a
 direct hit only where that score is higher.
@@ -44,7 +45,7 @@ import numpy as np
 
 from nuonuo.hopfield import hopfield_settle
 from nuonuo.records import Hit
-from nuonuo.turns import question_party
+from nuonuo.turns import question_party, question_speaker
 
 if TYPE_CHECKING:
     from nuonuo.views import FacadeView as Memory  # the protocol Memory satisfies (no import of it)
@@ -237,29 +238,36 @@ def fuse(mem: "Memory", channels: Channels, at: float | None) -> list[Candidate]
     return ranked
 
 
-def party_prior(mem: "Memory", ranked: list[Candidate], query: str) -> list[Candidate]:
-    """Whose words the question asks for (``nuonuo.turns.question_party``): a question in the first
-    person that does not address "you" asks for the user's own turns, one about what "you said" for
-    the assistant's. The turns of the other party score
+def party_prior(mem: "Memory", ranked: list[Candidate], query: str, namespace: str) -> list[Candidate]:
+    """Whose words the question asks for. Between a person and an assistant
+    (``nuonuo.turns.question_party``): a question in the first person that does not address "you"
+    asks for the user's own turns, one about what "you said" for the assistant's. Between named
+    people (``nuonuo.turns.question_speaker``): a question that names exactly one of the namespace's
+    speakers asks for that person's turns. The turns of the other party, or of the other people,
+    score
 
     .. math::
 
         F'(x) = ρ · F(x)
 
-    with ρ = ``[recall] party_prior`` (1 = off); notes, facts and turns of named people keep F. The
-    assistant's replies restate and elaborate what the user said at length, so without it they crowd
-    the user's own statement out of the top k (LongMemEval tuning split: turn_recall@5 / @10
-    0.718 / 0.843 → 0.807 / 0.895)."""
+    with ρ = ``[recall] party_prior`` (1 = off); notes, facts and turns of no known speaker keep F.
+    The assistant's replies restate and elaborate what the user said at length, so without it they
+    crowd the user's own statement out of the top k (LongMemEval tuning split: turn_recall@5 / @10
+    0.718 / 0.843 → 0.807 / 0.895); between people, each tells of their own life in the first
+    person, and the others' turns answer or ask about it."""
     rho = mem.config.recall.party_prior
-    party = question_party(query) if rho != 1.0 else None
-    if party is None:
+    if rho == 1.0:
         return ranked
-    out = []
-    for c in ranked:
-        other = mem.conversations.party(c.id)
-        if other is not None and other != party:
-            c = replace(c, score=c.score * rho, scores={**c.scores, "party_prior": rho})
-        out.append(c)
+    conv = mem.conversations
+    party = question_party(query)
+    if party is not None:
+        other_of = lambda mid: (who := conv.party(mid)) is not None and who != party  # noqa: E731
+    elif (person := question_speaker(query, conv.people(namespace))) is not None:
+        other_of = lambda mid: (who := conv.person(mid)) is not None and who != person  # noqa: E731
+    else:
+        return ranked
+    out = [replace(c, score=c.score * rho, scores={**c.scores, "party_prior": rho}) if other_of(c.id) else c
+           for c in ranked]
     out.sort(key=lambda c: -c.score)
     return out
 
@@ -294,7 +302,7 @@ def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, 
         qv = mem.encoder.embed(query)
     with mem.lock:
         channels = gather(mem, query, qv, namespace, at, k)
-        ranked = party_prior(mem, fuse(mem, channels, at), query)
+        ranked = party_prior(mem, fuse(mem, channels, at), query, namespace)
         ranked = with_hops(mem, ranked, namespace, at, qv, k)
         return [make_hit(mem, c) for c in with_sentence(mem, ranked[:k], qv)]
 

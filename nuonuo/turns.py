@@ -21,12 +21,16 @@ assistant): a question in the first person that does not address "you" (``"what 
 in the 5K?"``) asks for the asker's own words, the user's turns; one that asks what "you told /
 recommended / said" asks for the assistant's. Anything else (a question about a named person, a
 request to "you", no person at all) names no party.
+
+``question_speaker`` does the same for a conversation between named people (``speaker`` metadata
+or ``Caroline: …`` lines): a question that names exactly one of them ("what did Caroline
+research?") asks for that person's turns.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
     from nuonuo.records import MemoryRecord
@@ -113,6 +117,22 @@ def party_of(speaker: str | None) -> str | None:
     say who spoke: metadata ``role``/``speaker``/…, or a ``user: …`` line); None for a named person
     or no speaker."""
     return PARTY_OF_ROLE.get(speaker.lower()) if speaker else None
+
+
+def person_of(speaker: str | None) -> str | None:
+    """The speaker when it is a person's name (not a role word such as "user" or "assistant")."""
+    return speaker if speaker and speaker.lower() not in ROLE_WORDS else None
+
+
+def question_speaker(query: str, names: Iterable[str]) -> str | None:
+    """The one speaker of ``names`` a question is about ("when did Caroline go to the support
+    group?", "what is Caroline's job?" → "Caroline"): the only name, whole or its first word, that
+    the question contains as a word; None when it names none of them, or more than one."""
+    low = query.lower()
+    found = {name for name in names if name.split(" ", 1)[0].lower() in low  # a substring first: cheap for many names
+             and (re.search(rf"\b{re.escape(name)}\b", query, re.IGNORECASE)
+                  or (" " in name and re.search(rf"\b{re.escape(name.split(' ', 1)[0])}\b", query, re.IGNORECASE)))}
+    return found.pop() if len(found) == 1 else None
 
 
 def question_party(query: str) -> str | None:

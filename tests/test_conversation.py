@@ -235,3 +235,59 @@ def test_party_prior_outside_zero_to_one_is_a_config_error(nuonuo_home):
 
     with pytest.raises(ConfigError, match="party_prior"):
         load_config(nuonuo_home, overrides={"recall": {"party_prior": 1.5}})
+
+
+def test_which_named_speaker_a_question_asks_about():
+    from nuonuo.turns import question_speaker
+
+    people = ["Caroline", "Melanie", "Jon Snow"]
+    cases = {
+        "When did Caroline go to the LGBTQ support group?": "Caroline",
+        "What is melanie's favourite painting?": "Melanie",  # any case, possessive
+        "What did Jon buy?": "Jon Snow",                      # a two-word name by its first word
+        "Where did Jon Snow travel?": "Jon Snow",
+        "What did Caroline and Melanie do together?": None,   # two people: neither
+        "What did Carolines do?": None,                       # whole words only
+        "When did I go to the gym?": None,
+    }
+    for question, who in cases.items():
+        assert question_speaker(question, people) == who, question
+    assert question_speaker("When did Caroline go?", []) is None
+
+
+TALK = [("Caroline", "I went to a support group for trans people yesterday and it was really powerful."),
+        ("Melanie", "Caroline, a support group sounds so powerful! I'm proud of you for going to the support "
+                    "group yesterday. Did the support group help you?"),
+        ("Caroline", "Thanks Mel! What have you been painting lately?"),
+        ("Melanie", "I painted a sunrise over the lake last weekend.")]
+
+
+@pytest.mark.parametrize("party_prior", [0.7, 1.0])
+@pytest.mark.parametrize("form", ["metadata", "lines"])
+def test_a_question_about_a_named_person_finds_their_own_words(reopen, party_prior, form):
+    """Between named people: Melanie's reply restates Caroline's support group at length and
+    outranks it; a question that names Caroline asks for her own turns, and Melanie's scores ρ·F,
+    whether the speaker is in the metadata or leads the line ([recall] party_prior; 1 = off)."""
+    mem = reopen(recall={"party_prior": party_prior})
+    mem.remember_many([{"text": t, "metadata": {"session": "d1", "turn": i, "speaker": who}} if form == "metadata"
+                       else {"text": f"{who}: {t}", "metadata": {"session": "d1", "turn": i}}
+                       for i, (who, t) in enumerate(TALK)])
+    assert sorted(mem.conversations.people("default")) == ["Caroline", "Melanie"]
+    hits = mem.recall("When did Caroline go to the support group?", k=3)
+    said = [mem.conversations.person(h.id) for h in hits]
+    if party_prior == 1.0:
+        assert said[0] == "Melanie" and not any("party_prior" in h.scores for h in hits)
+        return
+    assert said[0] == "Caroline" and TALK[0][1] in hits[0].text
+    melanie = next(h for h, who in zip(hits, said) if who == "Melanie")
+    assert melanie.scores["party_prior"] == 0.7
+    assert "party_prior" not in hits[0].scores
+
+
+def test_the_people_of_a_namespace_follow_forget(mem):
+    ids = mem.remember_many([{"text": t, "metadata": {"session": "d1", "speaker": who}} for who, t in TALK[:2]])
+    assert sorted(mem.conversations.people("default")) == ["Caroline", "Melanie"]
+    assert mem.conversations.people("elsewhere") == []
+    mem.forget(ids[1])
+    assert mem.conversations.people("default") == ["Caroline"]
+    assert mem.conversations.person(ids[1]) is None and mem.conversations.person(ids[0]) == "Caroline"

@@ -62,3 +62,15 @@ def test_the_tuning_and_report_splits_of_the_real_file():
     per_type, n_type = Counter(q["question_type"] for q in tuning), Counter(q["question_type"] for q in pool)
     for t, n in n_type.items():  # proportional by type, as the data README's quick loop defines it
         assert abs(per_type[t] - 100 * n / 469) < 1
+
+
+@pytest.mark.parametrize("asked, named", [
+    ("What was my personal best time in the charity 5K run?", "What was Alex's personal best time in the charity 5K run?"),
+    ("How many days did I spend in Japan?", "How many days did Alex spend in Japan?"),
+    ("I'm going back to Bandung: what did you recommend?", "Alex is going back to Bandung: what did Sam recommend?"),
+    ("Can you remind me of your suggestion?", "Can Sam remind Alex of Sam's suggestion?"),
+    ("Which city is the museum in?", "Which city is the museum in?"),  # no person: unchanged
+])
+def test_named_mode_asks_each_question_in_the_third_person(asked, named):
+    """``--named``: the user is Alex and the assistant Sam, in the turns' speakers and in the questions."""
+    assert lme_data.third_person(asked) == named

@@ -260,13 +260,16 @@ def party_prior(mem: "Memory", ranked: list[Candidate], query: str, namespace: s
         return ranked
     conv = mem.conversations
     party = question_party(query)
-    if party is not None:
-        other_of = lambda mid: (who := conv.party(mid)) is not None and who != party  # noqa: E731
-    elif (person := question_speaker(query, conv.people(namespace))) is not None:
-        other_of = lambda mid: (who := conv.person(mid)) is not None and who != person  # noqa: E731
-    else:
+    person = question_speaker(query, conv.people(namespace)) if party is None else None
+    if party is None and person is None:
         return ranked
-    out = [replace(c, score=c.score * rho, scores={**c.scores, "party_prior": rho}) if other_of(c.id) else c
+
+    def by_another(mid: str) -> bool:
+        """Said by the other party, or by another of the conversation's people (not by no one known)."""
+        who = conv.party(mid) if party is not None else conv.person(mid)
+        return who is not None and who != (party or person)
+
+    out = [replace(c, score=c.score * rho, scores={**c.scores, "party_prior": rho}) if by_another(c.id) else c
            for c in ranked]
     out.sort(key=lambda c: -c.score)
     return out

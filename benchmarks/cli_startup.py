@@ -11,6 +11,9 @@ talks to it). The cases are interleaved round by round, so that a busy machine s
 - ``import nuonuo.cli``: the CLI's own imports;
 - ``recall, no daemon``: the defaults: the store's snapshot (``nuonuo.store_snapshot``), read
   without LanceDB, and the ONNX Runtime encoder;
+- ``recall, no daemon, first after a write``: the same, with the n-gram indexes that the snapshot's
+  first reader leaves beside it removed before each run: the first recall after a write, which
+  builds them from the texts and leaves them for the next (``SnapshotStore.keep_derived``);
 - ``recall, no daemon, no snapshot``: ``[store] snapshot = false``, the store read through LanceDB
   (what the CLI did before the snapshot);
 - ``recall, no daemon, torch``: that, with ``NUONUO_ENCODER_BACKEND=torch`` (what it did before ONNX);
@@ -111,10 +114,17 @@ def main() -> None:
         def remember() -> list[str]:
             return nuonuo + ["remember", f"The bakery on Rua Nova opens at seven on day {next(count)}"]
 
+        cached = plain / "snapshot" / "ngram.npz"
+
+        def first_recall() -> list[str]:
+            cached.unlink(missing_ok=True)  # as a write leaves it: a new snapshot, nothing cached beside it
+            return recall
+
         cases: dict[str, tuple[Any, dict[str, str], bool]] = {
             "python -c pass": ([sys.executable, "-c", "pass"], env, False),
             "import nuonuo.cli": ([sys.executable, "-c", "import nuonuo.cli"], env, False),
             "recall, no daemon": (recall, env_plain, True),
+            "recall, no daemon, first after a write": (first_recall, env_plain, True),
             "recall, no daemon, no snapshot": (recall, env_direct, True),
             "recall, no daemon, torch": (recall, env_torch, True),
             "remember, no daemon": (remember, env_writes, False),

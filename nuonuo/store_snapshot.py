@@ -17,6 +17,12 @@ are bookkeeping: access counts and co-recall pairs. A process reading a snapshot
 ``<home>/pending-access.jsonl``; the next process that opens the store itself applies them
 (``read_pending``) and then removes the file (``clear_pending``).
 
+Caches. What a reader builds from the tables and would build again each time (the n-gram
+indexes: tokenising every text is most of a cold open of a large store) it may leave beside the
+snapshot (``SnapshotStore.keep_derived``, an ``.npz`` tagged with the snapshot's fingerprint) for the
+next reader of the same snapshot. A write makes a new snapshot folder, so the writes of the CLI
+never pay for it; the first read after a write builds and leaves it.
+
 Object storage (``s3://…``) has no snapshot: ``fingerprint`` returns None.
 """
 
@@ -26,6 +32,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -114,7 +121,7 @@ def load(home: Path, uri: str, dim: int) -> "SnapshotStore | None":
         return None  # a damaged snapshot is no snapshot: the store itself is read instead
     if "memories" not in tables or "meta" not in tables:
         return None
-    return SnapshotStore(uri, dim, tables)
+    return SnapshotStore(uri, dim, tables, home / FOLDER, fp)
 
 
 class SnapshotTable:
@@ -139,13 +146,43 @@ class SnapshotStore(Store):
 
     read_only = True
 
-    def __init__(self, uri: str, dim: int, tables: dict[str, pa.Table]):  # no LanceDB: no super().__init__
+    def __init__(self, uri: str, dim: int, tables: dict[str, pa.Table], folder: Path | None = None,
+                 fp: str = ""):  # no LanceDB: no super().__init__
         self.uri = uri
         self.dim = dim
+        self.folder = folder  # where the snapshot is, and the caches of what its readers built
+        self.fingerprint = fp
         self.orphans_removed = (0, 0)
         self.tables = tables
         meta = tables["meta"].to_pydict()
         self.meta = dict(zip(meta["name"], meta["value"]))
+
+    def derived(self, name: str) -> dict[str, np.ndarray] | None:
+        """What the first reader of this snapshot built and left (``keep_derived``), or None: none
+        kept, kept for another snapshot, or unreadable (a cache: the reader builds instead)."""
+        if self.folder is None:
+            return None
+        try:
+            with np.load(self.folder / f"{name}.npz", allow_pickle=False) as saved:
+                if saved["fingerprint"].tobytes().decode("utf-8") != self.fingerprint:
+                    return None
+                return {key: saved[key] for key in saved.files if key != "fingerprint"}
+        except (OSError, ValueError, KeyError, EOFError, UnicodeDecodeError, zipfile.BadZipFile):
+            return None
+
+    def keep_derived(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """Leave ``arrays`` beside the snapshot for its next readers, tagged with its fingerprint; a
+        new snapshot replaces the folder, and the cache with it. A disk that refuses costs nothing."""
+        if self.folder is None:
+            return
+        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
+        try:
+            payload: dict[str, Any] = {"fingerprint": np.frombuffer(self.fingerprint.encode("utf-8"), np.uint8), **arrays}
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **payload)
+            os.replace(tmp, self.folder / f"{name}.npz")
+        except OSError:
+            tmp.unlink(missing_ok=True)
 
     def refuse(self, action: str) -> ReadOnlyStore:
         return ReadOnlyStore(f"the store was read from its snapshot, which cannot {action}")

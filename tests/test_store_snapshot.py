@@ -155,3 +155,75 @@ def test_on_a_full_disk_a_reader_answers_and_closes_without_its_bookkeeping(nuon
     assert proc.stdout.splitlines() == [FACTS[0]]
     access, _ = store_snapshot.read_pending(nuonuo_home)
     assert access == {}  # dropped (bookkeeping), the store untouched
+
+
+QUERIES = ("where does my sister live?", "kayak", "wifi password", "dentist on Thursday")
+
+
+def test_the_first_reader_leaves_the_ngram_indexes_and_the_next_reads_them(nuonuo_home, encoder, saved, monkeypatch):
+    """Tokenising every text is most of a cold open of a large store: the first reader of a snapshot
+    builds the n-gram indexes and leaves them beside it; the next reads them, with the same recall."""
+    from nuonuo.engram.component import EngramComponent
+
+    built: list[int] = []
+    index_texts = EngramComponent._index_texts
+    monkeypatch.setattr(EngramComponent, "_index_texts", lambda self, active: (built.append(len(active)),
+                                                                                index_texts(self, active))[1])
+    with open_memory(nuonuo_home, encoder) as full:
+        expected = {q: hits_of(full, q) for q in QUERIES}
+        full.discard()
+    cache = nuonuo_home / "snapshot" / "ngram.npz"
+    assert built == [len(FACTS)] and not cache.exists()  # a live store keeps no cache
+    with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+        assert {q: hits_of(m, q) for q in QUERIES} == expected
+    assert built == [len(FACTS)] * 2 and cache.exists()  # built once more, and left
+    with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+        assert {q: hits_of(m, q) for q in QUERIES} == expected
+        assert m.engram.ngrams["default"].search("kayak", 4)[0] == [saved[2]]
+    assert built == [len(FACTS)] * 2  # read, not built
+
+
+def test_a_write_leaves_the_cached_indexes_behind_with_the_old_snapshot(nuonuo_home, encoder, saved):
+    with open_memory(nuonuo_home, encoder, snapshot=True):
+        pass
+    assert (nuonuo_home / "snapshot" / "ngram.npz").exists()
+    with open_memory(nuonuo_home, encoder) as m:
+        new = m.remember("The canoe club meets on the river every Sunday").id
+        assert m.save_snapshot() is True
+    assert not (nuonuo_home / "snapshot" / "ngram.npz").exists()
+    for _ in range(2):  # builds (and leaves), then reads: the new memory either way
+        with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+            assert m.recall("canoe club river", k=1)[0].id == new
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "other snapshot", "other stemming"])
+def test_a_cache_that_does_not_fit_is_not_read(nuonuo_home, encoder, saved, damage):
+    """A damaged cache, one of another snapshot, or one built with other n-gram settings is built
+    again, never read: recall is the live store's."""
+    with open_memory(nuonuo_home, encoder, snapshot=True):
+        pass
+    import numpy as np
+
+    cache = nuonuo_home / "snapshot" / "ngram.npz"
+    good = cache.read_bytes()
+    overrides = {}
+    if damage == "garbage":
+        cache.write_bytes(b"\x00not a cache at all" * 50)
+    elif damage == "truncated":
+        cache.write_bytes(good[: len(good) // 2])
+    elif damage == "other snapshot":
+        with np.load(cache) as z:
+            arrays = {k: z[k] for k in z.files}
+        arrays["fingerprint"] = np.frombuffer(b"0" * 64, np.uint8)
+        with open(cache, "wb") as fh:
+            np.savez(fh, **arrays)
+    else:
+        overrides = {"engram": {"stem": ""}}
+    with open_memory(nuonuo_home, encoder, **overrides) as full:
+        expected = {q: hits_of(full, q) for q in QUERIES}
+        full.discard()
+    with open_memory(nuonuo_home, encoder, snapshot=True, **overrides) as m:
+        assert {q: hits_of(m, q) for q in QUERIES} == expected
+    with np.load(cache) as z:  # built again and left in its place, for this snapshot and these settings
+        assert z["fingerprint"].tobytes().decode() == store_snapshot.saved_fingerprint(nuonuo_home)
+        assert ("stem=''" in z["params"].tobytes().decode()) == (damage == "other stemming")

@@ -3,6 +3,9 @@ the memories (a ``nuonuo.memory.Component``), and answers the two recall channel
 
 Both caches are rebuilt deterministically from LanceDB at open (the ``key_canonical`` column and
 the memories' texts), so nothing extra is persisted: the store stays the single source of truth.
+A short process reading the store's snapshot (a CLI recall) reads the n-gram indexes the first
+reader of that snapshot left beside it, if they were built with the same parameters from the same
+memories; a write makes a new snapshot, and the cache goes with the old one.
 
 Channels (``{id: {score name: value}}``, the shape ``nuonuo.recall.gather`` collects):
 
@@ -28,6 +31,9 @@ from nuonuo.records import MemoryRecord
 from nuonuo.turns import lexical_text
 
 
+DERIVED = "ngram"  # the snapshot's cache of the built n-gram indexes (``Store.derived``)
+
+
 class EngramComponent:
     """The Engram store of one ``Memory``: exact keys + lexical n-gram channel."""
 
@@ -44,11 +50,49 @@ class EngramComponent:
 
     # --- Component hooks -------------------------------------------------------------------------
     def rebuild(self, memory: MemoryView) -> None:
+        """The key table and the n-gram indexes from the memories. A reader of the store's snapshot
+        (``nuonuo.store_snapshot``) reads the indexes the first reader of that snapshot built, if any,
+        instead of tokenising every text again, and else leaves them for the next reader."""
         self.ngrams = {}
         active = [r for r in memory.records() if r.status == "active"]
         active.sort(key=lambda r: r.created_at)
         self.keys.build((r.namespace, r.key_canonical, r.id) for r in active if r.key_canonical)
+        if not self.cfg.enabled or self._restore(memory.store.derived(DERIVED), active):
+            return
         self._index_texts(active)
+        if memory.store.read_only and active:
+            memory.store.keep_derived(DERIVED, self._state())
+
+    def _state(self) -> dict[str, np.ndarray]:
+        """Every namespace's n-gram index as arrays, with the parameters they were built with."""
+        out = {"params": np.frombuffer(self._params_key().encode("utf-8"), np.uint8),
+               "namespaces": np.frombuffer("\0".join(self.ngrams).encode("utf-8"), np.uint8)}
+        for i, index in enumerate(self.ngrams.values()):
+            out.update({f"{i}.{k}": v for k, v in index.state().items()})
+        return out
+
+    def _restore(self, state: dict[str, np.ndarray] | None, active: Sequence[MemoryRecord]) -> bool:
+        """The n-gram indexes from ``state`` when it was built with these parameters from exactly the
+        ``active`` memories; False (nothing changed) otherwise."""
+        if state is None:
+            return False
+        try:
+            if state["params"].tobytes().decode("utf-8") != self._params_key():
+                return False
+            names = state["namespaces"].tobytes().decode("utf-8")
+            ngrams = {ns: NgramIndex.restore(self.params, self.hasher,
+                                             {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")})
+                      for i, ns in enumerate(names.split("\0") if names else [])}
+        except (KeyError, ValueError, UnicodeDecodeError):
+            return False
+        if {mid for index in ngrams.values() for mid in index.ids} != {r.id for r in active}:
+            return False
+        self.ngrams = ngrams
+        return True
+
+    def _params_key(self) -> str:
+        """What the indexes depend on besides the texts: their parameters and the token hash's seed."""
+        return f"ngram-state 1 {self.params!r} seed={self.hasher.seed}"
 
     def added(self, memory: MemoryView, records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
         active = [r for r in records if r.status == "active"]

@@ -269,6 +269,25 @@ class MultiHeadTable:
                 out[i] = self.overflow.get(int(fps[i]), -1)
         return out
 
+    def state(self) -> dict[str, np.ndarray]:
+        """The table as arrays (``restore`` reads them back)."""
+        over = np.array(sorted(self.overflow.items()), np.uint64).reshape(-1, 2)
+        return {"fps": self.fps, "n": np.array([self._n, self.collisions], np.int64),
+                "sizes": np.array(self.sizes, np.int64), "slots": np.concatenate([*self.tables, np.zeros(0, np.int32)]),
+                "overflow": over}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """The table ``state`` describes (same heads and seed: the caller checks the parameters)."""
+        sizes = [int(m) for m in state["sizes"]]
+        slots = state["slots"]
+        if len(sizes) != self.heads or sum(sizes) != len(slots):
+            raise ValueError("the table's state does not fit its heads")
+        self.sizes = sizes
+        self.tables = np.split(slots.astype(np.int32, copy=False), np.cumsum(sizes)[:-1])
+        self.fps = state["fps"]
+        self._n, self.collisions = (int(x) for x in state["n"])
+        self.overflow = {int(fp): int(slot) for fp, slot in state["overflow"].tolist()}
+
     def stats(self) -> dict[str, float]:
         buckets = int(sum(self.sizes))
         return {"items": self._n, "buckets": buckets,

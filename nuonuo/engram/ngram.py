@@ -297,6 +297,38 @@ class NgramIndex:
         nz = nz[np.argsort(-acc[nz], kind="stable")]
         return [self.ids[r] for r in nz], acc[nz], acc[nz] / s_max, info
 
+    # --- a built index as arrays (a snapshot reader's cache, ``EngramComponent``) ---------------------
+    def state(self) -> dict[str, np.ndarray]:
+        """The index as arrays (built first if writes wait in the delta): ``restore`` reads them back."""
+        if self.delta or self.built_rows != len(self.ids) or self.n_alive != len(self.ids):
+            self.build()
+        lens = np.fromiter((len(t) for t in self.token_fps), np.int64, count=len(self.token_fps))
+        return {"ids": np.frombuffer("\0".join(self.ids).encode("utf-8"), np.uint8), "times": self.times,
+                "length": self.length, "tokens": np.concatenate([*self.token_fps, np.zeros(0, np.uint64)]),
+                "token_counts": lens, "indptr": self.indptr, "post_doc": self.post_doc, "post_tf": self.post_tf,
+                "slot_order": self.slot_order, **{f"table.{k}": v for k, v in self.table.state().items()}}
+
+    @classmethod
+    def restore(cls, params: NgramParams, hasher: TokenHasher, state: dict[str, np.ndarray]) -> "NgramIndex":
+        """The index ``state`` describes (``KeyError`` / ``ValueError`` if it is not one)."""
+        index = cls(params, hasher)
+        raw = state["ids"].tobytes().decode("utf-8")
+        index.ids = raw.split("\0") if raw else []
+        n = len(index.ids)
+        counts = state["token_counts"]
+        if len(counts) != n or len(state["times"]) != n or len(state["length"]) != n:
+            raise ValueError("the n-gram state's rows disagree")
+        index.row_of = {mid: i for i, mid in enumerate(index.ids)}
+        index.alive = np.ones(n, bool)
+        index.times, index.length = state["times"], state["length"]
+        index.token_fps = np.split(state["tokens"], np.cumsum(counts)[:-1]) if n else []
+        index.indptr, index.post_doc, index.post_tf = state["indptr"], state["post_doc"], state["post_tf"]
+        index.slot_order = state["slot_order"]
+        index.table.restore({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("table.")})
+        index.built_rows = index.n_alive = n
+        index.length_sum = float(index.length.sum())
+        return index
+
     def nbytes(self) -> int:
         return int(self.table.nbytes() + self.indptr.nbytes + self.post_doc.nbytes + self.post_tf.nbytes
                    + self.slot_order.nbytes + sum(t.nbytes for t in self.token_fps) + self.length.nbytes)

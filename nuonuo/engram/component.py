@@ -18,6 +18,12 @@ Each candidate also gets ``cosine`` (query · memory vector) and, when the gate 
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
+import sys
+import uuid
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
@@ -29,6 +35,29 @@ from nuonuo.engram.keys import KeyTable
 from nuonuo.engram.ngram import NgramIndex, NgramParams
 from nuonuo.records import MemoryRecord
 from nuonuo.turns import lexical_text
+
+
+@functools.cache
+def code_key() -> str:
+    """A digest of the modules that turn a memory into n-grams, the stemmer's version and Python's (its
+    Unicode tables fold the text): a cache built by other code (an upgrade, a checkout) is never
+    read. Unreadable sources give a key no other process shares."""
+    import nuonuo.canonical
+    import nuonuo.engram.hashing
+    import nuonuo.engram.ngram
+    import nuonuo.turns
+
+    import Stemmer  # the stemmer: its library file's size and time stand for its version (a stat, not a metadata scan)
+
+    digest = hashlib.sha256(f"Python {sys.version_info[:2]}".encode())  # its Unicode tables fold the text
+    try:
+        for module in (nuonuo.canonical, nuonuo.engram.hashing, nuonuo.engram.ngram, nuonuo.turns):
+            digest.update(Path(module.__file__ or "").read_bytes())
+        st = os.stat(Stemmer.__file__ or "")
+        digest.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    except OSError:
+        return f"unreadable-{uuid.uuid4().hex}"
+    return digest.hexdigest()[:16]
 
 
 DERIVED = "ngram"  # the snapshot's cache of the built n-gram indexes (``Store.derived``)
@@ -91,8 +120,11 @@ class EngramComponent:
         return True
 
     def _params_key(self) -> str:
-        """What the indexes depend on besides the texts: their parameters and the token hash's seed."""
-        return f"ngram-state 1 {self.params!r} seed={self.hasher.seed}"
+        """What the indexes depend on besides the texts: their parameters, the token hash's seed and
+        the code that cuts texts into tokens (``code_key``)."""
+        return f"ngram-state 1 {self.params!r} seed={self.hasher.seed} code={code_key()}"
+
+
 
     def added(self, memory: MemoryView, records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
         active = [r for r in records if r.status == "active"]

@@ -112,7 +112,7 @@ class EngramComponent:
             ngrams = {ns: NgramIndex.restore(self.params, self.hasher,
                                              {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")})
                       for i, ns in enumerate(names.split("\0") if names else [])}
-        except (KeyError, ValueError, UnicodeDecodeError):
+        except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError):  # not one: built again
             return False
         if {mid for index in ngrams.values() for mid in index.ids} != {r.id for r in active}:
             return False

@@ -225,14 +225,6 @@ class Store:
 
     read_only = False  # True for ``nuonuo.store_snapshot.SnapshotStore``
 
-    def derived(self, name: str) -> dict[str, np.ndarray] | None:
-        """What a component built from the tables, kept for the next reader of the same state (a
-        snapshot's readers: ``SnapshotStore``); a live store keeps none, its readers build."""
-        return None
-
-    def keep_derived(self, name: str, arrays: dict[str, np.ndarray]) -> None:
-        """Leave ``arrays`` for the next reader of the same state (only a snapshot does)."""
-
     def __init__(self, uri: str, dim: int, storage_options: dict[str, str] | None = None,
                  migrate: bool = True):
         import nuonuo.lazy_imports as lazy_imports
@@ -362,6 +354,14 @@ class Store:
 
     def load_all(self) -> pa.Table:
         return self.memories.to_arrow()
+
+    def derived(self, name: str) -> dict[str, np.ndarray] | None:
+        """What a component built from the tables, kept for the next reader of the same state (a
+        snapshot's readers: ``SnapshotStore``); a live store keeps none, its readers build."""
+        return None
+
+    def keep_derived(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        """Leave ``arrays`` for the next reader of the same state (only a snapshot does)."""
 
     def count(self) -> int:
         return self.memories.count_rows()

@@ -92,40 +92,6 @@ class EngramComponent:
         if memory.store.read_only and active:
             memory.store.keep_derived(DERIVED, self._state())
 
-    def _state(self) -> dict[str, np.ndarray]:
-        """Every namespace's n-gram index as arrays, with the parameters they were built with."""
-        out = {"params": np.frombuffer(self._params_key().encode("utf-8"), np.uint8),
-               "namespaces": np.frombuffer("\0".join(self.ngrams).encode("utf-8"), np.uint8)}
-        for i, index in enumerate(self.ngrams.values()):
-            out.update({f"{i}.{k}": v for k, v in index.state().items()})
-        return out
-
-    def _restore(self, state: dict[str, np.ndarray] | None, active: Sequence[MemoryRecord]) -> bool:
-        """The n-gram indexes from ``state`` when it was built with these parameters from exactly the
-        ``active`` memories; False (nothing changed) otherwise."""
-        if state is None:
-            return False
-        try:
-            if state["params"].tobytes().decode("utf-8") != self._params_key():
-                return False
-            names = state["namespaces"].tobytes().decode("utf-8")
-            ngrams = {ns: NgramIndex.restore(self.params, self.hasher,
-                                             {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")})
-                      for i, ns in enumerate(names.split("\0") if names else [])}
-        except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError):  # not one: built again
-            return False
-        if {mid for index in ngrams.values() for mid in index.ids} != {r.id for r in active}:
-            return False
-        self.ngrams = ngrams
-        return True
-
-    def _params_key(self) -> str:
-        """What the indexes depend on besides the texts: their parameters, the token hash's seed and
-        the code that cuts texts into tokens (``code_key``)."""
-        return f"ngram-state 1 {self.params!r} seed={self.hasher.seed} code={code_key()}"
-
-
-
     def added(self, memory: MemoryView, records: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
         active = [r for r in records if r.status == "active"]
         for r in active:
@@ -162,6 +128,39 @@ class EngramComponent:
         if ns not in self.ngrams:
             self.ngrams[ns] = NgramIndex(self.params, self.hasher)
         return self.ngrams[ns]
+
+    # --- the snapshot's cache of the n-gram indexes (``rebuild``) -----------------------------------
+    def _state(self) -> dict[str, np.ndarray]:
+        """Every namespace's n-gram index as arrays, with the parameters they were built with."""
+        out = {"params": np.frombuffer(self._params_key().encode("utf-8"), np.uint8),
+               "namespaces": np.frombuffer("\0".join(self.ngrams).encode("utf-8"), np.uint8)}
+        for i, index in enumerate(self.ngrams.values()):
+            out.update({f"{i}.{k}": v for k, v in index.state().items()})
+        return out
+
+    def _restore(self, state: dict[str, np.ndarray] | None, active: Sequence[MemoryRecord]) -> bool:
+        """The n-gram indexes from ``state`` when it was built with these parameters from exactly the
+        ``active`` memories; False (nothing changed) otherwise."""
+        if state is None:
+            return False
+        try:
+            if state["params"].tobytes().decode("utf-8") != self._params_key():
+                return False
+            names = state["namespaces"].tobytes().decode("utf-8")
+            ngrams = {ns: NgramIndex.restore(self.params, self.hasher,
+                                             {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")})
+                      for i, ns in enumerate(names.split("\0") if names else [])}
+        except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError):  # not one: built again
+            return False
+        if {mid for index in ngrams.values() for mid in index.ids} != {r.id for r in active}:
+            return False
+        self.ngrams = ngrams
+        return True
+
+    def _params_key(self) -> str:
+        """What the indexes depend on besides the texts: their parameters, the token hash's seed and
+        the code that cuts texts into tokens (``code_key``)."""
+        return f"ngram-state 1 {self.params!r} seed={self.hasher.seed} code={code_key()}"
 
     # --- lookups ---------------------------------------------------------------------------------
     def lookup(self, namespace: str, canon: str) -> str | None:

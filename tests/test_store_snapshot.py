@@ -227,3 +227,18 @@ def test_a_cache_that_does_not_fit_is_not_read(nuonuo_home, encoder, saved, dama
     with np.load(cache) as z:  # built again and left in its place, for this snapshot and these settings
         assert z["fingerprint"].tobytes().decode() == store_snapshot.saved_fingerprint(nuonuo_home)
         assert ("stem=''" in z["params"].tobytes().decode()) == (damage == "other stemming")
+
+
+def test_a_cache_the_disk_refuses_costs_the_reader_nothing(nuonuo_home, encoder, saved):
+    """Where the cache cannot be read or written (here its path is taken by a folder, as a refusing
+    disk would fail the write), the reader builds, answers as the live store does, and leaves no
+    temporary file behind."""
+    with open_memory(nuonuo_home, encoder) as full:
+        expected = {q: hits_of(full, q) for q in QUERIES}
+        full.discard()
+    (nuonuo_home / "snapshot" / "ngram.npz").mkdir()
+    for _ in range(2):
+        with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+            assert m.store.read_only
+            assert {q: hits_of(m, q) for q in QUERIES} == expected
+    assert not [p.name for p in (nuonuo_home / "snapshot").iterdir() if p.name.endswith(".tmp")]

@@ -113,10 +113,15 @@ class PatternIndex:
         t[: len(self.ids)] = self.times
         self._x, self._t = x, t
 
-    def add(self, ids: list[str], vectors: np.ndarray, times: np.ndarray) -> None:
+    def add(self, ids: list[str], vectors: np.ndarray, times: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Append ``ids`` with their patterns: ``vectors``, or with ``rows`` the rows ``vectors[rows]``
+        (gathered straight into the matrix: a load at open copies each pattern once)."""
         n = len(self.ids)
         self._grow(n + len(ids))
-        self._x[n:n + len(ids)] = vectors
+        if rows is None:
+            self._x[n:n + len(ids)] = vectors
+        else:
+            np.take(vectors, rows, axis=0, out=self._x[n:n + len(ids)], mode="clip")  # clip: unbuffered
         self._t[n:n + len(ids)] = times
         for i, mid in enumerate(ids):
             self._pos[mid] = n + i
@@ -168,11 +173,42 @@ class PatternIndex:
         keep = np.isfinite(sims[order])
         return positions[order[keep]], sims[order][keep]
 
+    # --- the IVF as arrays: a snapshot's first reader builds it, the next ones read it ----------------
+    def ivf_state(self) -> dict[str, np.ndarray] | None:
+        """The IVF index and the ids in the order it describes, or None: no index, or rows added
+        or removed since it was built (``restore_ivf`` reads it)."""
+        ivf = self._ivf
+        if ivf is None or ivf.built != len(self.ids):
+            return None
+        return {"centroids": ivf.centroids, "offsets": ivf.offsets,
+                "ids": np.frombuffer("\0".join(self.ids).encode("utf-8"), np.uint8)}
+
+    def restore_ivf(self, state: dict[str, np.ndarray]) -> bool:
+        """The IVF of ``ivf_state`` when it describes exactly these rows (the same ids): the rows
+        are put in its order and it serves the next search; False (nothing changed) otherwise."""
+        from nuonuo.ivf import IVF
+
+        n = len(self.ids)
+        try:
+            ids = state["ids"].tobytes().decode("utf-8").split("\0")
+            order = np.fromiter((self._pos[m] for m in ids), np.int64, len(ids)) if len(ids) == n else None
+            centroids = np.asarray(state["centroids"], np.float32)
+            offsets = np.asarray(state["offsets"], np.int64)
+        except (KeyError, ValueError, UnicodeDecodeError):
+            return False
+        if (order is None or np.bincount(order, minlength=n).max(initial=0) != 1
+                or centroids.ndim != 2 or centroids.shape[1] != self.dim or offsets.shape != (len(centroids) + 1,)
+                or offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 0)):
+            return False
+        self._reorder(order)
+        self._ivf = IVF(centroids, offsets, n)
+        return True
+
     def _reorder(self, order: np.ndarray) -> None:
         """Store the rows in ``order`` (the IVF's cells, each contiguous): new arrays swapped in."""
         n = len(self.ids)
         x = np.empty_like(self._x)
-        np.take(self._x[:n], order, axis=0, out=x[:n])
+        np.take(self._x[:n], order, axis=0, out=x[:n], mode="clip")  # clip: unbuffered
         t = np.zeros_like(self._t)
         t[:n] = self._t[:n][order]
         ids = [self.ids[i] for i in order]

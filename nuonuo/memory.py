@@ -40,7 +40,7 @@ from nuonuo.pipeline import encode_and_commit
 from nuonuo.records import Hit, MemoryRecord, export_line, to_epoch
 from nuonuo.sentence_index import SentenceIndex
 import nuonuo.store_snapshot as store_snapshot
-from nuonuo.store import Store, StoreLock, record_from_row
+from nuonuo.store import Store, StoreLock, records_from_table
 from nuonuo.store_snapshot import ReadOnlyStore
 from nuonuo.validate import (check_importance, check_k, check_metadata, check_namespace, check_text, check_vectors,
                              content_hash, prepare)
@@ -140,13 +140,11 @@ class Memory:
 
     def _load(self) -> None:
         table = self.store.load_all()
-        if table.num_rows == 0:
-            return
-        vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.encoder.dim)
-        rows = table.drop_columns(["vector"]).to_pylist()
-        recs = [record_from_row(r) for r in rows]
-        self._cache.index(recs, np.asarray(vectors, dtype=np.float32))
-        self._cache.sort_keys()
+        if table.num_rows:
+            vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.encoder.dim)
+            self._cache.index(records_from_table(table), np.asarray(vectors, dtype=np.float32))
+            self._cache.sort_keys()
+        self._cache.restore_ivf(self.store)  # what a snapshot's first reader built (``keep_ivf``)
 
     # --- validation -----------------------------------------------------------------------------
     def validate(self, item: Any, namespace: str = "default") -> MemoryRecord:
@@ -338,6 +336,7 @@ class Memory:
             if self.store.read_only:
                 store_snapshot.append_pending(self.config.home, self._cache.take_accesses(),
                                               self.hebbian.take_corecalls())
+                self._cache.keep_ivf(self.store)  # the IVF indexes built here, for the snapshot's next readers
                 return
             for comp in self.components:
                 comp.flush(self)

@@ -385,15 +385,35 @@ class Store:
 
 
 def record_from_row(row: dict[str, Any]) -> MemoryRecord:
-    try:
-        metadata = json.loads(row.get("metadata") or "{}")
-    except json.JSONDecodeError:
-        metadata = {}
-    rec = MemoryRecord(
+    return MemoryRecord(
         id=row["id"], text=row["text"], namespace=row["namespace"], key=row.get("key"),
-        metadata=metadata, created_at=row["created_at"] or 0.0, updated_at=row["updated_at"] or 0.0,
-        last_access=row["last_access"] or 0.0, importance=float(row["importance"] or 0.0),
-        access_count=int(row["access_count"] or 0), sha256=row["sha256"] or "",
-        status=row.get("status") or "active", key_canonical=row.get("key_canonical"),
+        metadata=metadata_of(row.get("metadata")), created_at=row["created_at"] or 0.0,
+        updated_at=row["updated_at"] or 0.0, last_access=row["last_access"] or 0.0,
+        importance=float(row["importance"] or 0.0), access_count=int(row["access_count"] or 0),
+        sha256=row["sha256"] or "", status=row.get("status") or "active", key_canonical=row.get("key_canonical"),
     )
-    return rec
+
+
+def records_from_table(table: pa.Table) -> list[MemoryRecord]:
+    """Every row of a memories table as a record, read column by column (what an open does for
+    every memory: ~2× faster than a dict per row at 100K)."""
+    n = table.num_rows
+    col = lambda name: table.column(name).to_pylist() if name in table.column_names else [None] * n  # noqa: E731
+    return [MemoryRecord(id=i, text=t, namespace=ns, key=k, metadata=metadata_of(m), created_at=c or 0.0,
+                         updated_at=u or 0.0, last_access=la or 0.0, importance=float(imp or 0.0),
+                         access_count=int(ac or 0), sha256=sha or "", status=st or "active", key_canonical=kc)
+            for i, t, ns, k, m, c, u, la, imp, ac, sha, st, kc in zip(
+                col("id"), col("text"), col("namespace"), col("key"), col("metadata"), col("created_at"),
+                col("updated_at"), col("last_access"), col("importance"), col("access_count"), col("sha256"),
+                col("status"), col("key_canonical"))]
+
+
+def metadata_of(stored: str | None) -> dict[str, Any]:
+    """A record's metadata from its stored JSON (unreadable JSON: none)."""
+    if not stored or stored == "{}":
+        return {}
+    try:
+        out = json.loads(stored)
+    except json.JSONDecodeError:
+        return {}
+    return out if isinstance(out, dict) else {}

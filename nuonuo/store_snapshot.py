@@ -115,7 +115,7 @@ def load(home: Path, uri: str, dim: int) -> "SnapshotStore | None":
         for name in SNAPSHOT_TABLES:
             path = home / FOLDER / f"{name}.arrow"
             if path.exists():
-                with ipc.open_file(str(path)) as reader:
+                with ipc.open_file(pa.memory_map(str(path))) as reader:  # mapped: read as used, not copied
                     tables[name] = reader.read_all()
     except (OSError, pa.ArrowException):
         return None  # a damaged snapshot is no snapshot: the store itself is read instead

@@ -242,3 +242,35 @@ def test_a_cache_the_disk_refuses_costs_the_reader_nothing(nuonuo_home, encoder,
             assert m.store.read_only
             assert {q: hits_of(m, q) for q in QUERIES} == expected
     assert not [p.name for p in (nuonuo_home / "snapshot").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_the_first_reader_leaves_the_ivf_index_and_the_next_reads_it(nuonuo_home, encoder, saved, monkeypatch):
+    """From ``PatternIndex.ivf_min`` memories (50K) stage 1 searches an IVF index, whose k-means and
+    assignment cost ~1 s at 100K: the first reader of a snapshot builds it and leaves it beside the
+    snapshot, the next reads it (the same cells, the same recall); a cache that does not fit is
+    built again."""
+    import numpy as np
+
+    from nuonuo.hopfield import PatternIndex
+    from nuonuo.ivf import IVF
+
+    monkeypatch.setattr(PatternIndex, "ivf_min", 2)  # these four facts are searched through an IVF
+    builds: list[int] = []
+    build = IVF.build.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(IVF, "build", classmethod(lambda cls, x, **kw: (builds.append(len(x)), build(cls, x, **kw))[1]))
+    with open_memory(nuonuo_home, encoder) as full:
+        expected = {q: hits_of(full, q) for q in QUERIES}
+        full.discard()
+    cache = nuonuo_home / "snapshot" / "ivf.npz"
+    assert builds == [len(FACTS)] and not cache.exists()  # a live store keeps no cache
+    states = []
+    for built in (2, 2):  # built once more and left, then read
+        with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+            assert {q: hits_of(m, q) for q in QUERIES} == expected
+            states.append(m.pattern_index("default").ivf_state())
+        assert builds == [len(FACTS)] * built and cache.exists()
+    assert all(np.array_equal(states[0][k], states[1][k]) for k in ("centroids", "offsets", "ids"))
+    cache.write_bytes(b"\x00not a cache" * 40)
+    with open_memory(nuonuo_home, encoder, snapshot=True) as m:
+        assert {q: hits_of(m, q) for q in QUERIES} == expected
+    assert builds == [len(FACTS)] * 3

@@ -98,11 +98,13 @@ class AssociationMemory:
                              np.array([e.weight for e in fresh], dtype=np.float32))
             self.W.compact()
         self._index_edges(memory, [e for e in edges if e.kind != "tombstone"])
-        self._last_in_session.clear()
-        for rec in sorted(memory.records(), key=lambda r: r.created_at):
-            sess = session_of(rec) if rec.status == "active" else None
-            if sess is not None:
-                self._last_in_session[(rec.namespace, sess)] = rec.id
+        latest: dict[tuple[str, str | None], tuple[float, str]] = {}  # the newest turn of each conversation
+        for rec in memory.records():
+            if rec.status == "active" and (sess := session_of(rec)) is not None:
+                last = latest.get((rec.namespace, sess))
+                if last is None or rec.created_at >= last[0]:
+                    latest[(rec.namespace, sess)] = (rec.created_at, rec.id)
+        self._last_in_session = {conv: mid for conv, (_, mid) in latest.items()}
 
     def _load_snapshot(self, store) -> SparseW:
         t = store.table("hebbian_w").to_arrow()

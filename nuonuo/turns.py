@@ -63,6 +63,8 @@ _PREFIX = re.compile(r"\s*(?:[\[(][^\])\n]{1,40}[\])]\s*)?([A-Za-z][\w'.-]{0,30}
 
 def session_of(rec: "MemoryRecord") -> str | None:
     """The conversation a memory names; None when it names none."""
+    if not rec.metadata:
+        return None
     for key in SESSION_KEYS:
         sess = rec.metadata.get(key)
         if isinstance(sess, (str, int)) and not isinstance(sess, bool):
@@ -72,6 +74,8 @@ def session_of(rec: "MemoryRecord") -> str | None:
 
 def metadata_speaker(rec: "MemoryRecord") -> str | None:
     """The first of ``SPEAKER_KEYS`` in the metadata holding a non-empty string; None if none does."""
+    if not rec.metadata:
+        return None
     for key in SPEAKER_KEYS:
         who = rec.metadata.get(key)
         if isinstance(who, str) and who.strip():
@@ -81,6 +85,8 @@ def metadata_speaker(rec: "MemoryRecord") -> str | None:
 
 def text_speaker(text: str) -> str | None:
     """The speaker of a transcript line (``"Ana: see you at nine"`` → ``"Ana"``); None for other text."""
+    if ":" not in text:  # most texts: no need to run the pattern
+        return None
     m = _PREFIX.match(text)
     if m is None:
         return None

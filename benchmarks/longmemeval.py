@@ -98,7 +98,8 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     # the Hopfield settle in the ranking, as shipped until 2026-12-06 (default settle_mix is 0 now)
     "settle.3": {"overrides": {"recall": {"settle_mix": 0.3}}},
     "ngram-gate": {"overrides": {"engram": {"ngram_gate": True}}},
-    "fusion-sum": {"overrides": {"engram": {"fusion": "sum"}}},
+    "rank-fusion": {"overrides": {"engram": {"fusion": "rrf", "ngram_weight": 1.5},  # the defaults until 2026-12-06
+                                  "recall": {"party_prior": 0.7}}},
     "hop-decay.5": {"overrides": {"hebbian": {"hop_decay": 0.5}}},
     "ngram-w1": {"overrides": {"engram": {"ngram_weight": 1.0}}},
     "ngram-w2": {"overrides": {"engram": {"ngram_weight": 2.0}}},
@@ -111,7 +112,7 @@ SYSTEMS: dict[str, dict[str, Any]] = {
 }
 # "hopfield" (top-K + the settle at the default mix) is left out: with settle_mix 0 it ranks as dense-only
 DEFAULT_SYSTEMS = ["dense-only", "+ngram", "+context", "+party", "no-hops", "no-party-prior", "no-sentence-match",
-                   "text-vectors", "nuonuo"]
+                   "text-vectors", "rank-fusion", "nuonuo"]
 
 # Settings read at recall time (the rest shape what ingest builds: index parameters, links). Systems
 # whose overrides touch only these share one store, each recalled with its overrides applied, so the

@@ -62,9 +62,10 @@ class RecallConfig:
     # explains (attention) but does not rank: 0.3 cost turn_recall on the LongMemEval tuning split (docs/recall.md)
     context_weight: float = 0.6  # λ: a conversation turn is keyed also by its neighbours, discounted by λ (nuonuo.conversation)
     context_gap_minutes: float = 60.0  # memories naming no session are neighbours when made this close (0 = never)
-    party_prior: float = 0.7  # ρ: a question asking for the user's own words (or for what the assistant said,
-    # or naming one of the people whose conversation it is)
-    # scores the other party's turns ρ·F (1 = off; LongMemEval tuning split: 0.6–0.7 > 0.5, 0.8; nuonuo.recall)
+    party_prior: float = 0.5  # ρ: a question asking for the user's own words (or for what the assistant said,
+    # or naming one of the people whose conversation it is) scores the other party's turns ρ·F (1 = off;
+    # nuonuo.recall). LongMemEval tuning split: 0.5–0.7 within a question of each other under the score sum;
+    # 0.5 keeps the prior as strong against the spread of summed scores as 0.7 was under rank fusion
     sentence_keys: int = 8  # memories of 2 to this many sentences are vectored by the mean of their sentences
     # and keep each sentence's vector to name the one that matched (0 = off: the whole text's vector;
     # nuonuo.sentence_index; LongMemEval tuning split, dense alone: turn_recall@10 0.766 → 0.834)
@@ -83,7 +84,9 @@ class EngramConfig:
     gate: bool = True  # context gate on the exact-key channel (off = every key hit joins at full weight)
     ngram_gate: bool = False  # the same gate on the n-gram channel: off, it dropped evidence that plain RRF
     # keeps (LongMemEval tuning split: turn_recall@10 0.818 without, 0.786 with)
-    fusion: str = "rrf"  # "rrf" (reciprocal-rank fusion) or "sum" (normalised score sum); hash hits gated first
+    # "sum": the weighted mean of each channel's score on [0, 1]; "rrf": reciprocal-rank fusion, the default
+    # until 2026-12-06 (LongMemEval tuning split, turn_recall@5 / @10: sum 0.866 / 0.908, rrf 0.839 / 0.896)
+    fusion: str = "sum"
     heads: int = 4  # H independent hash heads per table
     load: float = 0.5  # target items per bucket over all heads (bucket tables are prime-sized)
     max_n: int = 3  # suffix n-grams of order 1 … max_n
@@ -96,7 +99,7 @@ class EngramConfig:
     question_words: bool = True  # queries drop "what", "did", "my", … when they have other words (tuning: @5 +0.022)
     candidates: int = 200  # n-gram candidates handed to fusion
     ngram_norm: str = "query"  # n-gram strength s = S / S_max ("query": all query n-grams matched) or S / max S ("max")
-    ngram_weight: float = 1.5  # (quick loop: 1.5 > 1.0) channel weight w_ng in fusion (rrf: w / (rrf_k + rank); sum: see nuonuo/recall.py)
+    ngram_weight: float = 1.0  # channel weight w_ng in fusion (sum: as the dense channel's; rrf had 1.5)
     exact_weight: float = 1.0
     gate_alpha: float = 3.6  # gate g = σ(α (cos − τ) + γ s), fitted on LongMemEval: see nuonuo/engram/gate.py
     gate_tau: float = 1.76

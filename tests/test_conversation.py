@@ -211,12 +211,12 @@ TURNS = [("user", "By the way, my sister Emma moved to Lyon last spring and she 
          ("assistant", "Sure! For a long train ride I suggest 'The Count of Monte Cristo'.")]
 
 
-@pytest.mark.parametrize("party_prior", [0.7, 1.0])
+@pytest.mark.parametrize("party_prior", [None, 1.0])  # None: the default ρ
 def test_a_question_about_my_own_words_finds_them_before_the_replies_restating_them(reopen, party_prior):
     """The assistant's reply restates the user's fact at length and outranks it on both channels; a
     first-person question asks for the user's own words, a question about what "you suggested" for
     the assistant's ([recall] party_prior; 1 = off, where the reply wins)."""
-    mem = reopen(recall={"party_prior": party_prior})
+    mem = reopen(**({"recall": {"party_prior": party_prior}} if party_prior else {}))
     mem.remember_many([{"text": t, "metadata": {"session": "s1", "turn": i, "role": r}} for i, (r, t) in enumerate(TURNS)])
     sister = mem.recall("Where does my sister live?", k=3)
     book = mem.recall("What book did you suggest for my train ride?", k=3)
@@ -226,7 +226,7 @@ def test_a_question_about_my_own_words_finds_them_before_the_replies_restating_t
         return
     assert sister[0].text == TURNS[0][1] and book[0].text == TURNS[3][1]
     reply = next(h for h in sister if h.metadata["role"] == "assistant")
-    assert reply.scores["party_prior"] == 0.7  # explained: the factor its fused score was given
+    assert reply.scores["party_prior"] == mem.config.recall.party_prior < 1  # explained: the factor its score was given
 
 
 def test_party_prior_outside_zero_to_one_is_a_config_error(nuonuo_home):
@@ -262,13 +262,13 @@ TALK = [("Caroline", "I went to a support group for trans people yesterday and i
         ("Melanie", "I painted a sunrise over the lake last weekend.")]
 
 
-@pytest.mark.parametrize("party_prior", [0.7, 1.0])
+@pytest.mark.parametrize("party_prior", [None, 1.0])  # None: the default ρ
 @pytest.mark.parametrize("form", ["metadata", "lines"])
 def test_a_question_about_a_named_person_finds_their_own_words(reopen, party_prior, form):
     """Between named people: Melanie's reply restates Caroline's support group at length and
     outranks it; a question that names Caroline asks for her own turns, and Melanie's scores ρ·F,
     whether the speaker is in the metadata or leads the line ([recall] party_prior; 1 = off)."""
-    mem = reopen(recall={"party_prior": party_prior})
+    mem = reopen(**({"recall": {"party_prior": party_prior}} if party_prior else {}))
     mem.remember_many([{"text": t, "metadata": {"session": "d1", "turn": i, "speaker": who}} if form == "metadata"
                        else {"text": f"{who}: {t}", "metadata": {"session": "d1", "turn": i}}
                        for i, (who, t) in enumerate(TALK)])
@@ -280,7 +280,7 @@ def test_a_question_about_a_named_person_finds_their_own_words(reopen, party_pri
         return
     assert said[0] == "Caroline" and TALK[0][1] in hits[0].text
     melanie = next(h for h, who in zip(hits, said) if who == "Melanie")
-    assert melanie.scores["party_prior"] == 0.7
+    assert melanie.scores["party_prior"] == mem.config.recall.party_prior < 1
     assert "party_prior" not in hits[0].scores
 
 

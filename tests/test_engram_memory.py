@@ -119,6 +119,30 @@ def test_fusion_sources_and_scores(mem):
     assert mem.recall(codes[3], k=1)[0].text == texts[3]
 
 
+def test_a_score_sum_gives_what_only_the_ngram_channel_found_its_cosine(mem):
+    """The default fusion is a weighted mean of the channels' scores, so a memory the dense stage 1
+    did not propose is scored by its cosine too, not by 0 (a rank fusion leaves it out of that list)."""
+    from nuonuo.recall import gather
+
+    codes, texts = gym_notes(12)
+    mem.remember_many(texts + ["I love hiking in the mountains with my sister"])
+    query = f"hiking in the mountains with my sister, locker {codes[3]}"
+    qv = mem.encoder.embed(query)
+    target = next(r.id for r in mem.records() if r.text == texts[3])
+    mem.config.recall.candidates = 1  # stage 1 proposes the hiking note only
+    assert mem.config.engram.fusion == "sum" and mem.config.engram.ngram_weight == 1.0  # the defaults
+    channels = gather(mem, query, qv, "default", None, k=1)
+    assert list(channels["hopfield"])[0] != target and target in channels["ngram"]
+    dense = channels["hopfield"][target]
+    assert dense["cosine"] == pytest.approx(float(mem.vector(target) @ qv), abs=1e-5)
+    assert dense["hopfield"] >= dense["cosine"]  # or its best sentence's, if higher (sentence_match)
+    hit = next(h for h in mem.recall(query, k=13) if h.id == target)
+    w = mem.config.engram.ngram_weight  # F(x) = (max(0, h(x)) + w · s_ngram(x)) / (1 + w)
+    assert hit.score == pytest.approx((max(0.0, hit.scores["hopfield"]) + w * hit.scores["ngram"]) / (1 + w), abs=1e-6)
+    mem.config.engram.fusion = "rrf"
+    assert target not in gather(mem, query, qv, "default", None, k=1)["hopfield"]
+
+
 def test_at_hides_later_memories_from_hash_channels(mem):
     mem.remember("Locker code ZETA42 for the pool", timestamp="2024-05-01T00:00:00")
     mem.remember("Wifi password is ZETA42 at the cabin", key="cabin wifi", timestamp="2024-07-01T00:00:00")

@@ -11,9 +11,10 @@ talks to it). The cases are interleaved round by round, so that a busy machine s
 - ``import nuonuo.cli``: the CLI's own imports;
 - ``recall, no daemon``: the defaults: the store's snapshot (``nuonuo.store_snapshot``), read
   without LanceDB, and the ONNX Runtime encoder;
-- ``recall, no daemon, first after a write``: the same, with the n-gram indexes that the snapshot's
-  first reader leaves beside it removed before each run: the first recall after a write, which
-  builds them from the texts and leaves them for the next (``SnapshotStore.keep_derived``);
+- ``recall, no daemon, first after a write``: the same, with the n-gram indexes and the IVF index
+  (from 50K memories) that the snapshot's first reader leaves beside it removed before each run:
+  the first recall after a write, which builds them and leaves them for the next
+  (``SnapshotStore.keep_derived``);
 - ``recall, no daemon, no snapshot``: ``[store] snapshot = false``, the store read through LanceDB
   (what the CLI did before the snapshot);
 - ``recall, no daemon, torch``: that, with ``NUONUO_ENCODER_BACKEND=torch`` (what it did before ONNX);
@@ -114,10 +115,11 @@ def main() -> None:
         def remember() -> list[str]:
             return nuonuo + ["remember", f"The bakery on Rua Nova opens at seven on day {next(count)}"]
 
-        cached = plain / "snapshot" / "ngram.npz"
+        cached = [plain / "snapshot" / name for name in ("ngram.npz", "ivf.npz")]
 
         def first_recall() -> list[str]:
-            cached.unlink(missing_ok=True)  # as a write leaves it: a new snapshot, nothing cached beside it
+            for path in cached:  # as a write leaves it: a new snapshot, nothing cached beside it
+                path.unlink(missing_ok=True)
             return recall
 
         cases: dict[str, tuple[Any, dict[str, str], bool]] = {

@@ -64,8 +64,8 @@ class RecallConfig:
     context_gap_minutes: float = 60.0  # memories naming no session are neighbours when made this close (0 = never)
     party_prior: float = 0.5  # ρ: a question asking for the user's own words (or for what the assistant said,
     # or naming one of the people whose conversation it is) scores the other party's turns ρ·F (1 = off;
-    # nuonuo.recall). LongMemEval tuning split: 0.5–0.7 within a question of each other under the score sum;
-    # 0.5 keeps the prior as strong against the spread of summed scores as 0.7 was under rank fusion
+    # nuonuo.recall). LongMemEval tuning split: 0.5–0.7 within a question of each other under the score sum,
+    # whose scores spread more than ranks (0.7 under rank fusion); 0.5 is the strongest the split does not pay for
     sentence_keys: int = 8  # memories of 2 to this many sentences are vectored by the mean of their sentences
     # and keep each sentence's vector to name the one that matched (0 = off: the whole text's vector;
     # nuonuo.sentence_index; LongMemEval tuning split, dense alone: turn_recall@10 0.766 → 0.834)

@@ -85,7 +85,7 @@ class EngramConfig:
     ngram_gate: bool = False  # the same gate on the n-gram channel: off, it dropped evidence that plain RRF
     # keeps (LongMemEval tuning split: turn_recall@10 0.818 without, 0.786 with)
     # "sum": the weighted mean of each channel's score on [0, 1]; "rrf": reciprocal-rank fusion, the default
-    # until 2026-12-06 (LongMemEval tuning split, turn_recall@5 / @10: sum 0.866 / 0.908, rrf 0.839 / 0.896)
+    # until 2026-12-06 (LongMemEval tuning split, ρ 0.7, turn_recall@5 / @10: sum 0.866 / 0.908, rrf 0.839 / 0.896)
     fusion: str = "sum"
     heads: int = 4  # H independent hash heads per table
     load: float = 0.5  # target items per bucket over all heads (bucket tables are prime-sized)

@@ -214,7 +214,8 @@ def fuse(mem: "Memory", channels: Channels, at: float | None) -> list[Candidate]
     can score, s_exact the key match, w_ngram / w_exact from ``[engram]``; the sum in the
     denominator runs over the channels that found anything. It keeps how well each channel
     matched, which a rank discards: on the LongMemEval tuning split turn_recall@5 / @10 0.866 /
-    0.908 against 0.839 / 0.896 for the rank fusion below, the default until 2026-12-06.
+    0.908 against 0.839 / 0.896 for the rank fusion below (both with ρ = 0.7), the default until
+    2026-12-06.
 
     ``fusion = "rrf"``: weighted reciprocal-rank fusion, normalised to [0, 1],
 

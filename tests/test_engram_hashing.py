@@ -94,3 +94,35 @@ def test_key_table_verifies_the_canonical_string():
     keys.drop("default", "key 2", "id2")
     assert keys.get("default", "key 1") == "new" and keys.get("default", "key 2") is None
     assert len(keys) == 199
+
+
+def test_an_ngram_index_restored_from_its_state_searches_and_grows_as_the_original():
+    """``NgramIndex.state`` / ``restore`` (a snapshot reader's cache): the restored index answers
+    every search as the one it came from, keeps its token fingerprints as one array until a write
+    needs them per row, and then takes additions and removals as the original does."""
+    from nuonuo.engram.ngram import NgramIndex, NgramParams
+
+    texts = [f"note {i}: the {w} meeting about project {i % 7} moved to room {i % 5}"
+             for i, w in enumerate(["budget", "hiring", "roadmap", "launch", "offsite"] * 30)]
+    params, hasher = NgramParams(stem="english"), TokenHasher()
+    original = NgramIndex(params, hasher)
+    original.add([f"m{i}" for i in range(len(texts))], texts, [float(i) for i in range(len(texts))])
+    original.build()
+    state = {k: np.array(v) for k, v in original.state().items()}
+    restored = NgramIndex.restore(params, hasher, state)
+
+    def same(q: str) -> bool:
+        (ids_a, raw_a, _, _), (ids_b, raw_b, _, _) = restored.search(q, 10), original.search(q, 10)
+        return ids_a == ids_b and np.allclose(raw_a, raw_b)
+
+    assert all(same(q) for q in ("budget meeting project 3", "room 4 launch", "offsite"))
+    again = restored.state()  # read back without splitting the tokens per row
+    assert all(np.array_equal(again[k], state[k]) for k in state)
+    assert restored.nbytes() == original.nbytes()  # per row from here on
+    for index in (original, restored):
+        index.add(["new"], ["the budget meeting moved to the roof garden"], [999.0])
+        index.remove(["m3"])
+    assert same("roof garden budget") and restored.search("roof garden budget", 3)[0][0] == "new"
+    assert same("budget meeting project 3") and "m3" not in restored.search("budget meeting project 3", 200)[0]
+    with pytest.raises(ValueError):
+        NgramIndex.restore(params, hasher, dict(state, tokens=state["tokens"][:-1]))

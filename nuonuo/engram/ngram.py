@@ -116,7 +116,8 @@ class NgramIndex:
         self.alive = np.zeros(0, bool)
         self.length = np.zeros(0, np.float32)    # tokens per row
         self.times = np.zeros(0, np.float64)     # creation time per row (for recall ``at``)
-        self.token_fps: list[np.ndarray] = []    # row → its token fingerprints (for rebuilds)
+        self._token_fps: list[np.ndarray] | None = []  # row → its token fingerprints (for rebuilds)
+        self._flat_tokens: tuple[np.ndarray, np.ndarray] | None = None  # restored: all of them, and per-row counts
         self.table = MultiHeadTable(params.heads, params.load, params.seed)
         self.indptr = np.zeros(1, np.int64)
         self.post_doc = np.zeros(0, np.int32)
@@ -130,6 +131,20 @@ class NgramIndex:
 
     def __len__(self) -> int:
         return self.n_alive
+
+    @property
+    def token_fps(self) -> list[np.ndarray]:
+        """Row → its token fingerprints, for rebuilds and additions; a restored index keeps them as
+        one array until something needs them per row (a search never does: ~0.2 s at 100K rows)."""
+        if self._token_fps is None:
+            flat, counts = self._flat_tokens  # type: ignore[misc]
+            self._token_fps = np.split(flat, np.cumsum(counts)[:-1]) if len(counts) else []
+            self._flat_tokens = None
+        return self._token_fps
+
+    @token_fps.setter
+    def token_fps(self, rows: list[np.ndarray]) -> None:
+        self._token_fps, self._flat_tokens = rows, None
 
     # --- writing ---------------------------------------------------------------------------------
     def tokenize(self, text: str, query: bool = False) -> np.ndarray:
@@ -302,10 +317,13 @@ class NgramIndex:
         """The index as arrays (built first if writes wait in the delta): ``restore`` reads them back."""
         if self.delta or self.built_rows != len(self.ids) or self.n_alive != len(self.ids):
             self.build()
-        lens = np.fromiter((len(t) for t in self.token_fps), np.int64, count=len(self.token_fps))
+        if self._flat_tokens is not None:
+            tokens, lens = self._flat_tokens
+        else:
+            lens = np.fromiter((len(t) for t in self.token_fps), np.int64, count=len(self.token_fps))
+            tokens = np.concatenate([*self.token_fps, np.zeros(0, np.uint64)])
         return {"ids": np.frombuffer("\0".join(self.ids).encode("utf-8"), np.uint8), "times": self.times,
-                "length": self.length, "tokens": np.concatenate([*self.token_fps, np.zeros(0, np.uint64)]),
-                "token_counts": lens, "indptr": self.indptr, "post_doc": self.post_doc, "post_tf": self.post_tf,
+                "length": self.length, "tokens": tokens, "token_counts": lens, "indptr": self.indptr, "post_doc": self.post_doc, "post_tf": self.post_tf,
                 "slot_order": self.slot_order, **{f"table.{k}": v for k, v in self.table.state().items()}}
 
     @classmethod
@@ -321,7 +339,9 @@ class NgramIndex:
         index.row_of = {mid: i for i, mid in enumerate(index.ids)}
         index.alive = np.ones(n, bool)
         index.times, index.length = state["times"], state["length"]
-        index.token_fps = np.split(state["tokens"], np.cumsum(counts)[:-1]) if n else []
+        if int(counts.sum()) != len(state["tokens"]):
+            raise ValueError("the n-gram state's tokens disagree with their counts")
+        index._token_fps, index._flat_tokens = None, (state["tokens"], counts)
         index.indptr, index.post_doc, index.post_tf = state["indptr"], state["post_doc"], state["post_tf"]
         index.slot_order = state["slot_order"]
         index.table.restore({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("table.")})

@@ -484,4 +484,6 @@ class AssociationMemory:
                 "sleep": {"last_run": ({k: last.get(k) for k in ("run_id", "finished", "seconds", "pruned",
                                                                   "merged", "decayed")} if last else None),
                           "next_run": self.scheduler_info.get("next_run"),
-                          "scheduler": self.scheduler_info.get("state", "not running in this process")}}
+                          "scheduler": self.scheduler_info.get("state", "not running in this process"),
+                          **({"catch_up": self.scheduler_info["catch_up"]} if "catch_up" in self.scheduler_info
+                             else {})}}

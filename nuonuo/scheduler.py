@@ -65,12 +65,16 @@ class SleepScheduler:
         self.last_error: str | None = None
         self.last_exception: Exception | None = None
         self.skipped = 0
+        self._caught_up = False  # the missed nightly run was made (``catch_up``)
 
     # --- lifecycle ----------------------------------------------------------------------------------
+    #: a missed nightly run waits for this long without writes or recalls: a run holds the store
+    #: (2.9 s at 100K memories), and a recall made meanwhile waits for it
+    catch_up_quiet_s = 60.0
+
     def start(self, catch_up_delay_s: float = 60.0) -> "SleepScheduler":
         from apscheduler.schedulers.background import BackgroundScheduler
         from apscheduler.triggers.cron import CronTrigger
-        from apscheduler.triggers.date import DateTrigger
         from apscheduler.triggers.interval import IntervalTrigger
 
         when = parse_schedule(self.cfg.schedule)
@@ -79,9 +83,10 @@ class SleepScheduler:
         if when is not None:
             sched.add_job(self.run_now, CronTrigger(hour=when[0], minute=when[1]), id="nightly",
                           kwargs={"reason": "schedule"})
-            if self._missed_nightly(when):
-                sched.add_job(self.run_now, DateTrigger(datetime.now().astimezone() + timedelta(seconds=catch_up_delay_s)),
-                              id="catch-up", kwargs={"reason": "catch-up"})
+            if self._missed_nightly(when):  # checked from catch_up_delay_s on, run at the first quiet spell
+                start = datetime.now().astimezone() + timedelta(seconds=catch_up_delay_s)
+                sched.add_job(self.catch_up, IntervalTrigger(seconds=max(1.0, self.catch_up_quiet_s / 4),
+                                                             start_date=start), id="catch-up")
         if self.cfg.idle_minutes > 0:
             every = max(5.0, min(60.0, self.cfg.idle_minutes * 60 / 4))
             sched.add_job(self.check_idle, IntervalTrigger(seconds=every), id="idle")
@@ -114,6 +119,16 @@ class SleepScheduler:
         if report is None:
             return bool(self.memory.records())  # never consolidated, and there is something to do
         return report.get("started", 0) < latest.timestamp()
+
+    def catch_up(self) -> dict | None:
+        """The missed nightly run, once nothing was written or recalled for ``catch_up_quiet_s``
+        (a user at work is not kept waiting by it); then the check stops."""
+        if self._caught_up or time.time() - self.memory.hebbian.last_activity < self.catch_up_quiet_s:
+            return None
+        self._caught_up = True
+        if self._sched is not None and self._sched.get_job("catch-up") is not None:
+            self._sched.remove_job("catch-up")
+        return self.run_now(reason="catch-up")
 
     def check_idle(self) -> dict | None:
         """Run if nothing was written or recalled for ``idle_minutes`` and something was since
@@ -182,13 +197,15 @@ class SleepScheduler:
     def next_run(self) -> datetime | None:
         if self._sched is None:
             return None
-        times = [j.next_run_time for j in self._sched.get_jobs() if j.id != "idle" and j.next_run_time]
+        times = [j.next_run_time for j in self._sched.get_jobs() if j.id not in ("idle", "catch-up") and j.next_run_time]
         return min(times) if times else None
 
     def _publish(self, state: str) -> None:
         nxt = self.next_run()
         info = {"state": state, "next_run": nxt.isoformat() if nxt else None,
                 "idle_minutes": self.cfg.idle_minutes or None}
+        if self._sched is not None and self._sched.get_job("catch-up") is not None:
+            info["catch_up"] = f"the missed nightly run, after {self.catch_up_quiet_s:.0f} s without writes or recalls"
         if self.last_error:
             info["last_error"] = self.last_error
         self.memory.hebbian.scheduler_info = info

@@ -213,10 +213,17 @@ def test_scheduler_cron_next_run_idle_and_catch_up(reopen):
         info = m.stats()["sleep"]
         assert info["scheduler"] == "running" and info["next_run"] == nxt.isoformat()
         assert {j.id for j in sched._sched.get_jobs()} >= {"nightly", "catch-up", "idle"}
+        assert "catch_up" in info and nxt.hour == 3  # the missed run waits for a quiet spell, not a time
         m.recall("something")
         time.sleep(0.05)
         assert sched.check_idle()["reason"] == "idle" and runs == [1]
         assert sched.check_idle() is None  # once per idle spell
+        sched.catch_up_quiet_s = 0.2
+        m.recall("something")  # at work: the missed nightly run waits
+        assert sched.catch_up() is None and runs == [1]
+        time.sleep(0.25)
+        assert sched.catch_up()["reason"] == "catch-up" and runs == [1, 1]
+        assert sched.catch_up() is None and "catch-up" not in {j.id for j in sched._sched.get_jobs()}  # once
     assert m.stats()["sleep"]["scheduler"] == "stopped"
     with pytest.raises(ConfigError):
         parse_schedule("25:00")

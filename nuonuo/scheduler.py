@@ -50,6 +50,10 @@ def parse_schedule(text: str) -> tuple[int, int] | None:
 class SleepScheduler:
     """Runs ``job(memory)`` (default: ``consolidate``) on the configured triggers."""
 
+    #: a missed nightly run waits for this long without writes or recalls: a run holds the store
+    #: (2.9 s at 100K memories), and a recall made meanwhile waits for it
+    catch_up_quiet_s = 60.0
+
     def __init__(self, memory: "Memory", job: Callable[["Memory"], dict] | None = None,
                  misfire_grace_s: int = 6 * 3600):
         from nuonuo.consolidation import consolidate
@@ -68,10 +72,6 @@ class SleepScheduler:
         self._caught_up = False  # the missed nightly run was made (``catch_up``)
 
     # --- lifecycle ----------------------------------------------------------------------------------
-    #: a missed nightly run waits for this long without writes or recalls: a run holds the store
-    #: (2.9 s at 100K memories), and a recall made meanwhile waits for it
-    catch_up_quiet_s = 60.0
-
     def start(self, catch_up_delay_s: float = 60.0) -> "SleepScheduler":
         from apscheduler.schedulers.background import BackgroundScheduler
         from apscheduler.triggers.cron import CronTrigger

@@ -396,7 +396,7 @@ def record_from_row(row: dict[str, Any]) -> MemoryRecord:
 
 def records_from_table(table: pa.Table) -> list[MemoryRecord]:
     """Every row of a memories table as a record, read column by column (what an open does for
-    every memory: ~2× faster than a dict per row at 100K)."""
+    every memory; at 100K, 0.60 s against 0.78 s through a dict per row, measured side by side)."""
     n = table.num_rows
     col = lambda name: table.column(name).to_pylist() if name in table.column_names else [None] * n  # noqa: E731
     return [MemoryRecord(id=i, text=t, namespace=ns, key=k, metadata=metadata_of(m), created_at=c or 0.0,

@@ -113,3 +113,24 @@ def test_an_ivf_state_restores_only_onto_the_same_rows(monkeypatch):
         assert not other.restore_ivf(state) and other.ids == before and other.ivf_state() is None
     built.add(["late"], x[:1], np.array([1.0]))
     assert built.ivf_state() is None  # rows added since the build: nothing to keep
+
+
+def test_prepare_builds_the_ivf_a_first_large_search_would(monkeypatch):
+    """``PatternIndex.prepare`` (the daemon calls it before serving): an index of ``ivf_min``
+    patterns or more gets its IVF now, and the first search uses it without building; a smaller
+    one is left as it is."""
+    from nuonuo.ivf import IVF
+
+    monkeypatch.setattr(PatternIndex, "ivf_min", 100)
+    x = unit_rows(300, 16, seed=5)
+    small, large = PatternIndex(16), PatternIndex(16)
+    small.add([f"s{i}" for i in range(50)], x[:50], np.zeros(50))
+    large.add([f"m{i}" for i in range(300)], x, np.zeros(300))
+    builds: list[int] = []
+    build = IVF.build.__func__  # type: ignore[attr-defined]
+    monkeypatch.setattr(IVF, "build", classmethod(lambda cls, m, **kw: (builds.append(len(m)), build(cls, m, **kw))[1]))
+    small.prepare()
+    large.prepare()
+    assert builds == [300] and small.ivf_state() is None and large.ivf_state() is not None
+    assert large.ids[large.top_k(x[7], 1)[0][0]] == "m7" and builds == [300]  # searched, not built again
+

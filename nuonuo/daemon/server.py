@@ -144,6 +144,8 @@ def serve(home: str | Path | None = None, config: Config | None = None) -> None:
         token = check_tcp(cfg, paths)
         log.info("opening the store %s", cfg.store_uri)
         memory = Memory(cfg)
+        for index in memory.pattern_indexes().values():  # the first recall then answers as the others do
+            index.prepare()
         service = Service(memory, cfg)
         service.sleep = start_sleep(service)
         sockets.append(bind_unix(paths.socket))

@@ -182,7 +182,9 @@ class ChatConfig:
     temperature: float = 0.2
     memory_block_tokens: int = 384  # budget of the recalled-notes block in the sink
     recall_k: int = 6  # memories recalled per turn (those already in the window are dropped); 0 = no memory
-    min_score: float = 0.3  # recalled memories scoring below this are not injected
+    # recalled memories whose fused score is below this are not injected; a memory only the dense channel
+    # matches, at the notes' least cosine (0.55, nuonuo.chat.context), fuses to 0.275 beside the n-gram channel
+    min_score: float = 0.25
     # a reply may repeat at most this many tokens in a row of an earlier reply; 0 = off; -1 = 3 for
     # models under 1B parameters (which loop on their own replies), else off
     no_copy: int = -1

@@ -143,6 +143,21 @@ def test_a_score_sum_gives_what_only_the_ngram_channel_found_its_cosine(mem):
     assert target not in gather(mem, query, qv, "default", None, k=1)["hopfield"]
 
 
+def test_a_paraphrase_only_the_dense_channel_finds_is_still_sent_to_the_chat(mem):
+    """Under the score sum a memory that shares no word with the message fuses to about half its
+    cosine (the n-gram channel, of equal weight, found other memories): the chat's ``min_score``
+    must let through what ``MIN_RELEVANCE`` (on the cosine) lets through."""
+    from nuonuo.chat.context import MIN_RELEVANCE, select_notes
+
+    mem.remember_many(["My dog is called Biscuit.", "Her name was Ana and she lived in Lyon.",
+                       "The meeting moved to Friday."])
+    hits = mem.recall("what's the name of my puppy?", k=3)
+    dog = next(h for h in hits if "Biscuit" in h.text)
+    assert "ngram" not in dog.scores and dog.scores["cosine"] >= MIN_RELEVANCE  # a paraphrase: dense only
+    assert dog.score < 0.3  # (max(0, h) + 0) / (1 + w_ng): below the chat's old min_score …
+    assert [h.text for h in select_notes(hits, mem.config.chat.min_score, set())] == [dog.text]  # … sent now
+
+
 def test_at_hides_later_memories_from_hash_channels(mem):
     mem.remember("Locker code ZETA42 for the pool", timestamp="2024-05-01T00:00:00")
     mem.remember("Wifi password is ZETA42 at the cabin", key="cabin wifi", timestamp="2024-07-01T00:00:00")

@@ -104,9 +104,9 @@ def note_text(hit: Hit, count: Callable[[str], int] | None = None) -> str:
 
 
 def relevance(hit: Hit) -> float:
-    """How close a memory is to the message, on an absolute scale: the embedder's cosine similarity
-    when recall reports it (``hit.scores["cosine"]``; the fused ``score`` is a rank-like value whose
-    best is about the same whatever the message), else the fused score."""
+    """How close a memory is to the message, on the embedder's own scale: its cosine similarity
+    when recall reports it (``hit.scores["cosine"]``; the fused ``score`` mixes in the n-gram
+    channel's), else the fused score."""
     cosine = (hit.scores or {}).get("cosine")
     return float(cosine) if cosine is not None else float(hit.score)
 

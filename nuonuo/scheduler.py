@@ -197,7 +197,8 @@ class SleepScheduler:
     def next_run(self) -> datetime | None:
         if self._sched is None:
             return None
-        times = [j.next_run_time for j in self._sched.get_jobs() if j.id not in ("idle", "catch-up") and j.next_run_time]
+        times = [j.next_run_time for j in self._sched.get_jobs()  # the nightly run: the others are checks
+                 if j.id not in ("idle", "catch-up") and j.next_run_time]
         return min(times) if times else None
 
     def _publish(self, state: str) -> None:

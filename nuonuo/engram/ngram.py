@@ -323,8 +323,9 @@ class NgramIndex:
             lens = np.fromiter((len(t) for t in self.token_fps), np.int64, count=len(self.token_fps))
             tokens = np.concatenate([*self.token_fps, np.zeros(0, np.uint64)])
         return {"ids": np.frombuffer("\0".join(self.ids).encode("utf-8"), np.uint8), "times": self.times,
-                "length": self.length, "tokens": tokens, "token_counts": lens, "indptr": self.indptr, "post_doc": self.post_doc, "post_tf": self.post_tf,
-                "slot_order": self.slot_order, **{f"table.{k}": v for k, v in self.table.state().items()}}
+                "length": self.length, "tokens": tokens, "token_counts": lens, "indptr": self.indptr,
+                "post_doc": self.post_doc, "post_tf": self.post_tf, "slot_order": self.slot_order,
+                **{f"table.{k}": v for k, v in self.table.state().items()}}
 
     @classmethod
     def restore(cls, params: NgramParams, hasher: TokenHasher, state: dict[str, np.ndarray]) -> "NgramIndex":

@@ -113,9 +113,17 @@ class PatternIndex:
         t[: len(self.ids)] = self.times
         self._x, self._t = x, t
 
-    def add(self, ids: list[str], vectors: np.ndarray, times: np.ndarray, rows: np.ndarray | None = None) -> None:
+    def add(self, ids: list[str], vectors: np.ndarray, times: np.ndarray, rows: np.ndarray | None = None,
+            ivf: dict[str, np.ndarray] | None = None) -> None:
         """Append ``ids`` with their patterns: ``vectors``, or with ``rows`` the rows ``vectors[rows]``
-        (gathered straight into the matrix: a load at open copies each pattern once)."""
+        (gathered straight into the matrix: a load at open copies each pattern once). With ``ivf``
+        (an ``ivf_state``) describing exactly ``ids``, an empty index takes them in its cell order
+        and the IVF serves the first search (a snapshot reader's load: no k-means, no reordering)."""
+        found = self._ivf_of(ivf, ids) if ivf is not None and not self.ids else None
+        if found is not None:
+            order = found[1]
+            rows = order if rows is None else np.asarray(rows)[order]
+            ids, times = [ids[i] for i in order], np.asarray(times)[order]
         n = len(self.ids)
         self._grow(n + len(ids))
         if rows is None:
@@ -126,6 +134,13 @@ class PatternIndex:
         for i, mid in enumerate(ids):
             self._pos[mid] = n + i
         self.ids.extend(ids)
+        if found is not None:
+            self._ivf = found[0]
+
+    @property
+    def has_ivf(self) -> bool:
+        """Whether an IVF index serves the next search (built, or taken from an ``ivf_state``)."""
+        return self._ivf is not None
 
     def remove(self, mid: str) -> None:
         pos = self._pos.pop(mid, None)
@@ -176,33 +191,32 @@ class PatternIndex:
     # --- the IVF as arrays: a snapshot's first reader builds it, the next ones read it ----------------
     def ivf_state(self) -> dict[str, np.ndarray] | None:
         """The IVF index and the ids in the order it describes, or None: no index, or rows added
-        or removed since it was built (``restore_ivf`` reads it)."""
+        or removed since it was built (``add(…, ivf=…)`` takes it)."""
         ivf = self._ivf
         if ivf is None or ivf.built != len(self.ids):
             return None
         return {"centroids": ivf.centroids, "offsets": ivf.offsets,
                 "ids": np.frombuffer("\0".join(self.ids).encode("utf-8"), np.uint8)}
 
-    def restore_ivf(self, state: dict[str, np.ndarray]) -> bool:
-        """The IVF of ``ivf_state`` when it describes exactly these rows (the same ids): the rows
-        are put in its order and it serves the next search; False (nothing changed) otherwise."""
+    def _ivf_of(self, state: dict[str, np.ndarray], ids: list[str]) -> "tuple[IVF, np.ndarray] | None":
+        """The IVF ``state`` describes and the positions in ``ids`` in its cell order, when it describes
+        exactly ``ids`` with patterns of this dimension; None otherwise."""
         from nuonuo.ivf import IVF
 
-        n = len(self.ids)
+        n = len(ids)
         try:
-            ids = state["ids"].tobytes().decode("utf-8").split("\0")
-            order = np.fromiter((self._pos[m] for m in ids), np.int64, len(ids)) if len(ids) == n else None
+            kept = state["ids"].tobytes().decode("utf-8").split("\0")
+            pos = {mid: i for i, mid in enumerate(ids)}
+            order = np.fromiter((pos[m] for m in kept), np.int64, len(kept)) if len(kept) == n else None
             centroids = np.asarray(state["centroids"], np.float32)
             offsets = np.asarray(state["offsets"], np.int64)
         except (KeyError, ValueError, UnicodeDecodeError):
-            return False
+            return None
         if (order is None or np.bincount(order, minlength=n).max(initial=0) != 1
                 or centroids.ndim != 2 or centroids.shape[1] != self.dim or offsets.shape != (len(centroids) + 1,)
                 or offsets[0] != 0 or offsets[-1] != n or np.any(np.diff(offsets) < 0)):
-            return False
-        self._reorder(order)
-        self._ivf = IVF(centroids, offsets, n)
-        return True
+            return None
+        return IVF(centroids, offsets, n), order
 
     def _reorder(self, order: np.ndarray) -> None:
         """Store the rows in ``order`` (the IVF's cells, each contiguous): new arrays swapped in."""

@@ -142,9 +142,9 @@ class Memory:
         table = self.store.load_all()
         if table.num_rows:
             vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.encoder.dim)
-            self._cache.index(records_from_table(table), np.asarray(vectors, dtype=np.float32))
+            # from a snapshot, with the IVF indexes its first reader built (``RecordCache.keep_ivf``)
+            self._cache.index(records_from_table(table), np.asarray(vectors, dtype=np.float32), self.store)
             self._cache.sort_keys()
-        self._cache.restore_ivf(self.store)  # what a snapshot's first reader built (``keep_ivf``)
 
     # --- validation -----------------------------------------------------------------------------
     def validate(self, item: Any, namespace: str = "default") -> MemoryRecord:

@@ -15,6 +15,8 @@ import numpy as np
 from nuonuo.hopfield import PatternIndex
 from nuonuo.records import MemoryRecord
 
+from nuonuo.store import pack_namespaces, unpack_namespaces
+
 if TYPE_CHECKING:
     from nuonuo.store import Store
 
@@ -63,8 +65,10 @@ class RecordCache:
         for ids in self.keys.values():
             ids.sort(key=lambda m: self.records[m].created_at)
 
-    def index(self, recs: Sequence[MemoryRecord], vectors: np.ndarray) -> None:
-        """Put records (and the active ones' vectors) into the in-RAM caches."""
+    def index(self, recs: Sequence[MemoryRecord], vectors: np.ndarray, store: "Store | None" = None) -> None:
+        """Put records (and the active ones' vectors) into the in-RAM caches. From a ``store`` that
+        keeps the IVF indexes a first reader built (a snapshot: ``keep_ivf``), a namespace's new
+        pattern index takes its rows in its IVF's order, and the IVF with them."""
         by_ns: dict[str, list[int]] = {}
         for i, rec in enumerate(recs):
             self.records[rec.id] = rec
@@ -74,10 +78,13 @@ class RecordCache:
             if rec.status == "active":
                 self.by_hash[(rec.namespace, canon or "", rec.sha256)] = rec.id
                 by_ns.setdefault(rec.namespace, []).append(i)
+        kept = self._kept_ivf(store) if store is not None else {}
         for ns, idx in by_ns.items():
             index = self.patterns.setdefault(ns, PatternIndex(self.dim))
             times = np.array([recs[i].created_at for i in idx])
-            index.add([recs[i].id for i in idx], vectors, times, rows=np.array(idx))
+            index.add([recs[i].id for i in idx], vectors, times, rows=np.array(idx), ivf=kept.get(ns))
+            if ns in kept and index.has_ivf:
+                self.ivf_kept.add(ns)
 
     def supersede(self, fresh: list[MemoryRecord]) -> list[MemoryRecord]:
         """A new value for a key makes the key's active value 'superseded' (kept as history)."""
@@ -167,19 +174,15 @@ class RecordCache:
         return ids, fresh
 
     # --- IVF indexes kept beside a store's snapshot ----------------------------------------------------
-    def restore_ivf(self, store: "Store") -> None:
-        """Each large namespace's IVF index as the first reader of the store's snapshot built and
-        left it (``keep_ivf``), where it describes exactly that namespace's rows; a store that keeps
-        none (LanceDB itself, or a snapshot nobody searched yet) leaves the indexes to be built."""
+    @staticmethod
+    def _kept_ivf(store: "Store") -> dict[str, dict[str, np.ndarray]]:
+        """Each namespace's IVF state as a snapshot's first reader left it; {} where none was left
+        (LanceDB itself, or a snapshot nobody searched yet) or it is not one."""
         state = store.derived(IVF_DERIVED)
-        if not state or "namespaces" not in state:
-            return
-        names = state["namespaces"].tobytes().decode("utf-8", "replace").split("\0")
-        for i, ns in enumerate(names):
-            index = self.patterns.get(ns)
-            part = {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")}
-            if index is not None and index.restore_ivf(part):
-                self.ivf_kept.add(ns)
+        try:
+            return unpack_namespaces(state) if state else {}
+        except (KeyError, UnicodeDecodeError):
+            return {}
 
     def keep_ivf(self, store: "Store") -> None:
         """Leave the IVF indexes this process built beside the store's snapshot for its next readers
@@ -187,8 +190,5 @@ class RecordCache:
         states = {ns: st for ns, index in self.patterns.items() if (st := index.ivf_state()) is not None}
         if not states or set(states) <= self.ivf_kept:
             return
-        payload = {"namespaces": np.frombuffer("\0".join(states).encode("utf-8"), np.uint8)}
-        for i, st in enumerate(states.values()):
-            payload.update({f"{i}.{k}": v for k, v in st.items()})
-        store.keep_derived(IVF_DERIVED, payload)
+        store.keep_derived(IVF_DERIVED, pack_namespaces(states))
         self.ivf_kept = set(states)

@@ -417,3 +417,26 @@ def metadata_of(stored: str | None) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {}
     return out if isinstance(out, dict) else {}
+
+
+# --- what a reader built per namespace, as one set of arrays (``Store.keep_derived``) ------------------
+def pack_namespaces(states: dict[str, dict[str, np.ndarray]], **shared: np.ndarray) -> dict[str, np.ndarray]:
+    """Each namespace's arrays under ``<i>.<name>``, their names in ``namespaces``, and ``shared``
+    as they are: one flat set that ``np.savez`` writes (``unpack_namespaces`` reads it back)."""
+    out = {"namespaces": np.frombuffer("\0".join(states).encode("utf-8"), np.uint8), **shared}
+    for i, arrays in enumerate(states.values()):
+        out.update({f"{i}.{key}": value for key, value in arrays.items()})
+    return out
+
+
+def unpack_namespaces(arrays: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """``pack_namespaces``'s namespaces and their arrays (``KeyError`` / ``UnicodeDecodeError``
+    where ``arrays`` is not such a set)."""
+    names = arrays["namespaces"].tobytes().decode("utf-8")
+    parts: dict[str, dict[str, np.ndarray]] = {ns: {} for ns in (names.split("\0") if names else [])}
+    order = list(parts)
+    for key, value in arrays.items():
+        head, _, rest = key.partition(".")
+        if rest and head.isdigit() and int(head) < len(order):
+            parts[order[int(head)]][rest] = value
+    return parts

@@ -88,9 +88,9 @@ def test_ivf_stage_one_finds_what_brute_force_finds(monkeypatch):
 
 
 def test_an_ivf_state_restores_only_onto_the_same_rows(monkeypatch):
-    """``ivf_state`` / ``restore_ivf``: another index of the same ids, added in another order, takes
+    """``ivf_state`` / ``add(…, ivf=…)``: a new index of the same ids, given in another order, takes
     the IVF (rows put in its cell order, the same top-k); one of other ids, or with a row missing,
-    does not, and stays as it was."""
+    does not, and keeps the order it was given."""
     monkeypatch.setattr(PatternIndex, "ivf_min", 100)
     x = unit_rows(400, 32, seed=3)
     ids = [f"m{i}" for i in range(400)]
@@ -101,16 +101,15 @@ def test_an_ivf_state_restores_only_onto_the_same_rows(monkeypatch):
     assert state is not None
     order = np.random.default_rng(0).permutation(400)
     same = PatternIndex(32)
-    same.add([ids[i] for i in order], x[order], order.astype(np.float64))
-    assert same.restore_ivf(state) and same.ids == built.ids
+    same.add([ids[i] for i in order], x, order.astype(np.float64), rows=order, ivf=state)
+    assert same.has_ivf and same.ids == built.ids
     for q in x[:20]:
         assert [same.ids[p] for p in same.top_k(q, 5)[0]] == [built.ids[p] for p in built.top_k(q, 5)[0]]
     assert np.array_equal(same.vector("m17"), x[17]) and same.times[same.ids.index("m17")] == 17.0
     for other_ids, rows in ((ids[:399] + ["stranger"], x), (ids[:399], x[:399])):
         other = PatternIndex(32)
-        other.add(other_ids, rows, np.zeros(len(other_ids)))
-        before = list(other.ids)
-        assert not other.restore_ivf(state) and other.ids == before and other.ivf_state() is None
+        other.add(other_ids, rows, np.zeros(len(other_ids)), ivf=state)
+        assert not other.has_ivf and other.ids == other_ids and other.ivf_state() is None
     built.add(["late"], x[:1], np.array([1.0]))
     assert built.ivf_state() is None  # rows added since the build: nothing to keep
 

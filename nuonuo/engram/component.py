@@ -34,6 +34,7 @@ from nuonuo.engram.hashing import DEFAULT_SEED, TokenHasher
 from nuonuo.engram.keys import KeyTable
 from nuonuo.engram.ngram import NgramIndex, NgramParams
 from nuonuo.records import MemoryRecord
+from nuonuo.store import pack_namespaces, unpack_namespaces
 from nuonuo.turns import lexical_text
 
 
@@ -132,11 +133,8 @@ class EngramComponent:
     # --- the snapshot's cache of the n-gram indexes (``rebuild``) -----------------------------------
     def _state(self) -> dict[str, np.ndarray]:
         """Every namespace's n-gram index as arrays, with the parameters they were built with."""
-        out = {"params": np.frombuffer(self._params_key().encode("utf-8"), np.uint8),
-               "namespaces": np.frombuffer("\0".join(self.ngrams).encode("utf-8"), np.uint8)}
-        for i, index in enumerate(self.ngrams.values()):
-            out.update({f"{i}.{k}": v for k, v in index.state().items()})
-        return out
+        return pack_namespaces({ns: index.state() for ns, index in self.ngrams.items()},
+                               params=np.frombuffer(self._params_key().encode("utf-8"), np.uint8))
 
     def _restore(self, state: dict[str, np.ndarray] | None, active: Sequence[MemoryRecord]) -> bool:
         """The n-gram indexes from ``state`` when it was built with these parameters from exactly the
@@ -146,10 +144,8 @@ class EngramComponent:
         try:
             if state["params"].tobytes().decode("utf-8") != self._params_key():
                 return False
-            names = state["namespaces"].tobytes().decode("utf-8")
-            ngrams = {ns: NgramIndex.restore(self.params, self.hasher,
-                                             {k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(f"{i}.")})
-                      for i, ns in enumerate(names.split("\0") if names else [])}
+            ngrams = {ns: NgramIndex.restore(self.params, self.hasher, arrays)
+                      for ns, arrays in unpack_namespaces(state).items()}
         except (KeyError, ValueError, TypeError, IndexError, UnicodeDecodeError):  # not one: built again
             return False
         if {mid for index in ngrams.values() for mid in index.ids} != {r.id for r in active}:

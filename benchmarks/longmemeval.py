@@ -100,6 +100,8 @@ SYSTEMS: dict[str, dict[str, Any]] = {
     "ngram-gate": {"overrides": {"engram": {"ngram_gate": True}}},
     "rank-fusion": {"overrides": {"engram": {"fusion": "rrf", "ngram_weight": 1.5},  # the defaults until 2026-12-06
                                   "recall": {"party_prior": 0.7}}},
+    "no-time": {"overrides": {"recall": {"time_prior": 0.0}, "engram": {"time_words": False}}},  # before 2026-12-06
+    "no-time-prior": {"overrides": {"recall": {"time_prior": 0.0}}},  # relative time words still dropped
     "hop-decay.5": {"overrides": {"hebbian": {"hop_decay": 0.5}}},
     "ngram-w1": {"overrides": {"engram": {"ngram_weight": 1.0}}},
     "ngram-w2": {"overrides": {"engram": {"ngram_weight": 2.0}}},

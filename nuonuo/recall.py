@@ -28,6 +28,9 @@ fusion (``[engram] fusion``), plus an optional recency bonus. Whose words (``par
 question asks for the user's own words ("what was my …", first person, no "you") or for what the
 assistant said ("what did you recommend …"), or names one of the people whose conversation it is
 ("what did Caroline research?"), the other party's or the other people's turns score ``ρ · F(x)``.
+Time named (``time_prior``): a question that names a time relative to its asking ("four weeks
+ago", "last Saturday", ``nuonuo.timespan``) scales the memories from outside that span by their
+nearness to it; the n-gram channel's query drops such a phrase (``[engram] time_words``).
 Hebbian hops (``nuonuo.associations``) from the best fused hits score
 ``F(parent) · Π min(1, s_i) · decay^h``, on the fused scale: a memory reached by a link displaces a
 direct hit only where that score is higher.
@@ -38,6 +41,7 @@ Every hit keeps each channel's figure in ``Hit.scores`` and names its strongest 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -45,6 +49,7 @@ import numpy as np
 
 from nuonuo.hopfield import hopfield_settle
 from nuonuo.records import Hit
+from nuonuo.timespan import nearness, question_span, without_relative_time
 from nuonuo.turns import question_party, question_speaker
 
 if TYPE_CHECKING:
@@ -180,7 +185,8 @@ def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float 
     found: Channels = {}
     if eng.ngram:
         context = lambda own, score_of: smooth(own, score_of, neighbours, cfg.context_weight)  # noqa: E731
-        found["ngram"] = mem.engram.ngram_channel(mem, query, qv, namespace, at, max(eng.candidates, k),
+        lexical = without_relative_time(query) if eng.time_words else query
+        found["ngram"] = mem.engram.ngram_channel(mem, lexical, qv, namespace, at, max(eng.candidates, k),
                                                   context=context)
     if eng.exact:
         found["exact"] = mem.engram.exact_channel(mem, query, qv, namespace, at)
@@ -294,6 +300,36 @@ def party_prior(mem: "Memory", ranked: list[Candidate], query: str, namespace: s
     return out
 
 
+def time_prior(mem: "Memory", ranked: list[Candidate], query: str, at: float | None) -> list[Candidate]:
+    """When the question names a time relative to the time of asking ("four weeks ago", "last
+    Saturday", "in the past month": ``nuonuo.timespan``), the memories from that span keep their
+    score and the others are scaled by how far from it they are:
+
+    .. math::
+
+        F'(x) = F(x) · \\frac{1 − τ + τ · g(t_x)}{\\max_y (1 − τ + τ · g(t_y))}
+
+    with g the span's nearness of a memory's time t_x (1 inside, a Gaussian of the distance
+    outside), the max over the ranked candidates, τ = ``[recall] time_prior`` (0 = off). Dividing
+    by the max makes it a prior on the order only: when none of the candidates is near the span
+    (a question about last week in a memory of last year), nothing changes, and a score above a
+    threshold (the chat's ``min_score``) stays there. Asked without ``at``, the span is read
+    against now. Each scaled hit keeps its g as ``time_prior`` in its scores."""
+    tau = mem.config.recall.time_prior
+    if tau <= 0 or not ranked:
+        return ranked
+    span = question_span(query, time.time() if at is None else at)
+    if span is None:
+        return ranked
+    near = [nearness(mem.get(c.id).created_at, span) for c in ranked]
+    factor = [1.0 - tau + tau * g for g in near]
+    top = max(factor)
+    out = [c if f == top else replace(c, score=c.score * f / top, scores={**c.scores, "time_prior": g})
+           for c, g, f in zip(ranked, near, factor)]
+    out.sort(key=lambda c: -c.score)
+    return out
+
+
 def with_hops(mem: "Memory", ranked: list[Candidate], namespace: str, at: float | None,
               qv: np.ndarray, k: int = 0) -> list[Candidate]:
     """The ranking with the memories reached by association links from the best direct hits
@@ -325,6 +361,7 @@ def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, 
     with mem.lock:
         channels = gather(mem, query, qv, namespace, at, k)
         ranked = party_prior(mem, fuse(mem, channels, at), query, namespace)
+        ranked = time_prior(mem, ranked, query, at)
         ranked = with_hops(mem, ranked, namespace, at, qv, k)
         return [make_hit(mem, c) for c in with_sentence(mem, ranked[:k], qv)]
 

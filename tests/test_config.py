@@ -26,6 +26,7 @@ def test_home_from_environment(monkeypatch, tmp_path):
     ("[recall]\nfoo = 1\n", "unknown setting 'foo'"),
     ("[recall]\nk = 'ten'\n", "expected int"),
     ("not toml at all [", "not valid TOML"),
+    ("[recall]\ntime_prior = 1.5\n", "time_prior must be between 0 and 1"),
 ])
 def test_bad_config_files(tmp_path, text, needle):
     (tmp_path / "config.toml").write_text(text)

@@ -321,7 +321,7 @@ def time_prior(mem: "Memory", ranked: list[Candidate], query: str, at: float | N
     span = question_span(query, time.time() if at is None else at)
     if span is None:
         return ranked
-    near = [nearness(mem.get(c.id).created_at, span) for c in ranked]
+    near = [nearness(rec.created_at, span) if (rec := mem.record(c.id)) is not None else 0.0 for c in ranked]
     factor = [1.0 - tau + tau * g for g in near]
     top = max(factor)
     out = [c if f == top else replace(c, score=c.score * f / top, scores={**c.scores, "time_prior": g})

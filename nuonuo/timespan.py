@@ -34,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 DAY = 86400.0
+TOLD_WITHIN = 3 * DAY  # σ of nearness after a span: what happened is told of in the days after it
 UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.44, "year": 365.25}
 NUMBERS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
            "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "a couple of": 2, "couple of": 2,
@@ -51,7 +52,9 @@ LAST_UNIT = re.compile(r"\b((?:(?:in|over|during|within|for) )?the )?"
                        r"(?:(last|past) (week(?:end)?|month|year)|(this) (week|month|year))\b")
 WEEKDAY = re.compile(rf"\b(last|this|on|past) ({'|'.join(WEEKDAYS)})\b")
 MONTH = re.compile(rf"\b(?:in|during|back in|since|of) ({'|'.join(MONTHS)})(?:,? (\d{{4}}))?\b")
-DAY_WORDS = re.compile(r"\b(the day before yesterday|yesterday|today|this (?:morning|afternoon))\b")
+# "before today", "until today", "as of today" bound a span at now: they name no day
+DAY_WORDS = re.compile(r"\b(?<!before )(?<!until )(?<!till )(?<!up to )(?<!as of )(?<!since )"
+                       r"(the day before yesterday|yesterday|today|this (?:morning|afternoon))\b")
 
 
 class Span(NamedTuple):
@@ -150,6 +153,12 @@ def without_relative_time(query: str) -> str:
 
 
 def nearness(t: float, span: Span) -> float:
-    """g(t): 1 inside the span, a Gaussian of the distance outside it in units of its scale."""
-    d = span.start - t if t < span.start else t - span.end if t > span.end else 0.0
-    return 1.0 if d <= 0 else math.exp(-0.5 * (d / span.scale) ** 2)
+    """g(t): 1 inside the span, a Gaussian of the distance outside it: in units of the span's scale
+    before it, and of at least ``TOLD_WITHIN`` after it (an event is told of in the days after)."""
+    if t < span.start:
+        d, sigma = span.start - t, span.scale
+    elif t > span.end:
+        d, sigma = t - span.end, max(span.scale, TOLD_WITHIN)
+    else:
+        return 1.0
+    return math.exp(-0.5 * (d / sigma) ** 2)

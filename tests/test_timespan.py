@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from nuonuo.timespan import DAY, nearness, question_span, without_relative_time
+from nuonuo.timespan import DAY, TOLD_WITHIN, nearness, question_span, without_relative_time
 
 # Wednesday 2024-06-12, 18:00 UTC
 AT = datetime(2024, 6, 12, 18, 0, tzinfo=timezone.utc).timestamp()
@@ -60,17 +60,20 @@ def test_units_ago_are_read_as_loosely_as_they_are_said():
     "What is my sister's name?",
     "When did Caroline go to the support group?",
     "What did I say in Marchetti's email?",  # a month's name inside another word
+    "What is the order of airlines I flew with, from earliest to latest before today?",  # a bound, not a day
 ])
 def test_no_span_where_the_question_names_no_time_behind_it(question):
     assert question_span(question, AT) is None
 
 
-def test_nearness_is_one_inside_and_a_gaussian_outside():
+def test_nearness_is_one_inside_and_a_gaussian_outside_gentler_after():
     span = question_span("What did I buy last Saturday?", AT)
+    assert span.scale == DAY
     assert nearness(day(2024, 6, 8) + 3600, span) == 1.0
-    one_scale_out = span.end + span.scale
-    assert nearness(one_scale_out, span) == pytest.approx(math.exp(-0.5))
     assert nearness(span.start - 2 * span.scale, span) == pytest.approx(math.exp(-2.0))
+    # told of in the days after: σ after the span is at least TOLD_WITHIN
+    assert nearness(span.end + TOLD_WITHIN, span) == pytest.approx(math.exp(-0.5))
+    assert nearness(span.end + DAY, span) > nearness(span.start - DAY, span)
 
 
 def test_recall_prefers_the_memory_from_the_time_the_question_names(mem):

@@ -50,7 +50,8 @@ AGO = re.compile(rf"\b{_NUM} {_UNIT} (?:ago|back)\b")
 PAST_N = re.compile(rf"\b(?:in|over|during|within|for) the (?:last|past) {_NUM} {_UNIT}\b")
 LAST_UNIT = re.compile(r"\b((?:(?:in|over|during|within|for) )?the )?"
                        r"(?:(last|past) (week(?:end)?|month|year)|(this) (week|month|year))\b")
-WEEKDAY = re.compile(rf"\b(last|this|on|past) ({'|'.join(WEEKDAYS)})\b")
+# "on Saturday mornings" is a habit, not a day
+WEEKDAY = re.compile(rf"\b(last|this|on|past) ({'|'.join(WEEKDAYS)})\b(?! (?:mornings|afternoons|evenings|nights))")
 MONTH = re.compile(rf"\b(?:in|during|back in|since|of) ({'|'.join(MONTHS)})(?:,? (\d{{4}}))?\b")
 # "before today", "until today", "as of today" bound a span at now: they name no day
 DAY_WORDS = re.compile(r"\b(?<!before )(?<!until )(?<!till )(?<!up to )(?<!as of )(?<!since )"

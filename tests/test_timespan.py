@@ -58,6 +58,7 @@ def test_units_ago_are_read_as_loosely_as_they_are_said():
     "What should I serve for dinner this weekend?",  # ahead of the time of asking: no memory is there yet
     "Any documentary recommendations for tonight?",
     "What is my sister's name?",
+    "What time do I wake up on Saturday mornings?",  # a habit, not a day
     "When did Caroline go to the support group?",
     "What did I say in Marchetti's email?",  # a month's name inside another word
     "What is the order of airlines I flew with, from earliest to latest before today?",  # a bound, not a day

@@ -49,7 +49,7 @@ import numpy as np
 
 from nuonuo.hopfield import hopfield_settle
 from nuonuo.records import Hit
-from nuonuo.timespan import nearness, question_span, without_relative_time
+from nuonuo.timespan import nearness_of, question_span, without_relative_time
 from nuonuo.turns import question_party, question_speaker
 
 if TYPE_CHECKING:
@@ -321,13 +321,17 @@ def time_prior(mem: "Memory", ranked: list[Candidate], query: str, at: float | N
     span = question_span(query, time.time() if at is None else at)
     if span is None:
         return ranked
-    near = [nearness(rec.created_at, span) if (rec := mem.record(c.id)) is not None else 0.0 for c in ranked]
-    factor = [1.0 - tau + tau * g for g in near]
-    top = max(factor)
-    out = [c if f == top else replace(c, score=c.score * f / top, scores={**c.scores, "time_prior": g})
-           for c, g, f in zip(ranked, near, factor)]
-    out.sort(key=lambda c: -c.score)
-    return out
+    times = np.fromiter(((rec.created_at if (rec := mem.record(c.id)) is not None else 0.0) for c in ranked),
+                        dtype=np.float64, count=len(ranked))
+    near = nearness_of(times, span)
+    factor = 1.0 - tau + tau * near
+    scale = factor / factor.max()
+    for c, g, f in zip(ranked, near.tolist(), scale.tolist()):
+        if f < 1.0:  # the candidates are this recall's own: scaled in place
+            c.score *= f
+            c.scores["time_prior"] = g
+    ranked.sort(key=lambda c: -c.score)
+    return ranked
 
 
 def with_hops(mem: "Memory", ranked: list[Candidate], namespace: str, at: float | None,

@@ -33,6 +33,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
+import numpy as np
+
 DAY = 86400.0
 TOLD_WITHIN = 3 * DAY  # σ of nearness after a span: what happened is told of in the days after it
 UNIT_DAYS = {"day": 1.0, "week": 7.0, "month": 30.44, "year": 365.25}
@@ -163,3 +165,10 @@ def nearness(t: float, span: Span) -> float:
     else:
         return 1.0
     return math.exp(-0.5 * (d / sigma) ** 2)
+
+
+def nearness_of(times: np.ndarray, span: Span) -> np.ndarray:
+    """``nearness`` of each of ``times`` (epoch seconds), as an array."""
+    before = np.maximum(span.start - times, 0.0) / span.scale
+    after = np.maximum(times - span.end, 0.0) / max(span.scale, TOLD_WITHIN)
+    return np.exp(-0.5 * (before + after) ** 2)

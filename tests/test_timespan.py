@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 from datetime import datetime, timezone
 
+import numpy as np
 import pytest
 
-from nuonuo.timespan import DAY, TOLD_WITHIN, nearness, question_span, without_relative_time
+from nuonuo.timespan import DAY, TOLD_WITHIN, nearness, nearness_of, question_span, without_relative_time
 
 # Wednesday 2024-06-12, 18:00 UTC
 AT = datetime(2024, 6, 12, 18, 0, tzinfo=timezone.utc).timestamp()
@@ -125,3 +126,9 @@ def test_time_words_do_not_match_memories_that_happen_to_use_them(mem):
     assert chatter not in ngram_scored(mem.recall(question, k=5, at="2024-06-12T18:00:00"))
     mem.config.engram.time_words = False
     assert chatter in ngram_scored(mem.recall(question, k=5, at="2024-06-12T18:00:00"))
+
+
+def test_nearness_of_an_array_is_nearness_of_each():
+    span = question_span("What did I buy four weeks ago?", AT)
+    times = np.linspace(span.start - 30 * DAY, span.end + 30 * DAY, 61)
+    assert nearness_of(times, span) == pytest.approx([nearness(t, span) for t in times.tolist()])

@@ -311,10 +311,11 @@ def time_prior(mem: "Memory", ranked: list[Candidate], query: str, at: float | N
 
     with g the span's nearness of a memory's time t_x (1 inside, a Gaussian of the distance
     outside), the max over the ranked candidates, τ = ``[recall] time_prior`` (0 = off). Dividing
-    by the max makes it a prior on the order only: when none of the candidates is near the span
-    (a question about last week in a memory of last year), nothing changes, and a score above a
-    threshold (the chat's ``min_score``) stays there. Asked without ``at``, the span is read
-    against now. Each scaled hit keeps its g as ``time_prior`` in its scores."""
+    by the max makes it a prior on the order only: the memories nearest the span keep their scores
+    (a note above the chat's ``min_score`` stays above it), and when none of the candidates is near
+    the span (a question about last week in a memory of last year) nothing changes. Asked without
+    ``at``, the span is read against now. Each scaled hit keeps its g as ``time_nearness`` in its
+    scores."""
     tau = mem.config.recall.time_prior
     if tau <= 0 or not ranked:
         return ranked
@@ -329,7 +330,7 @@ def time_prior(mem: "Memory", ranked: list[Candidate], query: str, at: float | N
     for c, g, f in zip(ranked, near.tolist(), scale.tolist()):
         if f < 1.0:  # the candidates are this recall's own: scaled in place
             c.score *= f
-            c.scores["time_prior"] = g
+            c.scores["time_nearness"] = g
     ranked.sort(key=lambda c: -c.score)
     return ranked
 

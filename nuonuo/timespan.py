@@ -11,19 +11,22 @@ twelve, or "a", "a couple of", "a few", "several"):
   now ("this weekend" and "tonight" look ahead, where no memory is yet);
 - "last / this / on <weekday>": the latest such day before the day of asking;
 - "in the last / past N days / weeks / months" and "over / during the past N …": from then up to now;
-- "in / during / back in <month>" (no year: the latest such month that has begun), "<month> <year>".
+- "in / during / back in / of <month>", with or without a year (without: the latest such month that
+  has begun).
 
 Only the first phrase found counts. A span is ``(start, end, scale)`` in epoch seconds: the days
-the phrase names, and how loosely it names them (``scale``: a day for a named day, a week for
-"last week", a quarter of the distance for "N units ago" — "four weeks ago" is ±1 week, "two
-months ago" ±15 days). ``nearness(t, span)`` is 1 inside the span and falls as a Gaussian of the
-distance outside it, in units of ``scale``,
+the phrase names, and how loosely it names them (``scale``: a day for a named day, two days for
+"last week", a week for a month, a quarter of the distance for "N units ago" — "four weeks ago"
+is ±1 week, "two months ago" ±15 days). ``nearness(t, span)`` is 1 inside the span and falls as a Gaussian of the
+distance outside it,
 
 .. math::
 
     g(t) = \\exp\\!\\left(-\\tfrac12 \\left(\\frac{d(t, [a, b])}{σ}\\right)^2\\right)
 
-so a memory from just outside a loosely named span still counts for most of its score.
+with σ the span's scale before it and at least ``TOLD_WITHIN`` (3 days) after it, since what
+happened is told of in the days after; so a memory from just outside a loosely named span still
+counts for most of its score.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ PAST_N = re.compile(rf"\b(?:in|over|during|within|for) the (?:last|past) {_NUM} 
 LAST_UNIT = re.compile(r"\b((?:(?:in|over|during|within|for) )?the )?"
                        r"(?:(last|past) (week(?:end)?|month|year)|(this) (week|month|year))\b")
 # "on Saturday mornings" is a habit, not a day
-WEEKDAY = re.compile(rf"\b(last|this|on|past) ({'|'.join(WEEKDAYS)})\b(?! (?:mornings|afternoons|evenings|nights))")
-MONTH = re.compile(rf"\b(?:in|during|back in|since|of) ({'|'.join(MONTHS)})(?:,? (\d{{4}}))?\b")
+WEEKDAY = re.compile(rf"\b(last|this|on|past) ({'|'.join(WEEKDAYS)})\b"
+                     r"(?! (?:mornings|afternoons|evenings|nights))")
+MONTH = re.compile(rf"\b(?:in|during|back in|of) ({'|'.join(MONTHS)})(?:,? (\d{{4}}))?\b")
 # "before today", "until today", "as of today" bound a span at now: they name no day
 DAY_WORDS = re.compile(r"\b(?<!before )(?<!until )(?<!till )(?<!up to )(?<!as of )(?<!since )"
                        r"(the day before yesterday|yesterday|today|this (?:morning|afternoon))\b")
@@ -101,7 +105,7 @@ def _count(word: str) -> int:
 
 def question_span(query: str, at: float) -> Span | None:
     """The span of time ``query`` names relative to ``at`` (epoch seconds), or ``None``."""
-    q = " ".join(query.lower().replace("-", " ").split())
+    q = _plain(query).lower()
     found = [(m.start(), kind, m) for kind, rx in (("ago", AGO), ("past_n", PAST_N), ("last", LAST_UNIT),
                                                     ("weekday", WEEKDAY), ("month", MONTH), ("day", DAY_WORDS))
              for m in [rx.search(q)] if m is not None]
@@ -143,11 +147,16 @@ def question_span(query: str, at: float) -> Span | None:
     return Span(first.timestamp(), nxt.timestamp() - 1.0, 7 * DAY)
 
 
+def _plain(query: str) -> str:
+    """The query as the phrases are matched: hyphens as spaces, one space between words."""
+    return " ".join(query.replace("-", " ").split())
+
+
 def without_relative_time(query: str) -> str:
     """``query`` without its first relative time phrase ("… four weeks ago?" → "… ?"): words that
     name a distance from now, which the memories of that time do not use. Names of days and months,
     which they do use, stay."""
-    q = query.replace("-", " ")
+    q = _plain(query)
     found = [m for rx in (AGO, PAST_N, LAST_UNIT, DAY_WORDS) for m in [rx.search(q.lower())] if m is not None]
     if not found:
         return query

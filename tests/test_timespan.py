@@ -96,8 +96,8 @@ def test_recall_prefers_the_memory_from_the_time_the_question_names(mem):
     hits = mem.recall(question, k=2, at="2024-06-12T18:00:00")
     assert [h.id for h in hits] == [near, far]
     assert hits[0].score == pytest.approx(plain[1].score)  # the memory from the span keeps its score
-    assert hits[1].score == pytest.approx(plain[0].score * (1 - tau + tau * hits[1].scores["time_prior"]))
-    assert hits[1].scores["time_prior"] < 0.01 and "time_prior" not in hits[0].scores
+    assert hits[1].score == pytest.approx(plain[0].score * (1 - tau + tau * hits[1].scores["time_nearness"]))
+    assert hits[1].scores["time_nearness"] < 0.01 and "time_nearness" not in hits[0].scores
     # asked when no memory is near the span it names, the prior changes nothing, scores included
     later = mem.recall(question, k=2, at="2026-01-10T12:00:00")
     assert [(h.id, h.score) for h in later] == [(h.id, h.score) for h in plain]
@@ -108,6 +108,7 @@ def test_recall_prefers_the_memory_from_the_time_the_question_names(mem):
      "I mentioned an investment for a competition ? What did I buy?"),
     ("How many plants did I acquire in the last month?", "How many plants did I acquire ?"),
     ("What did I eat yesterday?", "What did I eat ?"),
+    ("what  did I buy four-weeks  ago", "what did I buy"),
     ("Who did I meet last Tuesday?", "Who did I meet last Tuesday?"),  # a day's name is said in the memory too
     ("What did I do in March?", "What did I do in March?"),
 ])

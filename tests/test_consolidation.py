@@ -178,6 +178,41 @@ def test_consolidate_report_merge_decay_paraphrase(mem, reopen):
     assert m2.stats()["sleep"]["last_run"]["run_id"] == again["run_id"]
 
 
+def test_the_near_duplicate_search_runs_without_the_lock(mem, monkeypatch):
+    """The search (most of a run in a large store) runs on a copy of the vectors while others use
+    the memory: a recall from another thread answers during it, and what changed meanwhile is
+    checked again: a duplicate forgotten or rewritten during the search is not merged."""
+    from nuonuo import consolidation
+
+    a = mem.remember("My dentist is Dr. Alvarez on Elm Street.").id
+    b = mem.remember("My dentist is Dr. Alvarez on Elm Street!").id
+    c = mem.remember("The wifi password is hunter2.").id
+    d = mem.remember("The wifi password is hunter2!").id
+    e = mem.remember("My bike is a green Brompton.").id
+    f = mem.remember("My bike is a green Brompton!").id
+    search = consolidation.near_duplicates
+    during: dict[str, object] = {}
+
+    def meanwhile(ids, x, threshold, **kw):
+        def other_thread():
+            during["hits"] = [h.id for h in mem.recall("who is my dentist?", k=2)]
+            mem.forget(d)
+            mem.update(f, text="I sold my old car last spring.")
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join(timeout=60)
+        during["blocked"] = t.is_alive()  # the sleep run holding the lock would keep it waiting
+        return search(ids, x, threshold, **kw)
+
+    monkeypatch.setattr(consolidation, "near_duplicates", meanwhile)
+    report = mem.consolidate(seed=0, paraphrase="off")
+    assert during["blocked"] is False and set(during["hits"]) == {a, b}
+    assert report["merged"] == 1  # the dentist; not the forgotten password, not the rewritten bike
+    assert {mem.get(a).status, mem.get(b).status} == {"active", "merged"}
+    assert mem.get(c).status == "active" and mem.get(e).status == "active" and mem.get(f).status == "active"
+    assert mem.get(f).text == "I sold my old car last spring."
+
+
 CRASH = textwrap.dedent("""
     import os, sys
     from nuonuo import Memory

@@ -90,11 +90,12 @@ class SentenceIndex:
         ss = sentence_keys(text, self.max_sentences)
         return mean_vector(encoder.embed_many(ss, len(ss))) if ss else encoder.embed(text)
 
-    def lacking(self, memory: "Memory", limit: int) -> list[MemoryRecord]:
-        """Up to ``limit`` active memories that should have keys and have none (remembered before
-        sentence keys existed, with given vectors, or when the disk refused their keys)."""
+    def lacking(self, records: Sequence[MemoryRecord], limit: int) -> list[MemoryRecord]:
+        """Up to ``limit`` of ``records`` that are active, should have keys and have none (remembered
+        before sentence keys existed, with given vectors, or when the disk refused their keys). Needs
+        no lock: the caller checks that each is still the memory's record before adding its keys."""
         out: list[MemoryRecord] = []
-        for rec in memory.records():
+        for rec in records:
             if len(out) >= limit:
                 break
             if rec.status == "active" and rec.id not in self._keys and sentence_keys(rec.text, self.max_sentences):

@@ -24,7 +24,7 @@ Shape: ``X_K`` is ``(K, d)``, ``q`` and ``ξ`` are ``(d,)``, the attention ``p``
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,7 +75,12 @@ def hopfield_settle(cue: np.ndarray, patterns: np.ndarray, beta: float, max_step
 class PatternIndex:
     """The in-RAM pattern matrix of one namespace: unit rows, their ids and creation times.
 
-    Appends are amortised O(d) (capacity doubling); removal swaps the last row into the hole.
+    Appends are amortised O(d) (capacity doubling); removal swaps the last row into the hole. With an
+    IVF index (large namespaces) a removal keeps it: the row swapped into a cell's slice is one the
+    index does not place there, so its position joins the *displaced* rows, scanned exactly on
+    every search like the tail of rows added since the build; the index is rebuilt when the tail and
+    the displaced rows pass a fifth of it (rebuilding on every removal cost the next recall ~0.8 s
+    at 100K).
     """
 
     #: namespaces at least this large answer stage 1 through an IVF index (``nuonuo.ivf``)
@@ -86,6 +91,7 @@ class PatternIndex:
     def __init__(self, dim: int, capacity: int = 1024):
         self.dim = dim
         self._ivf: IVF | None = None
+        self._displaced: set[int] = set()  # positions inside the IVF's cells holding rows it places elsewhere
         self._x = np.zeros((capacity, dim), dtype=np.float32)
         self._t = np.zeros(capacity, dtype=np.float64)
         self.ids: list[str] = []
@@ -135,7 +141,7 @@ class PatternIndex:
             self._pos[mid] = n + i
         self.ids.extend(ids)
         if found is not None:
-            self._ivf = found[0]
+            self._ivf, self._displaced = found[0], set()
 
     @property
     def has_ivf(self) -> bool:
@@ -146,8 +152,9 @@ class PatternIndex:
         pos = self._pos.pop(mid, None)
         if pos is None:
             return
-        self._ivf = None  # positions move: rebuild on the next large search
         last = len(self.ids) - 1
+        if self._ivf is not None:
+            self._keep_ivf(pos, last)
         if pos != last:
             moved = self.ids[last]
             self._x[pos] = self._x[last]
@@ -155,6 +162,21 @@ class PatternIndex:
             self.ids[pos] = moved
             self._pos[moved] = pos
         self.ids.pop()
+
+    def _keep_ivf(self, pos: int, last: int) -> None:
+        """Before the row at ``last`` moves into the hole at ``pos``: the IVF's bookkeeping for it."""
+        ivf = self._ivf
+        assert ivf is not None
+        self._displaced.discard(last)
+        if last < ivf.built:  # no tail: the matrix's last row leaves the last non-empty cell
+            cell = int(np.searchsorted(ivf.offsets, last, side="right")) - 1
+            offsets = ivf.offsets.copy()  # an ivf_state handed out may still hold the old array
+            offsets[cell + 1:] = last
+            self._ivf = ivf = replace(ivf, offsets=offsets, built=last)
+        if pos < ivf.built and pos != last:
+            self._displaced.add(pos)  # a cell's slice now holds a row the IVF places elsewhere
+        else:
+            self._displaced.discard(pos)
 
     def vector(self, mid: str) -> np.ndarray | None:
         pos = self._pos.get(mid)
@@ -193,7 +215,7 @@ class PatternIndex:
         """The IVF index and the ids in the order it describes, or None: no index, or rows added
         or removed since it was built (``add(…, ivf=…)`` takes it)."""
         ivf = self._ivf
-        if ivf is None or ivf.built != len(self.ids):
+        if ivf is None or ivf.built != len(self.ids) or self._displaced:
             return None
         return {"centroids": ivf.centroids, "offsets": ivf.offsets,
                 "ids": np.frombuffer("\0".join(self.ids).encode("utf-8"), np.uint8)}
@@ -239,20 +261,26 @@ class PatternIndex:
         from nuonuo.ivf import IVF
 
         ivf, n = self._ivf, len(self.ids)
-        if ivf is None or n - ivf.built > 0.2 * ivf.built:
+        if ivf is None or n - ivf.built + len(self._displaced) > 0.2 * ivf.built:
             ivf, order = IVF.build(self.matrix)
             self._reorder(order)
-            self._ivf = ivf
+            self._ivf, self._displaced = ivf, set()
             import nuonuo.memtrim as memtrim
 
             memtrim.release()  # the k-means temporaries and the old row arrays
         return ivf
 
     def _ivf_candidates(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """IVF cells plus the exact tail of patterns added since the last build."""
+        """IVF cells plus, scanned exactly, the tail of patterns added since the last build and the
+        rows displaced into cells by removals (each position once)."""
         n = len(self.ids)
         ivf = self._ensure_ivf()
         positions, sims = ivf.candidates(self._x, query, self.ivf_nprobe)
+        if self._displaced:
+            shifted = np.fromiter(self._displaced, np.int64, len(self._displaced))
+            keep = ~np.isin(positions, shifted)
+            positions = np.concatenate([positions[keep], shifted])
+            sims = np.concatenate([sims[keep], self._x[shifted] @ query])
         if n > ivf.built:
             tail = np.arange(ivf.built, n)
             positions = np.concatenate([positions, tail])

@@ -4,7 +4,7 @@
 at, or ``None`` when it names none. English phrases read (N a number in digits or words up to
 twelve, or "a", "a couple of", "a few", "several"):
 
-- "today", "this morning / afternoon", "yesterday", "the day before yesterday";
+- "today", "this morning / afternoon", "yesterday", "last night", "the day before yesterday";
 - "N days / weeks / months / years ago" (also "N weeks back");
 - "last week / weekend / month / year": the calendar one before this one; "this week / month /
   year": the calendar one so far; "(in) the last / past week / month / year": as many days up to
@@ -12,7 +12,7 @@ twelve, or "a", "a couple of", "a few", "several"):
 - "last / this / on <weekday>": the latest such day before the day of asking;
 - "in the last / past N days / weeks / months" and "over / during the past N …": from then up to now;
 - "in / during / back in / of <month>", with or without a year (without: the latest such month that
-  has begun).
+  has begun); "in 2023".
 
 Only the first phrase found counts. A span is ``(start, end, scale)`` in epoch seconds: the days
 the phrase names, and how loosely it names them (``scale``: a day for a named day, two days for
@@ -61,7 +61,8 @@ WEEKDAY = re.compile(rf"\b(last|this|on|past) ({'|'.join(WEEKDAYS)})\b"
 MONTH = re.compile(rf"\b(?:in|during|back in|of) ({'|'.join(MONTHS)})(?:,? (\d{{4}}))?\b")
 # "before today", "until today", "as of today" bound a span at now: they name no day
 DAY_WORDS = re.compile(r"\b(?<!before )(?<!until )(?<!till )(?<!up to )(?<!as of )(?<!since )"
-                       r"(the day before yesterday|yesterday|today|this (?:morning|afternoon))\b")
+                       r"(the day before yesterday|yesterday|last night|today|this (?:morning|afternoon))\b")
+YEAR = re.compile(r"\b(?:in|during|back in|of) ((?:19|20)\d\d)\b")
 
 
 class Span(NamedTuple):
@@ -107,14 +108,15 @@ def question_span(query: str, at: float) -> Span | None:
     """The span of time ``query`` names relative to ``at`` (epoch seconds), or ``None``."""
     q = _plain(query).lower()
     found = [(m.start(), kind, m) for kind, rx in (("ago", AGO), ("past_n", PAST_N), ("last", LAST_UNIT),
-                                                    ("weekday", WEEKDAY), ("month", MONTH), ("day", DAY_WORDS))
+                                                    ("weekday", WEEKDAY), ("month", MONTH), ("day", DAY_WORDS),
+                                                    ("year", YEAR))
              for m in [rx.search(q)] if m is not None]
     if not found:
         return None
     _, kind, m = min(found, key=lambda f: f[0])
     today = _day_start(at)
     if kind == "day":
-        days_back = {"the day before yesterday": 2, "yesterday": 1}.get(m.group(1), 0)
+        days_back = {"the day before yesterday": 2, "yesterday": 1, "last night": 1}.get(m.group(1), 0)
         return _days(today - timedelta(days=days_back), 1, 1)
     if kind == "ago":
         ago = _count(m.group(1)) * UNIT_DAYS[m.group(2)]
@@ -139,6 +141,10 @@ def question_span(query: str, at: float) -> Span | None:
     if kind == "weekday":
         days_back = (today.weekday() - WEEKDAYS.index(m.group(2))) % 7 or 7
         return _days(today - timedelta(days=days_back), 1, 1)
+    if kind == "year":
+        year = int(m.group(1))
+        return Span(datetime(year, 1, 1, tzinfo=timezone.utc).timestamp(),
+                    datetime(year + 1, 1, 1, tzinfo=timezone.utc).timestamp() - 1.0, 30 * DAY)
     # a month by name: that month of the given year, or the latest one that has begun
     month = MONTHS.index(m.group(1)) + 1
     year = int(m.group(2)) if m.group(2) else today.year - (month > today.month)

@@ -39,6 +39,8 @@ def days_of(span) -> tuple[str, str]:
     ("Which vehicle did I take care of first in February?", "2024-02-01", "2024-02-29"),
     ("What did I buy in August?", "2023-08-01", "2023-08-31"),  # the latest August that has begun
     ("What did I buy in August 2022?", "2022-08-01", "2022-08-31"),
+    ("Where did Melanie go camping in 2022?", "2022-01-01", "2022-12-31"),
+    ("What did we talk about last night?", "2024-06-11", "2024-06-11"),
 ])
 def test_a_named_time_is_read_as_the_days_it_names(question, first, last):
     assert days_of(question_span(question, AT)) == (first, last)
@@ -108,6 +110,8 @@ def test_recall_prefers_the_memory_from_the_time_the_question_names(mem):
      "I mentioned an investment for a competition ? What did I buy?"),
     ("How many plants did I acquire in the last month?", "How many plants did I acquire ?"),
     ("What did I eat yesterday?", "What did I eat ?"),
+    ("What did we talk about last night?", "What did we talk about ?"),
+    ("Where did I go camping in 2022?", "Where did I go camping in 2022?"),  # a year is said in the memory too
     ("what  did I buy four-weeks  ago", "what did I buy"),
     ("Who did I meet last Tuesday?", "Who did I meet last Tuesday?"),  # a day's name is said in the memory too
     ("What did I do in March?", "What did I do in March?"),

@@ -126,3 +126,18 @@ def test_a_transcript_file_is_remembered_as_a_conversation(run, tmp_path):
 def _lines(path, lines):
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def test_explain_names_the_days_a_question_points_at(run):
+    assert run("remember", "I bought sculpting tools for the competition",
+               "--timestamp", "2024-03-01T12:00:00").exit_code == 0
+    assert run("remember", "I bought some new sculpting tools for the contest",
+               "--timestamp", "2024-05-16T12:00:00").exit_code == 0
+    r = run("recall", "What sculpting tools did I buy four weeks ago?", "--at", "2024-06-12T18:00:00", "--explain")
+    assert r.exit_code == 0
+    lines = r.output.splitlines()
+    assert lines[0] == "time named: 2024-05-11 – 2024-05-19"
+    assert "new sculpting tools for the contest" in lines[2]  # the one from then comes first
+    assert "time_nearness=" in r.output  # the other one shows how far from then it was
+    plain = run("recall", "What sculpting tools did I buy?", "--at", "2024-06-12T18:00:00", "--explain")
+    assert "time named" not in plain.output

@@ -172,6 +172,8 @@ def recall(obj: Context, query, k, namespace, key, history, at, explain, as_json
     if not hits:
         click.echo("no memories found", err=True)
         return
+    if explain and query:
+        _explain_time(query, at)
     click.echo(f"{'#':>2}  {'score':>5}  {'source':<12}  text")
     for rank, h in enumerate(hits, start=1):
         source = h.source + (f"/{h.hops}" if h.hops else "")
@@ -184,6 +186,21 @@ def recall(obj: Context, query, k, namespace, key, history, at, explain, as_json
             if h.path:
                 chain = " → ".join(truncate(text, 30) for text in _texts(mem, h.path))
                 click.echo(f"{'':>23}chain: {chain}")
+
+
+def _explain_time(query: str, at: str | None) -> None:
+    """The days the question names, if it names a time (``nuonuo.timespan``): recall prefers the
+    memories from then, and each hit from elsewhere shows its ``time_nearness``."""
+    import time
+
+    from nuonuo.records import to_epoch
+    from nuonuo.timespan import question_span
+
+    when = to_epoch(at, "--at") if at else None
+    span = question_span(query, time.time() if when is None else when)
+    if span is not None:
+        day = lambda t: time.strftime("%Y-%m-%d", time.gmtime(t))  # noqa: E731
+        click.echo(f"time named: {day(span.start)} – {day(span.end)}")
 
 
 def _texts(mem: MemoryAPI, ids: list[str]) -> list[str]:

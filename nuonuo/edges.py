@@ -16,6 +16,8 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
+from nuonuo.hebbian import SparseW
+
 ASSOCIATION_SCHEMA = pa.schema([
     pa.field("cue", pa.string(), nullable=False),
     pa.field("target", pa.string(), nullable=False),
@@ -63,3 +65,12 @@ class Edge:
 
 def edges_to_arrow(edges: Sequence[Edge]) -> pa.Table:
     return pa.Table.from_pylist([e.row() for e in edges], schema=ASSOCIATION_SCHEMA)
+
+
+def w_from_snapshot(table: pa.Table, code_dim: int) -> SparseW:
+    """The W a sleep run left (``hebbian_w``: one row per non-empty column)."""
+    if table.num_rows == 0:
+        return SparseW(code_dim)
+    rows = [np.asarray(x, dtype=np.int32) for x in table.column("rows").to_pylist()]
+    vals = [np.asarray(x, dtype=np.float32) for x in table.column("vals").to_pylist()]
+    return SparseW.from_columns(code_dim, table.column("col").to_numpy(), rows, vals)

@@ -87,3 +87,20 @@ def test_after_a_daemon_stops_a_cold_recall_reads_the_snapshot_it_left(tmp_path)
     assert (home / "snapshot" / "snapshot.json").exists()
     heavy, out = imported_by(["--home", str(home), "recall", "where is the spare key", "-k", "1"])
     assert "third flower pot" in out and "lancedb" not in heavy
+
+
+def test_a_store_with_links_reads_w_only_when_a_recall_follows_one(nuonuo_home, encoder):
+    """W (scipy.sparse) is read on first use: a cold recall that follows no link does not pay for
+    it, one that starts from a linked memory reads it and finds the memory the link leads to."""
+    from nuonuo import Memory
+
+    with Memory.open(nuonuo_home, encoder=encoder) as m:
+        cue = m.remember("Lena is my sister")
+        target = m.remember("Lena's husband Tomasz works at Brightwell Logistics")
+        m.remember("The blue kayak is in the garage")
+        m.associate(cue.id, target.id)
+        m.consolidate(seed=0)  # leaves a W snapshot
+    heavy, out = imported_by(["recall", "where is the kayak", "-k", "1"])
+    assert "garage" in out and "scipy" not in heavy
+    heavy, out = imported_by(["recall", "Lena is my sister", "-k", "2", "--explain"])
+    assert "scipy" in heavy and "Tomasz" in out

@@ -40,7 +40,7 @@ from nuonuo.pipeline import encode_and_commit
 from nuonuo.records import Hit, MemoryRecord, export_line, to_epoch
 from nuonuo.sentence_index import SentenceIndex
 import nuonuo.store_snapshot as store_snapshot
-from nuonuo.store import Store, StoreLock, records_from_table
+from nuonuo.store import Store, StoreLock, records_from_table, vectors_of
 from nuonuo.store_snapshot import ReadOnlyStore
 from nuonuo.validate import (check_importance, check_k, check_metadata, check_namespace, check_text, check_vectors,
                              content_hash, prepare)
@@ -141,7 +141,7 @@ class Memory:
     def _load(self) -> None:
         table = self.store.load_all()
         if table.num_rows:
-            vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, self.encoder.dim)
+            vectors = vectors_of(table.column("vector"), self.encoder.dim)
             # from a snapshot, with the IVF indexes its first reader built (``RecordCache.keep_ivf``)
             self._cache.index(records_from_table(table), np.asarray(vectors, dtype=np.float32), self.store)
             self._cache.sort_keys()

@@ -118,7 +118,7 @@ class SentenceIndex:
         ids = data.column("id").to_pylist()
         written = data.column("written_at").to_numpy(zero_copy_only=False)
         lists = data.column("vectors").combine_chunks()
-        flat = lists.flatten().to_numpy(zero_copy_only=False)  # float16, as stored
+        flat = lists.values.to_numpy(zero_copy_only=False)  # float16, as stored; offsets index it (one chunk)
         offsets = lists.offsets.to_numpy()
         dim, newest = memory.encoder.dim, {}
         for i in np.argsort(written, kind="stable"):  # the newest row of an id last

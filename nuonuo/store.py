@@ -394,6 +394,13 @@ def record_from_row(row: dict[str, Any]) -> MemoryRecord:
     )
 
 
+def vectors_of(column: pa.ChunkedArray, dim: int) -> np.ndarray:
+    """The ``(rows, dim)`` float32 vectors of a fixed-size-list column, chunk by chunk, zero-copy
+    where Arrow allows (``flatten`` would import pyarrow.compute: 0.05 s of a cold CLI call)."""
+    parts = [c.values.to_numpy(zero_copy_only=False)[c.offset * dim:(c.offset + len(c)) * dim] for c in column.chunks]
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts or [np.zeros(0, np.float32)])).reshape(-1, dim)
+
+
 def records_from_table(table: pa.Table) -> list[MemoryRecord]:
     """Every row of a memories table as a record, read column by column (what an open does for
     every memory; at 100K, 0.60 s against 0.78 s through a dict per row, measured side by side)."""

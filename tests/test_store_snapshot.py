@@ -274,3 +274,19 @@ def test_the_first_reader_leaves_the_ivf_index_and_the_next_reads_it(nuonuo_home
     with open_memory(nuonuo_home, encoder, snapshot=True) as m:
         assert {q: hits_of(m, q) for q in QUERIES} == expected
     assert builds == [len(FACTS)] * 3
+
+
+def test_vectors_of_reads_every_chunk_and_slice_as_flatten_does():
+    """``store.vectors_of`` (no pyarrow.compute) against Arrow's own flatten, on several chunks,
+    sliced ones among them."""
+    import numpy as np
+    import pyarrow as pa
+
+    from nuonuo.store import vectors_of
+
+    rows = np.arange(60, dtype=np.float32).reshape(20, 3)
+    whole = pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel()), 3)
+    column = pa.chunked_array([whole.slice(0, 7), whole.slice(7, 1), whole.slice(8, 0), whole.slice(8)])
+    assert np.array_equal(vectors_of(column, 3), rows)
+    assert np.array_equal(vectors_of(column, 3), column.combine_chunks().flatten().to_numpy().reshape(-1, 3))
+    assert np.array_equal(vectors_of(pa.chunked_array([whole.slice(5, 4)]), 3), rows[5:9])

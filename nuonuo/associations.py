@@ -60,9 +60,8 @@ class AssociationMemory:
     def W(self) -> SparseW:
         """The association matrix, read on first use: most recalls follow no link (reading it, scipy
         included, was 0.1 s of a 0.6 s CLI recall)."""
-        if self._w_loader is not None:
-            load, self._w_loader = self._w_loader, None
-            self._W = load()
+        if self._w_loader is not None:  # cleared once read: a failed read fails again, not silently empty
+            self._W, self._w_loader = self._w_loader(), None
         return self._W
 
     @W.setter

@@ -49,7 +49,7 @@ import numpy as np
 
 from nuonuo.hopfield import hopfield_settle
 from nuonuo.records import Hit
-from nuonuo.timespan import nearness_of, question_span, without_relative_time
+from nuonuo.timespan import any_near, nearness_of, question_span, without_relative_time
 from nuonuo.turns import question_party, question_speaker
 
 if TYPE_CHECKING:
@@ -185,7 +185,8 @@ def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float 
     found: Channels = {}
     if eng.ngram:
         context = lambda own, score_of: smooth(own, score_of, neighbours, cfg.context_weight)  # noqa: E731
-        lexical = without_relative_time(query) if eng.time_words else query
+        held = eng.time_words and names_a_time_held(mem, query, namespace, at)
+        lexical = without_relative_time(query) if held else query
         found["ngram"] = mem.engram.ngram_channel(mem, lexical, qv, namespace, at, max(eng.candidates, k),
                                                   context=context)
     if eng.exact:
@@ -194,6 +195,17 @@ def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float 
     also = [m for c in found.values() for m in c] if eng.fusion == "sum" else []
     return {"hopfield": hopfield_channel(mem, qv, namespace, at, max(cfg.candidates, k), neighbours, also),
             **found}
+
+
+def names_a_time_held(mem: "Memory", query: str, namespace: str, at: float | None) -> bool:
+    """Does the question name a time relative to its asking that some memory of the namespace is
+    near? Only then do the time words leave the n-gram query (``[engram] time_words``): the prior
+    stands for them. A question about "last weekend" asked of a conversation from 2023 without
+    ``at`` (its span read against now) keeps them, since the turns of that conversation say them
+    relative to their own days."""
+    span = question_span(query, time.time() if at is None else at)
+    index = mem.pattern_indexes().get(namespace)
+    return span is not None and index is not None and any_near(index.times, span)
 
 
 def tied_ranks(scores: dict[str, float]) -> dict[str, int]:

@@ -187,3 +187,9 @@ def nearness_of(times: np.ndarray, span: Span) -> np.ndarray:
     before = np.maximum(span.start - times, 0.0) / span.scale
     after = np.maximum(times - span.end, 0.0) / max(span.scale, TOLD_WITHIN)
     return np.exp(-0.5 * (before + after) ** 2)
+
+
+def any_near(times: np.ndarray, span: Span) -> bool:
+    """Whether any of ``times`` lies within two σ of the span (``nearness`` ≥ e⁻²)."""
+    lo, hi = span.start - 2.0 * span.scale, span.end + 2.0 * max(span.scale, TOLD_WITHIN)
+    return bool(np.any((times >= lo) & (times <= hi)))

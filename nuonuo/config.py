@@ -100,9 +100,9 @@ class EngramConfig:
     max_df: float = 0.5  # skip n-grams found in more than this share of a namespace's memories
     stem: str = "english"  # Snowball stemming of the n-gram channel's tokens (PyStemmer language); "" = off
     question_words: bool = True  # queries drop "what", "did", "my", … when they have other words (tuning: @5 +0.022)
-    time_words: bool = True  # drop a relative time phrase ("four weeks ago", "last week") from the n-gram query:
-    # it names a distance from now, which the turns of that time do not say (LongMemEval tuning split,
-    # recall_all@5 0.92 → 0.95; nuonuo.timespan.without_relative_time)
+    time_words: bool = True  # drop a relative time phrase ("four weeks ago", "last week") from the n-gram query
+    # when some memory is near the span it names: the time prior stands for it, and the turns of that time do
+    # not say it (LongMemEval tuning split, recall_all@5 0.92 → 0.95; nuonuo.timespan.without_relative_time)
     candidates: int = 200  # n-gram candidates handed to fusion
     ngram_norm: str = "query"  # n-gram strength s = S / S_max ("query": all query n-grams matched) or S / max S ("max")
     ngram_weight: float = 1.0  # channel weight w_ng in fusion (sum: as the dense channel's; rrf had 1.5)

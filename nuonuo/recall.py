@@ -49,7 +49,7 @@ import numpy as np
 
 from nuonuo.hopfield import hopfield_settle
 from nuonuo.records import Hit
-from nuonuo.timespan import any_near, nearness_of, question_span, without_relative_time
+from nuonuo.timespan import Span, any_near, nearness_of, question_span, without_relative_time
 from nuonuo.turns import question_party, question_speaker
 
 if TYPE_CHECKING:
@@ -176,8 +176,10 @@ def make_hit(mem: "Memory", c: Candidate) -> Hit:
                scores=c.scores, path=c.path)
 
 
-def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float | None, k: int) -> Channels:
-    """Every direct channel's candidates: ``{channel: {id: {score name: value}}}``."""
+def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float | None, k: int,
+           lexical: str | None = None) -> Channels:
+    """Every direct channel's candidates: ``{channel: {id: {score name: value}}}``; the n-gram
+    channel searches ``lexical`` when given (the query without its time words: ``lexical_query``)."""
     cfg = mem.config.recall
     gap_s = cfg.context_gap_minutes * 60.0
     neighbours = lambda mid: mem.conversations.neighbours(mid, at, gap_s)  # noqa: E731
@@ -185,9 +187,7 @@ def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float 
     found: Channels = {}
     if eng.ngram:
         context = lambda own, score_of: smooth(own, score_of, neighbours, cfg.context_weight)  # noqa: E731
-        held = eng.time_words and names_a_time_held(mem, query, namespace, at)
-        lexical = without_relative_time(query) if held else query
-        found["ngram"] = mem.engram.ngram_channel(mem, lexical, qv, namespace, at, max(eng.candidates, k),
+        found["ngram"] = mem.engram.ngram_channel(mem, lexical or query, qv, namespace, at, max(eng.candidates, k),
                                                   context=context)
     if eng.exact:
         found["exact"] = mem.engram.exact_channel(mem, query, qv, namespace, at)
@@ -197,15 +197,15 @@ def gather(mem: "Memory", query: str, qv: np.ndarray, namespace: str, at: float 
             **found}
 
 
-def names_a_time_held(mem: "Memory", query: str, namespace: str, at: float | None) -> bool:
-    """Does the question name a time relative to its asking that some memory of the namespace is
-    near? Only then do the time words leave the n-gram query (``[engram] time_words``): the prior
-    stands for them. A question about "last weekend" asked of a conversation from 2023 without
-    ``at`` (its span read against now) keeps them, since the turns of that conversation say them
-    relative to their own days."""
-    span = question_span(query, time.time() if at is None else at)
-    index = mem.pattern_indexes().get(namespace)
-    return span is not None and index is not None and any_near(index.times, span)
+def lexical_query(mem: "Memory", query: str, namespace: str, span: Span | None) -> str:
+    """The n-gram channel's query: without its relative time words (``[engram] time_words``) when
+    the question names a span some memory of the namespace is near, where the prior stands for
+    them. A question about "last weekend" asked of a conversation from 2023 without ``at`` (its
+    span read against now) keeps them: the turns of that conversation say them of their own days."""
+    if span is None or not mem.config.engram.time_words:
+        return query
+    index = mem.pattern_index(namespace)
+    return without_relative_time(query) if index is not None and any_near(index.times, span) else query
 
 
 def tied_ranks(scores: dict[str, float]) -> dict[str, int]:
@@ -312,7 +312,7 @@ def party_prior(mem: "Memory", ranked: list[Candidate], query: str, namespace: s
     return out
 
 
-def time_prior(mem: "Memory", ranked: list[Candidate], query: str, at: float | None) -> list[Candidate]:
+def time_prior(mem: "Memory", ranked: list[Candidate], span: Span | None) -> list[Candidate]:
     """When the question names a time relative to the time of asking ("four weeks ago", "last
     Saturday", "in the past month": ``nuonuo.timespan``), the memories from that span keep their
     score and the others are scaled by how far from it they are:
@@ -325,14 +325,11 @@ def time_prior(mem: "Memory", ranked: list[Candidate], query: str, at: float | N
     outside), the max over the ranked candidates, τ = ``[recall] time_prior`` (0 = off). Dividing
     by the max makes it a prior on the order only: the memories nearest the span keep their scores
     (a note above the chat's ``min_score`` stays above it), and when none of the candidates is near
-    the span (a question about last week in a memory of last year) nothing changes. Asked without
-    ``at``, the span is read against now. Each scaled hit keeps its g as ``time_nearness`` in its
-    scores."""
+    the span (a question about last week in a memory of last year) nothing changes. ``span`` is
+    ``question_span`` of the query at the time of asking (now, without ``at``). Each scaled hit
+    keeps its g as ``time_nearness`` in its scores."""
     tau = mem.config.recall.time_prior
-    if tau <= 0 or not ranked:
-        return ranked
-    span = question_span(query, time.time() if at is None else at)
-    if span is None:
+    if tau <= 0 or not ranked or span is None:
         return ranked
     times = np.fromiter(((rec.created_at if (rec := mem.record(c.id)) is not None else 0.0) for c in ranked),
                         dtype=np.float64, count=len(ranked))
@@ -375,10 +372,11 @@ def recall(mem: "Memory", query: str, k: int, namespace: str, at: float | None, 
     qv = options.get("query_vector")
     if qv is None:
         qv = mem.encoder.embed(query)
+    span = question_span(query, time.time() if at is None else at)  # the time it names, if any
     with mem.lock:
-        channels = gather(mem, query, qv, namespace, at, k)
+        channels = gather(mem, query, qv, namespace, at, k, lexical_query(mem, query, namespace, span))
         ranked = party_prior(mem, fuse(mem, channels, at), query, namespace)
-        ranked = time_prior(mem, ranked, query, at)
+        ranked = time_prior(mem, ranked, span)
         ranked = with_hops(mem, ranked, namespace, at, qv, k)
         return [make_hit(mem, c) for c in with_sentence(mem, ranked[:k], qv)]
 

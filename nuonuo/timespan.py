@@ -31,7 +31,6 @@ counts for most of its score.
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
@@ -106,14 +105,10 @@ def _count(word: str) -> int:
 
 def question_span(query: str, at: float) -> Span | None:
     """The span of time ``query`` names relative to ``at`` (epoch seconds), or ``None``."""
-    q = _plain(query).lower()
-    found = [(m.start(), kind, m) for kind, rx in (("ago", AGO), ("past_n", PAST_N), ("last", LAST_UNIT),
-                                                    ("weekday", WEEKDAY), ("month", MONTH), ("day", DAY_WORDS),
-                                                    ("year", YEAR))
-             for m in [rx.search(q)] if m is not None]
-    if not found:
+    found = _first_phrase(_plain(query), PHRASES)
+    if found is None:
         return None
-    _, kind, m = min(found, key=lambda f: f[0])
+    kind, m = found
     today = _day_start(at)
     if kind == "day":
         days_back = {"the day before yesterday": 2, "yesterday": 1, "last night": 1}.get(m.group(1), 0)
@@ -153,6 +148,22 @@ def question_span(query: str, at: float) -> Span | None:
     return Span(first.timestamp(), nxt.timestamp() - 1.0, 7 * DAY)
 
 
+# what each phrase is read as; the relative ones name a distance from now, not a name said in a memory
+PHRASES = (("ago", AGO), ("past_n", PAST_N), ("last", LAST_UNIT), ("weekday", WEEKDAY), ("month", MONTH),
+           ("day", DAY_WORDS), ("year", YEAR))
+RELATIVE = tuple((kind, rx) for kind, rx in PHRASES if kind in ("ago", "past_n", "last", "day"))
+
+
+def _first_phrase(q: str, kinds: tuple[tuple[str, re.Pattern[str]], ...]) -> tuple[str, re.Match[str]] | None:
+    """The kind and match of the first phrase in ``q`` (already ``_plain``) among ``kinds``."""
+    low = q.lower()
+    found = [(m.start(), kind, m) for kind, rx in kinds for m in [rx.search(low)] if m is not None]
+    if not found:
+        return None
+    _, kind, m = min(found, key=lambda f: f[0])
+    return kind, m
+
+
 def _plain(query: str) -> str:
     """The query as the phrases are matched: hyphens as spaces, one space between words."""
     return " ".join(query.replace("-", " ").split())
@@ -163,27 +174,21 @@ def without_relative_time(query: str) -> str:
     name a distance from now, which the memories of that time do not use. Names of days and months,
     which they do use, stay."""
     q = _plain(query)
-    found = [m for rx in (AGO, PAST_N, LAST_UNIT, DAY_WORDS) for m in [rx.search(q.lower())] if m is not None]
-    if not found:
+    found = _first_phrase(q, RELATIVE)
+    if found is None:
         return query
-    m = min(found, key=lambda m: m.start())
+    m = found[1]
     return " ".join((q[:m.start()] + " " + q[m.end():]).split())
 
 
 def nearness(t: float, span: Span) -> float:
     """g(t): 1 inside the span, a Gaussian of the distance outside it: in units of the span's scale
     before it, and of at least ``TOLD_WITHIN`` after it (an event is told of in the days after)."""
-    if t < span.start:
-        d, sigma = span.start - t, span.scale
-    elif t > span.end:
-        d, sigma = t - span.end, max(span.scale, TOLD_WITHIN)
-    else:
-        return 1.0
-    return math.exp(-0.5 * (d / sigma) ** 2)
+    return float(nearness_of(np.array([t], np.float64), span)[0])
 
 
 def nearness_of(times: np.ndarray, span: Span) -> np.ndarray:
-    """``nearness`` of each of ``times`` (epoch seconds), as an array."""
+    """``nearness`` of each of ``times`` (epoch seconds), as an array (the one formula of g)."""
     before = np.maximum(span.start - times, 0.0) / span.scale
     after = np.maximum(times - span.end, 0.0) / max(span.scale, TOLD_WITHIN)
     return np.exp(-0.5 * (before + after) ** 2)
